@@ -1,0 +1,55 @@
+"""Stage 4: turn the layer graph into growable PyTorch modules."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import networkx as nx
+from torch import nn
+
+from progan_zoo.nn import Block, Discriminator, EqualizedConv2d, EqualizedLinear, Generator
+
+from .graph import block_nodes
+from .ops import OPS
+
+
+def _block(graph: nx.DiGraph, network: str, res: int) -> Block:
+    layers: "OrderedDict[str, nn.Module]" = OrderedDict()
+    for node in block_nodes(graph, network, res, kinds=("layer", "output")):
+        a = graph.nodes[node]
+        if a["kind"] == "output":
+            # Official D's last layer: dense to 1 score, gain 1, linear.
+            layers[a["layer"]] = EqualizedLinear(a["in_channels"], a["out_channels"], gain=a["gain"],
+                                                 equalized=graph.graph["spec"].architecture.options.equalized_lr)
+        else:
+            layers[a["layer"]] = OPS.get(a["op"]).make(a["ctx"])
+    return Block(res, layers)
+
+
+def build_generator(graph: nx.DiGraph) -> Generator:
+    spec = graph.graph["spec"]
+    opts = spec.architecture.options
+    blocks, rgbs = [], []
+    for res in graph.graph["resolutions"]:
+        blocks.append(_block(graph, "G", res))
+        a = graph.nodes[f"G/b{res}/torgb"]
+        rgbs.append(EqualizedConv2d(a["in_channels"], a["out_channels"], 1, gain=a["gain"], equalized=opts.equalized_lr))
+    return Generator(blocks, rgbs, z_dim=graph.graph["latent_size"], image_channels=graph.graph["image_channels"],
+                     normalize_latent=opts.normalize_latent, pixel_norm_eps=opts.pixel_norm_eps)
+
+
+def build_discriminator(graph: nx.DiGraph) -> Discriminator:
+    spec = graph.graph["spec"]
+    opts = spec.architecture.options
+    blocks, rgbs = [], []
+    for res in graph.graph["resolutions"]:
+        blocks.append(_block(graph, "D", res))
+        a = graph.nodes[f"D/b{res}/fromrgb"]
+        rgbs.append(EqualizedConv2d(a["in_channels"], a["out_channels"], 1, gain=a["gain"], equalized=opts.equalized_lr,
+                                    lrelu_slope=opts.lrelu_slope))
+    return Discriminator(blocks, rgbs, image_channels=graph.graph["image_channels"])
+
+
+def build(graph: nx.DiGraph) -> tuple[Generator, Discriminator]:
+    """Build G and D with fresh weights (N(0,1), biases 0) from a graph made by ``to_graph``."""
+    return build_generator(graph), build_discriminator(graph)

@@ -1,0 +1,154 @@
+"""Spec format v1: pydantic models, the source of truth for the JSON Schema in ``spec.schema.json``.
+
+A spec has four separate sections: ``architecture`` (the paper's layer tables, one row per
+resolution), ``training`` (schedule, loss, optimizer), ``data`` and ``evaluation``. Defaults are
+stated here once; every field has a description that ends up in docs/spec.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SPEC_VERSIONS = (1,)
+SCHEMA_PATH = Path(__file__).with_name("spec.schema.json")
+
+GOp = Literal["dense4x4", "conv3x3", "conv1x1", "upsample"]
+DOp = Literal["conv3x3", "conv1x1", "downsample", "mbstd", "dense4x4"]
+MetricName = Literal["swd", "fid", "kid", "msssim"]
+
+DEFAULT_G_FIRST = ["dense4x4", "conv3x3"]
+DEFAULT_G_BLOCK = ["upsample", "conv3x3", "conv3x3"]
+DEFAULT_D_BLOCK = ["conv3x3", "conv3x3", "downsample"]
+DEFAULT_D_LAST = ["mbstd", "conv3x3", "dense4x4"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Options(_Strict):
+    """Network options of the paper, shared by G and D unless the name says otherwise."""
+
+    equalized_lr: bool = Field(True, description="Equalized learning rate (section 4.1): N(0,1) weights scaled at run time by the He constant.")
+    pixel_norm: bool = Field(True, description="Pixelwise feature normalization in G after every conv (section 4.2).")
+    pixel_norm_eps: float = Field(1e-8, gt=0, description="Epsilon of the pixel norm.")
+    normalize_latent: bool = Field(True, description="Pixel-normalize the latent before G's first layer.")
+    mbstd_group_size: int = Field(4, ge=0, description="Minibatch-stddev group size (official TF code: 4; paper-era Theano code: the whole minibatch of 16). 0 or 1 disables the statistic; D's 4x4 row must then omit mbstd.")
+    mbstd_num_features: int = Field(1, ge=1, description="Feature maps appended by minibatch stddev.")
+    activation: Literal["lrelu"] = Field("lrelu", description="Hidden-layer activation.")
+    lrelu_slope: float = Field(0.2, ge=0, lt=1, description="Leaky ReLU slope.")
+    upsample: Literal["nearest"] = Field("nearest", description="G upsampling method (nearest-neighbour 2x).")
+    downsample: Literal["avgpool"] = Field("avgpool", description="D downsampling method (2x2 average pooling).")
+    fade: Literal["linear"] = Field("linear", description="Fade-in blend: linear interpolation with weight alpha on the new block.")
+
+
+class GRow(_Strict):
+    """One generator block: its resolution, output channels and (optionally) its layers."""
+
+    resolution: int = Field(ge=4, description="Output resolution of the block (a power of two).")
+    channels: int = Field(ge=1, description="Feature maps of every layer in the block.")
+    layers: list[GOp] | None = Field(None, min_length=1, description="Layer ops in order. Default: [dense4x4, conv3x3] for 4x4, [upsample, conv3x3, conv3x3] above.")
+
+
+class DRow(_Strict):
+    """One discriminator block: its resolution, channels in and out and (optionally) its layers."""
+
+    resolution: int = Field(ge=4, description="Input resolution of the block (a power of two).")
+    channels: list[int] = Field(min_length=2, max_length=2, description="[in, out]: fromRGB and all but the last weighted layer output `in`; the last outputs `out` (Table 2: 16 -> 16 -> 32).")
+    layers: list[DOp] | None = Field(None, min_length=1, description="Layer ops in order. Default: [conv3x3, conv3x3, downsample], and [mbstd, conv3x3, dense4x4] for 4x4 (followed by the linear output layer).")
+
+
+class Architecture(_Strict):
+    latent_size: int = Field(ge=1, description="Latent vector size.")
+    image_channels: int = Field(ge=1, description="Image channels (3 for RGB, 1 for greyscale).")
+    resolution: int = Field(ge=4, description="Final resolution; must equal the last row and the data resolution.")
+    options: Options = Field(default_factory=Options, description="Network options; defaults are the paper's.")
+    generator: list[GRow] = Field(min_length=1, description="Generator table, one row per resolution, from 4x4 up (Table 2, left).")
+    discriminator: list[DRow] = Field(min_length=1, description="Discriminator table, one row per resolution, from the final resolution down to 4x4 (Table 2, right).")
+
+
+class PhaseDefaults(_Strict):
+    stabilize_kimg: float = Field(ge=0, description="Thousands of real images a resolution trains for after its fade-in (official lod_training_kimg).")
+    fade_kimg: float = Field(ge=0, description="Thousands of real images over which a new resolution fades in (official lod_transition_kimg).")
+    minibatch: int = Field(ge=1, description="Global minibatch (split across ranks).")
+    learning_rate: float = Field(gt=0, description="Adam learning rate of G and D.")
+
+
+class PhaseRow(_Strict):
+    resolution: int = Field(ge=4, description="The resolution this row overrides.")
+    stabilize_kimg: float | None = Field(None, ge=0)
+    fade_kimg: float | None = Field(None, ge=0)
+    minibatch: int | None = Field(None, ge=1)
+    learning_rate: float | None = Field(None, gt=0)
+
+
+class Loss(_Strict):
+    name: Literal["wgan_gp", "lsgan", "logistic_ns"] = Field("wgan_gp", description="wgan_gp: WGAN-GP with drift (the paper); lsgan: least squares; logistic_ns: non-saturating logistic.")
+    gp_lambda: float = Field(10.0, ge=0, description="wgan_gp: gradient-penalty weight lambda.")
+    gp_target: float = Field(1.0, gt=0, description="wgan_gp: gradient-norm target (750 for the paper's CIFAR-10 run).")
+    drift: float = Field(0.001, ge=0, description="wgan_gp: drift term epsilon * E[D(real)^2].")
+
+
+class Optimizer(_Strict):
+    name: Literal["adam"] = Field("adam", description="Optimizer of G and D.")
+    beta1: float = Field(0.0, ge=0, lt=1)
+    beta2: float = Field(0.99, ge=0, lt=1)
+    eps: float = Field(1e-8, gt=0)
+    reset_on_growth: bool = Field(False, description="Reset the optimizer state when a new resolution starts fading in.")
+
+
+class Training(_Strict):
+    total_kimg: float = Field(gt=0, description="Length of the run in thousands of real images.")
+    defaults: PhaseDefaults = Field(description="Schedule values for every resolution without its own row.")
+    schedule: list[PhaseRow] = Field(default_factory=list, description="Per-resolution overrides of the defaults.")
+    loss: Loss = Field(default_factory=Loss)
+    optimizer: Optimizer = Field(default_factory=Optimizer)
+    d_repeats: int = Field(1, ge=1, description="D steps per G step.")
+    g_ema_decay: float = Field(0.999, ge=0, lt=1, description="Decay of the generator's exponential moving average used for samples and evaluation.")
+    mirror_augment: bool = Field(False, description="Random horizontal flips of the real images.")
+
+
+class Data(_Strict):
+    source: str = Field(min_length=1, description="A dataset cache path, an image folder or zip, or a built-in name (mnist, lfw-100).")
+    resolution: int = Field(ge=4, description="Image resolution the data is served at.")
+    channels: int = Field(ge=1, description="Image channels.")
+
+
+class Evaluation(_Strict):
+    metrics: list[MetricName] = Field(default_factory=lambda: ["swd"], description="Metrics the trained model is scored with.")
+    num_images: int = Field(10000, ge=1, description="Generated images per metric (the paper: 16384 for SWD, 50000 for FID).")
+
+
+class Spec(_Strict):
+    """A progan-zoo architecture spec, format version 1."""
+
+    spec_version: Literal[1] = Field(description="Spec format version.")
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="Name of the spec (lower case, digits, '.', '_', '-').")
+    revision: int = Field(ge=1, description="Revision of this spec; bump it when its content changes.")
+    source: str = Field(min_length=1, description="Where the numbers come from (paper table, config).")
+    license: str = Field(min_length=1, description="Licence of models trained from this spec (an SPDX-like id such as apache-2.0 or cc-by-nc-4.0).")
+    description: str | None = Field(None, description="Free text.")
+    architecture: Architecture
+    training: Training
+    data: Data
+    evaluation: Evaluation = Field(default_factory=Evaluation)
+
+
+def json_schema() -> dict:
+    """The JSON Schema of spec format v1, generated from the pydantic models."""
+    schema = Spec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://github.com/progan-zoo/progan-zoo/spec.schema.json"
+    return schema
+
+
+def json_schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def load_committed_schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text())

@@ -1,0 +1,181 @@
+"""Building blocks of the ProGAN networks (paper section 4, official TF code `networks.py`).
+
+Every trainable layer uses the equalized learning rate of section 4.1: weights are stored
+N(0, 1) and multiplied at run time by ``gain / sqrt(fan_in)`` (the He constant when
+``gain = sqrt(2)``); biases start at 0 and are not scaled.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SQRT2 = math.sqrt(2.0)
+
+
+class EqualizedConv2d(nn.Module):
+    """Conv layer with runtime He scaling, 'same' padding, optional lrelu and pixel norm.
+
+    Activation and pixel norm live in the layer so state_dict keys read ``b8.conv0.weight``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,                      # Input feature maps.
+        out_channels: int,                     # Output feature maps.
+        kernel_size: int,                      # Square kernel size (1 or 3 in ProGAN).
+        gain: float = SQRT2,                   # Official gain: sqrt(2) for lrelu layers, 1 for toRGB.
+        equalized: bool = True,                # False: plain He init, no runtime scaling.
+        lrelu_slope: float | None = None,      # None: linear output.
+        pixel_norm_eps: float | None = None,   # Pixel norm after the activation (G only).
+    ) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        std = gain / math.sqrt(in_channels * kernel_size * kernel_size)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.scale = _init_scale(self.weight, std, equalized)
+        self.padding = kernel_size // 2
+        self.lrelu_slope, self.pixel_norm_eps = lrelu_slope, pixel_norm_eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight * self.scale if self.scale != 1.0 else self.weight
+        x = F.conv2d(x, w, self.bias, padding=self.padding)  # [NCHW]
+        return _post(x, self.lrelu_slope, self.pixel_norm_eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, k={self.kernel_size}, scale={self.scale:.4g}, "
+                f"lrelu={self.lrelu_slope}, pixel_norm={self.pixel_norm_eps is not None}")
+
+
+class EqualizedLinear(nn.Module):
+    """Dense layer with runtime He scaling.
+
+    ``flatten_input`` flattens [NCHW] first (D's 4x4 layer, the paper's "conv 4x4").
+    ``reshape_to`` turns the output into [N, C, H, W] with one bias per feature map, as the
+    official G's first layer does (dense to nf*16 values, reshape to [nf, 4, 4], bias per map).
+    """
+
+    def __init__(
+        self,
+        in_features: int,                      # Input features (the fan-in).
+        out_features: int,                     # Output features.
+        gain: float = SQRT2,                   # sqrt(2)/4 for G's first layer, 1 for D's output.
+        equalized: bool = True,
+        lrelu_slope: float | None = None,
+        pixel_norm_eps: float | None = None,
+        flatten_input: bool = False,
+        reshape_to: tuple[int, int, int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        std = gain / math.sqrt(in_features)
+        self.weight = nn.Parameter(torch.randn(out_features, in_features))
+        self.bias = nn.Parameter(torch.zeros(reshape_to[0] if reshape_to else out_features))
+        self.scale = _init_scale(self.weight, std, equalized)
+        self.lrelu_slope, self.pixel_norm_eps = lrelu_slope, pixel_norm_eps
+        self.flatten_input, self.reshape_to = flatten_input, reshape_to
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.flatten_input:
+            x = x.flatten(1)                                      # [N, C*H*W]
+        w = self.weight * self.scale if self.scale != 1.0 else self.weight
+        if self.reshape_to is None:
+            x = F.linear(x, w, self.bias)                         # [NC]
+        else:
+            x = F.linear(x, w).reshape(-1, *self.reshape_to)      # [NCHW]
+            x = x + self.bias.reshape(1, -1, 1, 1)
+        return _post(x, self.lrelu_slope, self.pixel_norm_eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, {self.out_features}, scale={self.scale:.4g}, lrelu={self.lrelu_slope}"
+
+
+def _init_scale(weight: torch.Tensor, std: float, equalized: bool) -> float:
+    """Equalized LR keeps N(0,1) weights and scales at run time; otherwise scale at init."""
+    if equalized:
+        return std
+    with torch.no_grad():
+        weight.mul_(std)
+    return 1.0
+
+
+def _post(x: torch.Tensor, slope: float | None, eps: float | None) -> torch.Tensor:
+    if slope is not None:
+        x = F.leaky_relu(x, slope)
+    if eps is not None:
+        x = pixel_norm(x, eps)
+    return x
+
+
+def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Section 4.2: b = a / sqrt(mean_c(a^2) + eps), over the channel axis."""
+    return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + eps)
+
+
+class PixelNorm(nn.Module):
+    def __init__(self, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return pixel_norm(x, self.eps)
+
+
+class MinibatchStddev(nn.Module):
+    """Section 3: one extra feature map holding the mean std over a group of samples.
+
+    Matches the official TF layer: groups are formed as ``reshape(G, M, ...)`` so sample ``i``
+    belongs to group ``i % M``; the group size is ``min(group_size, N)``.
+    """
+
+    def __init__(self, group_size: int = 4, num_features: int = 1) -> None:
+        super().__init__()
+        self.group_size, self.num_features = group_size, num_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        g = min(self.group_size, n)
+        if n % g != 0:
+            raise ValueError(
+                f"minibatch-stddev: batch of {n} is not divisible by group size {g}; "
+                "use a minibatch that is a multiple of the group size"
+            )
+        f = self.num_features
+        y = x.reshape(g, -1, f, c // f, h, w).float()           # [GMFcHW]
+        y = y - y.mean(dim=0, keepdim=True)                    # [GMFcHW]
+        y = (y.pow(2).mean(dim=0) + 1e-8).sqrt()               # [MFcHW]
+        y = y.mean(dim=(2, 3, 4))                              # [MF]
+        y = y.to(x.dtype).reshape(-1, f, 1, 1).repeat(g, 1, h, w)  # [NFHW]
+        return torch.cat([x, y], dim=1)                        # [N(C+F)HW]
+
+    def extra_repr(self) -> str:
+        return f"group_size={self.group_size}, num_features={self.num_features}"
+
+
+class Upsample2x(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return upsample2x(x)
+
+
+class Downsample2x(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return downsample2x(x)
+
+
+def upsample2x(x: torch.Tensor) -> torch.Tensor:
+    """Nearest-neighbour 2x upsampling (official ``upscale2d``)."""
+    return F.interpolate(x, scale_factor=2.0, mode="nearest")
+
+
+def downsample2x(x: torch.Tensor) -> torch.Tensor:
+    """2x2 average pooling (official ``downscale2d``)."""
+    return F.avg_pool2d(x, kernel_size=2)
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
+    """a + (b - a) * t, the official ``tflib.lerp``."""
+    return a + (b - a) * t

@@ -1,0 +1,153 @@
+"""Growable generator and discriminator (paper section 2, Figure 2; official ``G_paper``/``D_paper``).
+
+Both networks hold every resolution's block at all times, keyed by resolution (``b4``, ``b8``,
+...), so the state_dict is the same whichever stage is active and growing keeps every weight.
+``stage`` is the index of the highest active resolution (0 is 4x4) and ``alpha`` the weight of
+the newest block during its fade-in (1 - frac(lod) in the official code).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .layers import downsample2x, lerp, pixel_norm, upsample2x
+
+
+class Block(nn.Sequential):
+    """One resolution's layers, in order, with names such as ``conv0`` or ``dense0``."""
+
+    def __init__(self, resolution: int, layers: "OrderedDict[str, nn.Module]") -> None:
+        super().__init__(layers)
+        self.resolution = resolution
+
+
+def _check_stage(stage: int | None, num_stages: int) -> int:
+    if stage is None:
+        return num_stages - 1
+    if not 0 <= int(stage) < num_stages:
+        raise ValueError(f"stage {stage} is out of range: this network has stages 0..{num_stages - 1}")
+    return int(stage)
+
+
+def _is_one(alpha: float | torch.Tensor) -> bool:
+    return not torch.is_tensor(alpha) and float(alpha) >= 1.0
+
+
+class Generator(nn.Module):
+    """G(z, stage, alpha) -> images in [-1, 1] (not clamped) of shape [N, C, 4*2^stage, 4*2^stage]."""
+
+    def __init__(
+        self,
+        blocks: Sequence[Block],            # From 4x4 up; blocks[0] maps the latent to 4x4.
+        to_rgb: Sequence[nn.Module],        # One toRGB per block, same order.
+        z_dim: int,                         # Latent size.
+        image_channels: int,                # Output channels.
+        normalize_latent: bool = True,      # Pixel norm on z before the first layer.
+        pixel_norm_eps: float = 1e-8,
+    ) -> None:
+        super().__init__()
+        if len(blocks) != len(to_rgb):
+            raise ValueError("Generator needs one toRGB per block")
+        self.resolutions = [b.resolution for b in blocks]
+        for block, rgb in zip(blocks, to_rgb):
+            self.add_module(f"b{block.resolution}", _GStage(block, rgb))
+        self.z_dim, self.image_channels = z_dim, image_channels
+        self.normalize_latent, self.pixel_norm_eps = normalize_latent, pixel_norm_eps
+
+    @property
+    def num_stages(self) -> int:
+        return len(self.resolutions)
+
+    @property
+    def resolution(self) -> int:
+        return self.resolutions[-1]
+
+    def stage_of(self, resolution: int) -> int:
+        """Stage index for an output resolution."""
+        if resolution not in self.resolutions:
+            raise ValueError(f"resolution {resolution} is not one of {self.resolutions}")
+        return self.resolutions.index(resolution)
+
+    def stages(self) -> list["_GStage"]:
+        return [getattr(self, f"b{r}") for r in self.resolutions]
+
+    def forward(self, z: torch.Tensor, stage: int | None = None, alpha: float | torch.Tensor = 1.0) -> torch.Tensor:
+        stage = _check_stage(stage, self.num_stages)
+        x = pixel_norm(z, self.pixel_norm_eps) if self.normalize_latent else z  # [NZ]
+        stages = self.stages()
+        prev = x
+        for s in stages[: stage + 1]:
+            prev, x = x, s.block(x)                                   # [NCHW]
+        img = stages[stage].torgb(x)                                  # [NCHW]
+        if stage > 0 and not _is_one(alpha):
+            old = upsample2x(stages[stage - 1].torgb(prev))          # [NCHW]
+            img = lerp(old, img, alpha)
+        return img
+
+
+class _GStage(nn.Module):
+    def __init__(self, block: Block, torgb: nn.Module) -> None:
+        super().__init__()
+        self.block = block  # keys read ``b8.block.conv0.weight``, ``b8.torgb.weight``
+        self.torgb = torgb
+        self.resolution = block.resolution
+
+
+class Discriminator(nn.Module):
+    """D(x, stage, alpha) -> scores [N, 1]; x is [N, C, 4*2^stage, 4*2^stage]."""
+
+    def __init__(
+        self,
+        blocks: Sequence[Block],            # From 4x4 up; blocks[0] ends with the output layer.
+        from_rgb: Sequence[nn.Module],      # One fromRGB per block, same order.
+        image_channels: int,
+    ) -> None:
+        super().__init__()
+        if len(blocks) != len(from_rgb):
+            raise ValueError("Discriminator needs one fromRGB per block")
+        self.resolutions = [b.resolution for b in blocks]
+        for block, rgb in zip(blocks, from_rgb):
+            self.add_module(f"b{block.resolution}", _DStage(block, rgb))
+        self.image_channels = image_channels
+
+    @property
+    def num_stages(self) -> int:
+        return len(self.resolutions)
+
+    @property
+    def resolution(self) -> int:
+        return self.resolutions[-1]
+
+    def stage_of(self, resolution: int) -> int:
+        if resolution not in self.resolutions:
+            raise ValueError(f"resolution {resolution} is not one of {self.resolutions}")
+        return self.resolutions.index(resolution)
+
+    def stages(self) -> list["_DStage"]:
+        return [getattr(self, f"b{r}") for r in self.resolutions]
+
+    def forward(self, x: torch.Tensor, stage: int | None = None, alpha: float | torch.Tensor = 1.0) -> torch.Tensor:
+        stage = _check_stage(stage, self.num_stages)
+        want = self.resolutions[stage]
+        if x.shape[-1] != want or x.shape[-2] != want:
+            raise ValueError(f"D at stage {stage} expects {want}x{want} images, got {tuple(x.shape[-2:])}")
+        stages = self.stages()
+        h = stages[stage].block(stages[stage].fromrgb(x))             # [NCHW]
+        if stage > 0 and not _is_one(alpha):
+            old = stages[stage - 1].fromrgb(downsample2x(x))          # [NCHW]
+            h = lerp(old, h, alpha)
+        for s in reversed(stages[:stage]):
+            h = s.block(h)
+        return h                                                      # [N1]
+
+
+class _DStage(nn.Module):
+    def __init__(self, block: Block, fromrgb: nn.Module) -> None:
+        super().__init__()
+        self.fromrgb = fromrgb
+        self.block = block
+        self.resolution = block.resolution
