@@ -1,18 +1,24 @@
 """The registry of layer ops a spec row may name.
 
-Each op knows which network it belongs to, how it changes the shape and how many parameters
-it has, so the graph can be annotated without building modules; ``make`` builds the module.
+Each op knows which networks may use it, how it changes the shape and how many parameters it
+has, so the graph can be annotated (and the schema's list of op names generated) without
+building modules; ``make`` builds the module. torch is imported only by ``make``, so the CLI's
+``--help``, the schema tools and validation stay fast.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
-from progan_zoo.nn import Downsample2x, EqualizedConv2d, EqualizedLinear, MinibatchStddev, Upsample2x
+
+def _nn():
+    import progan_zoo.nn as nn_layers
+    return nn_layers
 
 
 @dataclass(frozen=True)
@@ -32,13 +38,16 @@ class LayerCtx:
 
 @dataclass(frozen=True)
 class Op:
-    name: str
+    """One layer op: its name in specs, its Table 2 label, and how it sizes and builds itself."""
+
+    name: str                                       # As written in a spec's `layers:` list.
+    label: str                                      # As Table 2 names it (summary tables).
     networks: tuple[str, ...]                       # Which networks may use it.
-    description: str
+    description: str                                # One line for docs/spec.md.
     params: Callable[[LayerCtx], int]               # Trainable parameters.
     out_channels: Callable[[LayerCtx], int]         # Channels after the op.
     out_size: Callable[[int], int]                  # Spatial size after the op, from size before.
-    make: Callable[[LayerCtx], nn.Module]
+    make: Callable[[LayerCtx], "nn.Module"]
     activation: Callable[[LayerCtx], str] = field(default=lambda c: "-")
     takes_channels: bool = True                     # Whether the row's channels apply to it.
 
@@ -51,16 +60,22 @@ class Registry:
         self._items: dict[str, Op] = {}
 
     def register(self, op: Op) -> Op:
+        if op.name in self._items:
+            raise ValueError(f"{self.name} '{op.name}' is registered twice")
         self._items[op.name] = op
         return op
 
     def get(self, name: str) -> Op:
         if name not in self._items:
-            raise KeyError(f"unknown {self.name} '{name}'; known: {', '.join(sorted(self._items))}")
+            raise KeyError(f"unknown {self.name} '{name}'; known: {', '.join(self.names())}")
         return self._items[name]
 
     def names(self, network: str | None = None) -> list[str]:
+        """Sorted op names, optionally only those ``network`` ("G" or "D") may use."""
         return sorted(n for n, op in self._items.items() if network is None or network in op.networks)
+
+    def items(self) -> list[Op]:
+        return [self._items[n] for n in self.names()]
 
     def __contains__(self, name: str) -> bool:
         return name in self._items
@@ -73,35 +88,44 @@ def _lrelu(c: LayerCtx) -> str:
     return f"lrelu {c.lrelu_slope:g}" + (" + pixnorm" if c.pixel_norm_eps is not None else "")
 
 
+def _make_dense4x4(c: LayerCtx) -> "nn.Module":
+    nn_layers = _nn()
+    if c.network == "G":
+        # Official G_paper: dense from the latent to nf*16 values, reshaped to [nf, 4, 4], one bias
+        # per map; gain sqrt(2)/4 because the Theano original was a 4x4 'full' conv of fan-in latent*16.
+        return nn_layers.EqualizedLinear(
+            c.in_channels, c.out_channels * 16, gain=math.sqrt(2) / 4, equalized=c.equalized,
+            lrelu_slope=c.lrelu_slope, pixel_norm_eps=c.pixel_norm_eps, reshape_to=(c.out_channels, 4, 4),
+        )
+    return nn_layers.EqualizedLinear(
+        c.in_channels * 16, c.out_channels, equalized=c.equalized, lrelu_slope=c.lrelu_slope, flatten_input=True,
+    )
+
+
 OPS.register(Op(
     name="dense4x4",
+    label="Conv 4x4",
     networks=("G", "D"),
-    description="G: dense layer from the latent to a 4x4 map (the paper's 'conv 4x4'); "
-                "D: dense layer from the flattened 4x4 map to a vector (the paper's 'conv 4x4').",
-    params=lambda c: (c.in_channels * 16 * c.out_channels + c.out_channels) if c.network == "G"
-    else (c.in_channels * 16 * c.out_channels + c.out_channels),
+    description="G: dense layer from the latent to a 4x4 map; D: dense layer from the flattened 4x4 map "
+                "to a vector (both are the paper's 'conv 4x4'). Leaky ReLU; pixel norm in G.",
+    # Same count either way: in * 16 * out weights plus one bias per output feature (map).
+    params=lambda c: c.in_channels * 16 * c.out_channels + c.out_channels,
     out_channels=lambda c: c.out_channels,
     out_size=lambda s: 4 if s == 1 else 1,
-    make=lambda c: EqualizedLinear(
-        c.in_channels, c.out_channels * 16, gain=math.sqrt(2) / 4, equalized=c.equalized,
-        lrelu_slope=c.lrelu_slope, pixel_norm_eps=c.pixel_norm_eps, reshape_to=(c.out_channels, 4, 4),
-    ) if c.network == "G" else EqualizedLinear(
-        c.in_channels * 16, c.out_channels, equalized=c.equalized, lrelu_slope=c.lrelu_slope,
-        flatten_input=True,
-    ),
+    make=_make_dense4x4,
     activation=_lrelu,
 ))
 
 for _k in (1, 3):
     OPS.register(Op(
         name=f"conv{_k}x{_k}",
+        label=f"Conv {_k}x{_k}",
         networks=("G", "D"),
-        description=f"{_k}x{_k} convolution, 'same' padding, equalized LR, leaky ReLU "
-                    "(and pixel norm in G).",
+        description=f"{_k}x{_k} convolution, 'same' padding, leaky ReLU (and pixel norm in G).",
         params=lambda c, k=_k: c.in_channels * c.out_channels * k * k + c.out_channels,
         out_channels=lambda c: c.out_channels,
         out_size=lambda s: s,
-        make=lambda c, k=_k: EqualizedConv2d(
+        make=lambda c, k=_k: _nn().EqualizedConv2d(
             c.in_channels, c.out_channels, k, equalized=c.equalized, lrelu_slope=c.lrelu_slope,
             pixel_norm_eps=c.pixel_norm_eps,
         ),
@@ -110,35 +134,38 @@ for _k in (1, 3):
 
 OPS.register(Op(
     name="upsample",
+    label="Upsample",
     networks=("G",),
     description="Nearest-neighbour 2x upsampling.",
     params=lambda c: 0,
     out_channels=lambda c: c.in_channels,
     out_size=lambda s: s * 2,
-    make=lambda c: Upsample2x(),
+    make=lambda c: _nn().Upsample2x(),
     takes_channels=False,
 ))
 
 OPS.register(Op(
     name="downsample",
+    label="Downsample",
     networks=("D",),
     description="2x2 average pooling.",
     params=lambda c: 0,
     out_channels=lambda c: c.in_channels,
     out_size=lambda s: s // 2,
-    make=lambda c: Downsample2x(),
+    make=lambda c: _nn().Downsample2x(),
     takes_channels=False,
 ))
 
 OPS.register(Op(
     name="mbstd",
+    label="Minibatch stddev",
     networks=("D",),
-    description="Minibatch standard deviation: appends the mean std over a group of samples "
-                "as extra feature map(s) (paper section 3).",
+    description="Minibatch standard deviation (paper section 3): appends the mean std over a group "
+                "of samples as mbstd_num_features extra feature map(s).",
     params=lambda c: 0,
     out_channels=lambda c: c.in_channels + c.mbstd_num_features,
     out_size=lambda s: s,
-    make=lambda c: MinibatchStddev(c.mbstd_group_size, c.mbstd_num_features),
+    make=lambda c: _nn().MinibatchStddev(c.mbstd_group_size, c.mbstd_num_features),
     takes_channels=False,
 ))
 

