@@ -1,36 +1,60 @@
 """The spec compiler: load -> validate -> to_graph -> build, composed by ``compile_spec``.
 
 Installed as ``progan_zoo.compiler`` (the PyPI name ``compiler`` belongs to another project).
+Names are imported on first use (PEP 562), so ``progan-zoo --help`` and the schema tools do not
+pay for torch, networkx or jsonschema.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
+if TYPE_CHECKING:
+    import networkx as nx
+    from torch import nn
 
-from .build import build, build_discriminator, build_generator
-from .errors import SpecError
-from .graph import param_count, to_graph
-from .load import RawSpec, load, load_text
-from .schema import SPEC_VERSIONS, Spec, json_schema
-from .validate import validate
+    from .build import build, build_discriminator, build_generator
+    from .errors import SpecError
+    from .graph import param_count, to_graph
+    from .load import RawSpec, load, load_text
+    from .schema import SPEC_VERSIONS, Spec, json_schema
+    from .validate import validate
 
-__all__ = [
-    "CompiledSpec", "RawSpec", "SPEC_VERSIONS", "Spec", "SpecError", "build", "build_discriminator",
-    "build_generator", "compile_spec", "json_schema", "load", "load_spec", "load_text", "param_count",
-    "to_graph", "validate",
-]
+# public name -> submodule that defines it
+_LAZY = {
+    "build": "build", "build_discriminator": "build", "build_generator": "build",
+    "SpecError": "errors",
+    "param_count": "graph", "to_graph": "graph",
+    "RawSpec": "load", "load": "load", "load_text": "load",
+    "SPEC_VERSIONS": "schema", "Spec": "schema", "json_schema": "schema",
+    "validate": "validate",
+}
+
+__all__ = sorted([*_LAZY, "CompiledSpec", "compile_spec", "load_spec"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
 
 
 @dataclass
 class CompiledSpec:
     """Everything a spec compiles to: the raw text, the validated model, the graph and G and D."""
 
-    raw: RawSpec
-    spec: Spec
-    graph: nx.DiGraph
+    raw: "RawSpec"
+    spec: "Spec"
+    graph: "nx.DiGraph"
     G: "nn.Module"
     D: "nn.Module"
 
@@ -39,13 +63,21 @@ class CompiledSpec:
         return self.raw.sha256
 
 
-def load_spec(path: str | Path) -> Spec:
+def load_spec(path: str | Path) -> "Spec":
     """Load and validate a spec file (no graph, no modules)."""
+    from .load import load
+    from .validate import validate
+
     return validate(load(path))
 
 
 def compile_spec(path: str | Path, *, text: str | None = None) -> CompiledSpec:
     """parse -> validate -> graph -> build. ``text`` compiles a string instead of reading ``path``."""
+    from .build import build
+    from .graph import to_graph
+    from .load import load, load_text
+    from .validate import validate
+
     raw = load_text(text, str(path)) if text is not None else load(path)
     spec = validate(raw)
     graph = to_graph(spec)

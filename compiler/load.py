@@ -10,6 +10,7 @@ from typing import Any, Sequence
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.scalarbool import ScalarBoolean
 
 from .errors import SpecError
 
@@ -29,13 +30,18 @@ class RawSpec:
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
-    def position(self, path: PathKey) -> tuple[int | None, int | None]:
-        """1-based (line, column) of the deepest node on ``path`` that exists."""
+    def position(self, path: PathKey, value: bool = False) -> tuple[int | None, int | None]:
+        """1-based (line, column) of the deepest node on ``path`` that exists.
+
+        A mapping entry is located at its key, or at its value when ``value`` is true and the
+        whole path exists (errors about a value point at the value, errors about a key at the key).
+        """
         node, best = self.tree, (None, None)
-        for key in path:
+        for depth, key in enumerate(path):
             try:
                 if isinstance(node, CommentedMap) and key in node:
-                    line, col = node.lc.key(key)
+                    last = depth == len(path) - 1
+                    line, col = node.lc.value(key) if (value and last) else node.lc.key(key)
                     best = (line + 1, col + 1)
                     node = node[key]
                 elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
@@ -50,8 +56,9 @@ class RawSpec:
             best = (self.tree.lc.line + 1, self.tree.lc.col + 1)
         return best
 
-    def error(self, path: PathKey, message: str, hint: str | None = None) -> SpecError:
-        line, col = self.position(path)
+    def error(self, path: PathKey, message: str, hint: str | None = None, at_value: bool = False) -> SpecError:
+        """A SpecError located at ``path`` (at its value with ``at_value``)."""
+        line, col = self.position(path, value=at_value)
         return SpecError(message, self.file, line, col, format_path(path), hint)
 
 
@@ -67,8 +74,8 @@ def _plain(node: Any) -> Any:
         return {str(k): _plain(v) for k, v in node.items()}
     if isinstance(node, list):
         return [_plain(v) for v in node]
-    if isinstance(node, bool) or node is None:
-        return node
+    if isinstance(node, (bool, ScalarBoolean)) or node is None:
+        return None if node is None else bool(node)  # ScalarBoolean (anchored booleans) is an int subclass.
     if isinstance(node, int):
         return int(node)
     if isinstance(node, float):
@@ -84,13 +91,27 @@ def load_text(text: str, file: str = "<string>") -> RawSpec:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise SpecError(f"YAML syntax error: {exc.problem or exc.context}", file, line, col,
-                        hint="check indentation and quoting near this place") from None
+        problem = exc.problem or exc.context or "invalid YAML"
+        if "duplicate key" in problem:
+            raise SpecError(f"YAML error: {problem}", file, line, col, hint="a key may appear once per mapping: "
+                            "remove or rename one of them") from None
+        if exc.context and exc.problem and exc.context_mark:
+            problem += f" ({exc.context} started at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"
+        if "mapping values are not allowed" in problem:
+            hint = "a line above may lack ': ' after its key, or a value containing ': ' needs quotes"
+        elif "\\t" in problem or "\t" in problem:
+            hint = "YAML indents with spaces, not tabs"
+        else:
+            hint = "check indentation, colons, brackets and quotes near this place"
+        raise SpecError(f"YAML syntax error: {problem}", file, line, col, hint=hint) from None
     except Exception as exc:  # ruamel raises a few non-marked errors (e.g. duplicate keys)
         raise SpecError(f"YAML error: {exc}", file, hint="fix the YAML syntax") from None
     if not isinstance(tree, CommentedMap):
-        raise SpecError("a spec must be a YAML mapping at the top level", file, 1, 1,
-                        hint="start with 'spec_version: 1'")
+        lc = getattr(tree, "lc", None)
+        line, col = (lc.line + 1, lc.col + 1) if lc is not None and lc.line is not None else (1, 1)
+        what = "nothing" if tree is None else f"a {'list' if isinstance(tree, CommentedSeq) else 'single value'}"
+        raise SpecError(f"a spec must be a YAML mapping of keys at the top level, found {what}", file, line, col,
+                        hint="start with 'spec_version: 1' and write each section as 'key: value' lines") from None
     return RawSpec(data=_plain(tree), tree=tree, file=file, text=text)
 
 

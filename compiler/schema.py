@@ -3,27 +3,38 @@
 A spec has four separate sections: ``architecture`` (the paper's layer tables, one row per
 resolution), ``training`` (schedule, loss, optimizer), ``data`` and ``evaluation``. Defaults are
 stated here once; every field has a description that ends up in docs/spec.md.
+
+Regenerate the committed schema and the reference in docs/spec.md after changing a model::
+
+    python -m progan_zoo.compiler.schema --write --docs
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from .ops import OPS
 
 SPEC_VERSIONS = (1,)
 SCHEMA_PATH = Path(__file__).with_name("spec.schema.json")
 
-GOp = Literal["dense4x4", "conv3x3", "conv1x1", "upsample"]
-DOp = Literal["conv3x3", "conv1x1", "downsample", "mbstd", "dense4x4"]
+# Layer op names come from the registry, so a new op is one `OPS.register` away from being usable.
+GOp = Literal[tuple(OPS.names("G"))]  # type: ignore[valid-type]
+DOp = Literal[tuple(OPS.names("D"))]  # type: ignore[valid-type]
 MetricName = Literal["swd", "fid", "kid", "msssim"]
 
 DEFAULT_G_FIRST = ["dense4x4", "conv3x3"]
 DEFAULT_G_BLOCK = ["upsample", "conv3x3", "conv3x3"]
 DEFAULT_D_BLOCK = ["conv3x3", "conv3x3", "downsample"]
 DEFAULT_D_LAST = ["mbstd", "conv3x3", "dense4x4"]
+
+Channels = Annotated[int, Field(ge=1)]
 
 
 class _Strict(BaseModel):
@@ -58,11 +69,13 @@ class DRow(_Strict):
     """One discriminator block: its resolution, channels in and out and (optionally) its layers."""
 
     resolution: int = Field(ge=4, description="Input resolution of the block (a power of two).")
-    channels: list[int] = Field(min_length=2, max_length=2, description="[in, out]: fromRGB and all but the last weighted layer output `in`; the last outputs `out` (Table 2: 16 -> 16 -> 32).")
+    channels: list[Channels] = Field(min_length=2, max_length=2, description="[in, out]: fromRGB and all but the last weighted layer output `in`; the last outputs `out` (Table 2 at 1024: [16, 32], i.e. 16 -> 16 -> 32).")
     layers: list[DOp] | None = Field(None, min_length=1, description="Layer ops in order. Default: [conv3x3, conv3x3, downsample], and [mbstd, conv3x3, dense4x4] for 4x4 (followed by the linear output layer).")
 
 
 class Architecture(_Strict):
+    """The networks: latent and image sizes, shared options, and the G and D tables of Table 2."""
+
     latent_size: int = Field(ge=1, description="Latent vector size.")
     image_channels: int = Field(ge=1, description="Image channels (3 for RGB, 1 for greyscale).")
     resolution: int = Field(ge=4, description="Final resolution; must equal the last row and the data resolution.")
@@ -72,6 +85,8 @@ class Architecture(_Strict):
 
 
 class PhaseDefaults(_Strict):
+    """Schedule values that apply to every resolution without its own row in `schedule`."""
+
     stabilize_kimg: float = Field(ge=0, description="Thousands of real images a resolution trains for after its fade-in (official lod_training_kimg).")
     fade_kimg: float = Field(ge=0, description="Thousands of real images over which a new resolution fades in (official lod_transition_kimg).")
     minibatch: int = Field(ge=1, description="Global minibatch (split across ranks).")
@@ -79,47 +94,59 @@ class PhaseDefaults(_Strict):
 
 
 class PhaseRow(_Strict):
-    resolution: int = Field(ge=4, description="The resolution this row overrides.")
-    stabilize_kimg: float | None = Field(None, ge=0)
-    fade_kimg: float | None = Field(None, ge=0)
-    minibatch: int | None = Field(None, ge=1)
-    learning_rate: float | None = Field(None, gt=0)
+    """Overrides for one resolution; a key left out keeps the value from `defaults`."""
+
+    resolution: int = Field(ge=4, description="The resolution this row overrides (one of the network's).")
+    stabilize_kimg: float | None = Field(None, ge=0, description="Stabilize phase of this resolution, thousands of real images.")
+    fade_kimg: float | None = Field(None, ge=0, description="Fade-in phase of this resolution, thousands of real images (ignored for 4x4, which does not fade in).")
+    minibatch: int | None = Field(None, ge=1, description="Global minibatch at this resolution.")
+    learning_rate: float | None = Field(None, gt=0, description="Adam learning rate at this resolution.")
 
 
 class Loss(_Strict):
+    """The GAN loss and its parameters (the paper: WGAN-GP with drift, section A.1)."""
+
     name: Literal["wgan_gp", "lsgan", "logistic_ns"] = Field("wgan_gp", description="wgan_gp: WGAN-GP with drift (the paper); lsgan: least squares; logistic_ns: non-saturating logistic.")
     gp_lambda: float = Field(10.0, ge=0, description="wgan_gp: gradient-penalty weight lambda.")
-    gp_target: float = Field(1.0, gt=0, description="wgan_gp: gradient-norm target (750 for the paper's CIFAR-10 run).")
+    gp_target: float = Field(1.0, gt=0, description="wgan_gp: gradient-norm target gamma (750 for the paper's CIFAR-10 run); the official code weights the penalty (|grad| - gamma)^2 by lambda / gamma^2.")
     drift: float = Field(0.001, ge=0, description="wgan_gp: drift term epsilon * E[D(real)^2].")
 
 
 class Optimizer(_Strict):
+    """Adam settings shared by G and D (the paper: beta1 0, beta2 0.99, eps 1e-8)."""
+
     name: Literal["adam"] = Field("adam", description="Optimizer of G and D.")
-    beta1: float = Field(0.0, ge=0, lt=1)
-    beta2: float = Field(0.99, ge=0, lt=1)
-    eps: float = Field(1e-8, gt=0)
+    beta1: float = Field(0.0, ge=0, lt=1, description="Adam beta1 (first-moment decay).")
+    beta2: float = Field(0.99, ge=0, lt=1, description="Adam beta2 (second-moment decay).")
+    eps: float = Field(1e-8, gt=0, description="Adam epsilon.")
     reset_on_growth: bool = Field(False, description="Reset the optimizer state when a new resolution starts fading in.")
 
 
 class Training(_Strict):
+    """How the networks are trained: the level-of-detail schedule, loss, optimizer and EMA."""
+
     total_kimg: float = Field(gt=0, description="Length of the run in thousands of real images.")
     defaults: PhaseDefaults = Field(description="Schedule values for every resolution without its own row.")
-    schedule: list[PhaseRow] = Field(default_factory=list, description="Per-resolution overrides of the defaults.")
-    loss: Loss = Field(default_factory=Loss)
-    optimizer: Optimizer = Field(default_factory=Optimizer)
+    schedule: list[PhaseRow] = Field([], description="Per-resolution overrides of the defaults.")
+    loss: Loss = Field(default_factory=Loss, description="GAN loss; default WGAN-GP with the paper's parameters.")
+    optimizer: Optimizer = Field(default_factory=Optimizer, description="Optimizer; default Adam with the paper's parameters.")
     d_repeats: int = Field(1, ge=1, description="D steps per G step.")
     g_ema_decay: float = Field(0.999, ge=0, lt=1, description="Decay of the generator's exponential moving average used for samples and evaluation.")
     mirror_augment: bool = Field(False, description="Random horizontal flips of the real images.")
 
 
 class Data(_Strict):
+    """The training images."""
+
     source: str = Field(min_length=1, description="A dataset cache path, an image folder or zip, or a built-in name (mnist, lfw-100).")
     resolution: int = Field(ge=4, description="Image resolution the data is served at.")
     channels: int = Field(ge=1, description="Image channels.")
 
 
 class Evaluation(_Strict):
-    metrics: list[MetricName] = Field(default_factory=lambda: ["swd"], description="Metrics the trained model is scored with.")
+    """How a trained model is scored."""
+
+    metrics: list[MetricName] = Field(["swd"], description="Metrics the trained model is scored with.")
     num_images: int = Field(10000, ge=1, description="Generated images per metric (the paper: 16384 for SWD, 50000 for FID).")
 
 
@@ -132,10 +159,10 @@ class Spec(_Strict):
     source: str = Field(min_length=1, description="Where the numbers come from (paper table, config).")
     license: str = Field(min_length=1, description="Licence of models trained from this spec (an SPDX-like id such as apache-2.0 or cc-by-nc-4.0).")
     description: str | None = Field(None, description="Free text.")
-    architecture: Architecture
-    training: Training
-    data: Data
-    evaluation: Evaluation = Field(default_factory=Evaluation)
+    architecture: Architecture = Field(description="The G and D networks (the paper's Table 2).")
+    training: Training = Field(description="Schedule, loss and optimizer.")
+    data: Data = Field(description="Where the training images come from, their resolution and channels.")
+    evaluation: Evaluation = Field(default_factory=Evaluation, description="Metrics the trained model is scored with.")
 
 
 def json_schema() -> dict:
@@ -147,8 +174,45 @@ def json_schema() -> dict:
 
 
 def json_schema_text() -> str:
+    """The schema as committed in ``spec.schema.json`` (sorted keys, 2-space indent)."""
     return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
 
 
 def load_committed_schema() -> dict:
     return json.loads(SCHEMA_PATH.read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m progan_zoo.compiler.schema``: print, check or rewrite the schema and its docs."""
+    from .reference import DOCS_PATH, check_docs, write_docs
+
+    p = argparse.ArgumentParser(prog="python -m progan_zoo.compiler.schema",
+                                description="Print the spec JSON Schema, or regenerate the committed copies.")
+    p.add_argument("--write", action="store_true", help=f"rewrite {SCHEMA_PATH.name} from the pydantic models")
+    p.add_argument("--docs", action="store_true", help=f"rewrite the generated reference in {DOCS_PATH}")
+    p.add_argument("--check", action="store_true", help="exit 1 if either committed copy is stale")
+    args = p.parse_args(argv)
+    if args.check:
+        stale = []
+        if not SCHEMA_PATH.exists() or SCHEMA_PATH.read_text() != json_schema_text():
+            stale.append(str(SCHEMA_PATH))
+        if not check_docs():
+            stale.append(str(DOCS_PATH))
+        for path in stale:
+            print(f"stale: {path} (run: python -m progan_zoo.compiler.schema --write --docs)", file=sys.stderr)
+        return 1 if stale else 0
+    if args.write:
+        SCHEMA_PATH.write_text(json_schema_text())
+        print(f"wrote {SCHEMA_PATH}")
+    if args.docs:
+        write_docs()
+        print(f"wrote the reference section of {DOCS_PATH}")
+    if not (args.write or args.docs):
+        sys.stdout.write(json_schema_text())
+    return 0
+
+
+if __name__ == "__main__":
+    # Run the package's copy of this module, not a second copy under the name __main__.
+    from progan_zoo.compiler.schema import main as _main
+    sys.exit(_main())

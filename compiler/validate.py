@@ -3,6 +3,7 @@
 Order matters for the messages: the version is checked first (so a future spec is refused with
 the versions we know), then the JSON Schema on the raw YAML (so every error has a position),
 then pydantic (the source of truth), then the cross-field rules, all of which live here.
+Every problem is raised as one ``SpecError``: ``file:line:col: key.path: what (hint: fix)``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import jsonschema
 from pydantic import ValidationError
 
 from .errors import SpecError
-from .load import RawSpec
+from .load import RawSpec, format_path
+from .ops import OPS
 from .schema import (
     DEFAULT_D_BLOCK,
     DEFAULT_D_LAST,
@@ -25,6 +27,8 @@ from .schema import (
     Spec,
     json_schema,
 )
+
+_NETWORK = {"generator": "G", "discriminator": "D"}
 
 
 @lru_cache(maxsize=1)
@@ -40,7 +44,7 @@ def validate(raw: RawSpec) -> Spec:
         spec = Spec.model_validate(raw.data)
     except ValidationError as exc:  # rare: the schema already passed
         err = exc.errors()[0]
-        raise raw.error(list(err["loc"]), err["msg"], "see docs/spec.md for this field") from None
+        raise raw.error(list(err["loc"]), err["msg"], "see docs/spec.md for this field", at_value=True) from None
     check_rules(spec, raw)
     return spec
 
@@ -48,69 +52,119 @@ def validate(raw: RawSpec) -> Spec:
 def _check_version(raw: RawSpec) -> None:
     known = ", ".join(str(v) for v in SPEC_VERSIONS)
     if "spec_version" not in raw.data:
-        raise raw.error([], "missing 'spec_version'", f"add 'spec_version: {SPEC_VERSIONS[-1]}' at the top")
+        raise raw.error([], "missing required key 'spec_version'",
+                        f"add 'spec_version: {SPEC_VERSIONS[-1]}' as the first line")
     version = raw.data["spec_version"]
     if isinstance(version, bool) or version not in SPEC_VERSIONS:
         raise raw.error(["spec_version"], f"unknown spec_version {version!r}; this progan-zoo knows version(s) {known}",
-                        "upgrade progan-zoo or write the spec in a known version")
+                        "upgrade progan-zoo, or write the spec in a known version", at_value=True)
 
+
+# --------------------------------------------------------------------------- JSON Schema errors
 
 def _describe(instance: Any) -> str:
     text = repr(instance)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _schema_message(err: jsonschema.ValidationError) -> tuple[list, str, str | None]:
+def _did_you_mean(word: str, choices: list[str]) -> str | None:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def _leaf(err: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """For anyOf/oneOf (optional fields are anyOf[T, null]), the sub-error that explains most."""
+    while err.validator in ("anyOf", "oneOf") and err.context:
+        # The `null` branch of an optional field only says "not null": never the useful error.
+        useful = [e for e in err.context if not (e.validator == "type" and e.validator_value == "null")]
+        if not useful:
+            break
+        err = max(useful, key=lambda e: len(e.absolute_path))
+    return err
+
+
+def _about(schema: dict[str, Any]) -> str | None:
+    """The first sentence of a field's description, as a hint."""
+    text = schema.get("description")
+    if not text:
+        return None
+    first = text.split(". ")[0].rstrip(".")
+    return first[0].lower() + first[1:] if first[:2] != first[:2].upper() else first
+
+
+_TYPE_HINT = {"integer": "write a whole number without quotes", "number": "write a number without quotes, e.g. 0.001",
+              "boolean": "write true or false", "string": "quote it to make it a string",
+              "array": "write a list, e.g. [a, b]", "object": "write a mapping: indented 'key: value' lines"}
+_ARTICLE = {"integer": "an integer", "number": "a number", "boolean": "true or false", "string": "a string",
+            "array": "a list", "object": "a mapping", "null": "nothing"}
+
+
+def _schema_message(err: jsonschema.ValidationError) -> tuple[list, str, str | None, bool]:
+    """(key path, message, hint, whether the position is the value's) for one schema error."""
+    err = _leaf(err)
     path = list(err.absolute_path)
     v = err.validator
+    about = _about(err.schema)
     if v == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
-        extra = sorted(set(err.instance) - set(allowed))
-        key = extra[0]
-        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)
-        hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
-        return path + [key], f"unknown key '{key}'", hint
+        key = sorted(set(err.instance) - set(allowed))[0]
+        hint = _did_you_mean(key, allowed) or f"allowed keys here: {', '.join(allowed)}"
+        return path + [key], f"unknown key '{key}'", hint, False
     if v == "required":
         missing = [k for k in err.validator_value if k not in err.instance][0]
-        return path, f"missing required key '{missing}'", f"add '{missing}:' here (see docs/spec.md)"
+        where = f"under '{path[-1]}'" if path and isinstance(path[-1], str) else "here"
+        desc = _about(err.schema.get("properties", {}).get(missing, {}))
+        return path, f"missing required key '{missing}'", f"add '{missing}: ...' {where}" + (f": {desc}" if desc else ""), False
     if v == "enum":
-        choices = ", ".join(str(c) for c in err.validator_value)
-        close = difflib.get_close_matches(str(err.instance), [str(c) for c in err.validator_value], n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"use one of: {choices}"
-        return path, f"expected one of {choices}, got {_describe(err.instance)}", hint
+        choices = [str(c) for c in err.validator_value]
+        hint = _did_you_mean(str(err.instance), choices) or f"use one of: {', '.join(choices)}"
+        if len(path) >= 4 and path[-2] == "layers" and path[-4] in _NETWORK:
+            network = path[-4]
+            known = ", ".join(OPS.names(_NETWORK[network]))
+            if err.instance in OPS and not _did_you_mean(str(err.instance), choices):
+                other = "discriminator" if network == "generator" else "generator"
+                hint = f"'{err.instance}' is a {other} op"
+            elif not _did_you_mean(str(err.instance), choices):
+                hint = "the layer ops are listed in docs/spec.md"
+            return path, f"unknown layer op {_describe(err.instance)} for the {network}; known: {known}", hint, True
+        return path, f"expected one of {', '.join(choices)}, got {_describe(err.instance)}", hint, True
     if v == "const":
-        return path, f"expected {err.validator_value!r}, got {_describe(err.instance)}", None
+        return path, f"expected {err.validator_value!r}, got {_describe(err.instance)}", about, True
     if v == "type":
-        want = err.validator_value
-        want = " or ".join(want) if isinstance(want, list) else want
-        return path, f"expected {want}, got {_describe(err.instance)}", None
+        want = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+        hint = _TYPE_HINT.get(want[0])
+        return (path, f"expected {' or '.join(_ARTICLE.get(w, w) for w in want)}, got {_describe(err.instance)}",
+                hint + (f" ({about})" if about else "") if hint else about, True)
     if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[v]
-        return path, f"expected a number {op} {err.validator_value}, got {_describe(err.instance)}", None
+        kind = "an integer" if err.schema.get("type") == "integer" else "a number"
+        return path, f"expected {kind} {op} {err.validator_value}, got {_describe(err.instance)}", about, True
     if v in ("minItems", "maxItems"):
-        return path, f"expected {'at least' if v == 'minItems' else 'at most'} {err.validator_value} item(s), got {len(err.instance)}", None
+        bound = "at least" if v == "minItems" else "at most"
+        hint = "write channels: [in, out]" if path and path[-1] == "channels" else about
+        return path, f"expected {bound} {err.validator_value} item(s), got {len(err.instance)}", hint, True
     if v == "minLength":
-        return path, "must not be empty", None
+        return path, "must not be empty", about, True
     if v == "pattern":
-        return path, f"{_describe(err.instance)} does not match {err.validator_value}", "use lower case letters, digits, '.', '_' and '-'"
-    if v in ("anyOf", "oneOf"):
-        # Optional fields are anyOf[T, null]: report the most specific sub-error.
-        best = jsonschema.exceptions.best_match(err.context) if err.context else None
-        if best is not None and list(best.absolute_path) != []:
-            return _schema_message(best)
-        return path, f"invalid value {_describe(err.instance)}", None
-    return path, err.message, None
+        return (path, f"{_describe(err.instance)} does not match {err.validator_value}",
+                "use lower-case letters, digits, '.', '_' and '-', starting with a letter or digit", True)
+    return path, err.message, about, True
 
 
 def _check_schema(raw: RawSpec) -> None:
-    errors = sorted(_validator().iter_errors(raw.data), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
+    errors = list(_validator().iter_errors(raw.data))
     if not errors:
         return
-    # Prefer unknown keys, then the error best_match picks: the most specific one.
-    unknown = [e for e in errors if e.validator == "additionalProperties"]
-    err = unknown[0] if unknown else jsonschema.exceptions.best_match(errors)
-    path, message, hint = _schema_message(err)
-    raise raw.error(path, message, hint)
+    # Report unknown keys first (a misspelt key also shows up as a missing one), then the problem
+    # that comes first in the file.
+    candidates = []
+    for err in errors:
+        path, message, hint, at_value = _schema_message(err)
+        line, col = raw.position(path, value=at_value)
+        rank = 0 if message.startswith("unknown key") else 1
+        candidates.append(((rank, line or 0, col or 0), path, message, hint, at_value))
+    _, path, message, hint, at_value = min(candidates, key=lambda c: c[0])
+    raise raw.error(path, message, hint, at_value=at_value)
 
 
 # --------------------------------------------------------------------------- cross-field rules
@@ -128,113 +182,131 @@ def d_layers(spec: Spec, index: int) -> list[str]:
     return list(row.layers) if row.layers else list(DEFAULT_D_LAST if index == len(rows) - 1 else DEFAULT_D_BLOCK)
 
 
-def _err(raw: RawSpec | None, path: list, message: str, hint: str | None = None) -> SpecError:
+def _err(raw: RawSpec | None, path: list, message: str, hint: str | None = None, at_value: bool = True) -> SpecError:
     if raw is None:
-        from .load import format_path
         return SpecError(message, key_path=format_path(path), hint=hint)
-    return raw.error(path, message, hint)
+    return raw.error(path, message, hint, at_value=at_value)
+
+
+def _res_list(values: list[int]) -> str:
+    return ", ".join(str(v) for v in values)
 
 
 def check_rules(spec: Spec, raw: RawSpec | None = None) -> None:
     """Every rule that involves more than one field. Raises the first violation."""
     arch = spec.architecture
     g_rows, d_rows = arch.generator, arch.discriminator
+    G, D = ["architecture", "generator"], ["architecture", "discriminator"]
 
-    # Resolutions: consecutive powers of two starting at 4 (G up, D down, as in Table 2).
-    for i, row in enumerate(g_rows):
-        want = 4 * 2 ** i
-        if row.resolution != want:
-            raise _err(raw, ["architecture", "generator", i, "resolution"],
-                       f"expected resolution {want}, got {row.resolution}",
-                       "generator rows are consecutive powers of two from 4 up (4, 8, 16, ...)")
+    # Resolutions: consecutive powers of two starting at 4 (section 2: growing starts at 4x4).
+    if g_rows[0].resolution != 4:
+        raise _err(raw, G + [0, "resolution"], f"the generator must start at resolution 4, got {g_rows[0].resolution}",
+                   "progressive growing starts at 4x4: make the first row {resolution: 4, ...}")
+    for i in range(1, len(g_rows)):
+        prev, res = g_rows[i - 1].resolution, g_rows[i].resolution
+        if res != 2 * prev:
+            raise _err(raw, G + [i, "resolution"], f"resolution {res} does not follow {prev}; expected {2 * prev}",
+                       "rows are consecutive powers of two, one per resolution (4, 8, 16, ...)")
     g_res = [r.resolution for r in g_rows]
-    for i, row in enumerate(d_rows):
-        want = g_res[-1] // 2 ** i if i < len(g_res) else None
-        if row.resolution != want:
-            raise _err(raw, ["architecture", "discriminator", i, "resolution"],
-                       f"expected resolution {want}, got {row.resolution}",
-                       f"discriminator rows mirror the generator, from {g_res[-1]} down to 4")
-    if len(d_rows) != len(g_rows):
-        raise _err(raw, ["architecture", "discriminator"],
-                   f"the discriminator covers {len(d_rows)} resolution(s), the generator {len(g_rows)}",
-                   f"give the discriminator one row for each of {sorted(g_res, reverse=True)}")
-    if arch.resolution != g_res[-1]:
+    top = g_res[-1]
+    if arch.resolution != top:
         raise _err(raw, ["architecture", "resolution"],
-                   f"resolution {arch.resolution} differs from the last generator row ({g_res[-1]})",
-                   "the last row's resolution is the network's output size")
-    if spec.data.resolution != arch.resolution:
+                   f"resolution {arch.resolution} differs from the last generator row's {top}",
+                   "the last row's resolution is the size of the generated images")
+    d_res = [r.resolution for r in d_rows]
+    if d_res != g_res[::-1]:
+        if sorted(d_res) != g_res:
+            stray = [i for i, r in enumerate(d_res) if r not in g_res or d_res.count(r) > 1]
+            raise _err(raw, D + [stray[0], "resolution"] if stray else D,
+                       f"the discriminator covers [{_res_list(d_res)}] but the generator [{_res_list(g_res)}]",
+                       f"give the discriminator one row per generator resolution, from {top} down to 4",
+                       at_value=bool(stray))
+        i = next(i for i, (a, b) in enumerate(zip(d_res, g_res[::-1])) if a != b)
+        raise _err(raw, D + [i, "resolution"], f"expected resolution {g_res[::-1][i]} here, got {d_res[i]}",
+                   f"discriminator rows run from the final resolution down to 4 ({_res_list(g_res[::-1])}), as in Table 2")
+    if spec.data.resolution != top:
         raise _err(raw, ["data", "resolution"],
-                   f"data resolution {spec.data.resolution} differs from the architecture's {arch.resolution}",
-                   "train at the resolution of the data, or resize the data")
+                   f"data resolution {spec.data.resolution} differs from the networks' final resolution {top}",
+                   "train at the resolution of the data: change architecture.resolution and the rows, or the data")
     if spec.data.channels != arch.image_channels:
         raise _err(raw, ["data", "channels"],
                    f"data has {spec.data.channels} channel(s), the networks {arch.image_channels}",
                    "make architecture.image_channels equal data.channels")
 
-    # Layer lists.
-    for i in range(len(g_rows)):
-        layers, path = g_layers(spec, i), ["architecture", "generator", i, "layers"]
-        if i == 0 and layers[0] != "dense4x4":
-            raise _err(raw, path, "the 4x4 generator row must start with dense4x4 (latent to 4x4 map)",
-                       "use layers: [dense4x4, conv3x3]")
+    # Layer lists: the 4x4 rows are special (latent in, score out); every other row changes the size once.
+    for i, row in enumerate(g_rows):
+        layers, path = g_layers(spec, i), G + [i, "layers"]
+        res = row.resolution
+        if i == 0 and (layers[0] != "dense4x4" or layers.count("dense4x4") != 1 or "upsample" in layers):
+            raise _err(raw, path, "the 4x4 generator row must start with dense4x4 (latent to a 4x4 map) and use it once, "
+                       "without upsample", "use layers: [dense4x4, conv3x3]")
         if i > 0 and "dense4x4" in layers:
             raise _err(raw, path, "dense4x4 is only allowed in the 4x4 generator row", "use conv3x3")
         if i > 0 and layers.count("upsample") != 1:
-            raise _err(raw, path, f"a {g_rows[i].resolution}x{g_rows[i].resolution} generator row needs exactly one upsample",
+            raise _err(raw, path, f"the {res}x{res} generator row needs exactly one upsample, got {layers.count('upsample')}",
                        "use layers: [upsample, conv3x3, conv3x3]")
-        if i == 0 and "upsample" in layers:
-            raise _err(raw, path, "the 4x4 generator row must not upsample", "use layers: [dense4x4, conv3x3]")
+        if not any(OPS.get(op).takes_channels for op in layers):
+            raise _err(raw, path, "a generator row needs at least one conv or dense layer (its channels apply to them)",
+                       "add conv3x3")
     mbstd_on = arch.options.mbstd_group_size > 1
-    for i in range(len(d_rows)):
-        layers, path = d_layers(spec, i), ["architecture", "discriminator", i, "layers"]
-        last = i == len(d_rows) - 1
-        n_down = layers.count("downsample")
-        if not last and n_down != 1:
-            raise _err(raw, path, f"a {d_rows[i].resolution}x{d_rows[i].resolution} discriminator row needs exactly one downsample",
-                       "use layers: [conv3x3, conv3x3, downsample]")
-        if last and (n_down or layers[-1] != "dense4x4"):
-            raise _err(raw, path, "the 4x4 discriminator row must end with dense4x4 and not downsample",
-                       "use layers: [mbstd, conv3x3, dense4x4]")
+    for i, row in enumerate(d_rows):
+        layers, path = d_layers(spec, i), D + [i, "layers"]
+        res, last = row.resolution, i == len(d_rows) - 1
+        if not last and layers.count("downsample") != 1:
+            raise _err(raw, path, f"the {res}x{res} discriminator row needs exactly one downsample, "
+                       f"got {layers.count('downsample')}", "use layers: [conv3x3, conv3x3, downsample]")
         if not last and ("dense4x4" in layers or "mbstd" in layers):
             raise _err(raw, path, "dense4x4 and mbstd are only allowed in the 4x4 discriminator row",
                        "use conv3x3 and downsample here")
+        if last and ("downsample" in layers or layers[-1] != "dense4x4" or layers.count("dense4x4") != 1
+                     or layers.count("mbstd") > 1):
+            raise _err(raw, path, "the 4x4 discriminator row must end with its only dense4x4, have at most one mbstd "
+                       "and not downsample", "use layers: [mbstd, conv3x3, dense4x4]")
         if last and mbstd_on and "mbstd" not in layers:
             raise _err(raw, path, f"mbstd_group_size is {arch.options.mbstd_group_size} but the 4x4 row has no mbstd layer",
                        "add mbstd first, or set architecture.options.mbstd_group_size: 0")
         if last and not mbstd_on and "mbstd" in layers:
-            raise _err(raw, path, "the 4x4 row has an mbstd layer but mbstd_group_size disables it",
-                       "remove mbstd, or set architecture.options.mbstd_group_size to 4")
-        weighted = [op for op in layers if op.startswith(("conv", "dense"))]
-        if not weighted:
+            raise _err(raw, path, f"the 4x4 row has an mbstd layer but mbstd_group_size {arch.options.mbstd_group_size} "
+                       "disables it", "remove mbstd, or set architecture.options.mbstd_group_size: 4")
+        if not any(OPS.get(op).takes_channels for op in layers):
             raise _err(raw, path, "a discriminator row needs at least one conv or dense layer", "add conv3x3")
 
     # Channels chain from one discriminator block to the next (out of 2^r == in of 2^(r-1)).
     for i in range(len(d_rows) - 1):
         out_c, next_in = d_rows[i].channels[1], d_rows[i + 1].channels[0]
         if out_c != next_in:
-            raise _err(raw, ["architecture", "discriminator", i + 1, "channels", 0],
-                       f"input channels {next_in} do not match the {d_rows[i].resolution}x{d_rows[i].resolution} block's output {out_c}",
-                       f"set channels: [{out_c}, ...] or change the previous row's output")
+            res = d_rows[i].resolution
+            raise _err(raw, D + [i + 1, "channels", 0],
+                       f"input channels {next_in} do not match the {res}x{res} block's output {out_c}",
+                       f"set channels: [{out_c}, ...] here, or change the {res}x{res} row's output")
+    n_feat = arch.options.mbstd_num_features
+    if mbstd_on and d_rows[-1].channels[0] % n_feat:
+        raise _err(raw, ["architecture", "options", "mbstd_num_features"],
+                   f"{n_feat} minibatch-stddev features do not divide the 4x4 block's {d_rows[-1].channels[0]} channels",
+                   "each feature averages an equal share of the channels: use a divisor, e.g. 1")
 
     # Schedule rows.
     seen: set[int] = set()
     for i, row in enumerate(spec.training.schedule):
         if row.resolution not in g_res:
             raise _err(raw, ["training", "schedule", i, "resolution"],
-                       f"resolution {row.resolution} is not one of the network's {g_res}", "remove the row or fix its resolution")
+                       f"resolution {row.resolution} is not one of the network's resolutions [{_res_list(g_res)}]",
+                       "remove the row or fix its resolution")
         if row.resolution in seen:
             raise _err(raw, ["training", "schedule", i, "resolution"],
                        f"resolution {row.resolution} has two schedule rows", "merge them into one row")
         seen.add(row.resolution)
 
-    # Minibatch stddev: the group must divide every per-resolution minibatch (or be larger than
-    # it, in which case the whole minibatch is one group, as the official min() does).
+    # Minibatch stddev: the group must divide every per-resolution minibatch. A minibatch smaller
+    # than the group is one group, as the official min(group_size, minibatch) does.
     g = arch.options.mbstd_group_size
-    if g > 1:
+    if mbstd_on:
         for res in g_res:
             mb, where = minibatch_at(spec, res)
-            if mb % g != 0 and mb > g:
-                raise _err(raw, where, f"minibatch {mb} at {res}x{res} is not divisible by mbstd_group_size {g}",
+            if mb > g and mb % g != 0:
+                used = [f"{r}x{r}" for r in g_res if minibatch_at(spec, r)[1] == where]
+                at = used[0] if len(used) == 1 else ", ".join(used[:-1]) + " and " + used[-1]
+                raise _err(raw, where, f"minibatch {mb} (used at {at}) is not divisible by mbstd_group_size {g}",
                            f"use a multiple of {g}, or change architecture.options.mbstd_group_size")
 
     # Loss parameters that do not apply to the chosen loss.
@@ -243,7 +315,7 @@ def check_rules(spec: Spec, raw: RawSpec | None = None) -> None:
         stray = sorted(loss.model_fields_set & {"gp_lambda", "gp_target", "drift"})
         if stray:
             raise _err(raw, ["training", "loss", stray[0]], f"'{stray[0]}' only applies to wgan_gp, not {loss.name}",
-                       f"remove '{stray[0]}' or use name: wgan_gp")
+                       f"remove '{stray[0]}', or use name: wgan_gp", at_value=False)
 
 
 def minibatch_at(spec: Spec, resolution: int) -> tuple[int, list]:

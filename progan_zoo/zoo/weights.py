@@ -165,4 +165,5 @@ def save_tensors(tensors: dict[str, "torch.Tensor"], path: str | Path, metadata:
     p = Path(path)
     tmp = p.with_name(p.name + ".tmp")
     save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    tmp.chmod(0o644)  # safetensors creates files owner-only; a published model is meant to be read
     tmp.replace(p)

@@ -1,0 +1,172 @@
+"""Checkpoints: written whole or not at all, found by ``latest_checkpoint``, loaded without pickles.
+
+    RUN/checkpoints/ckpt-000123456/        (images shown, 9 digits)
+        G.safetensors  G_ema.safetensors  D.safetensors
+        optim.safetensors                   Adam moments and step counts, keyed "G.<param>.exp_avg"
+        state.json                          images shown, stage, alpha, lod, RNG states, spec sha256, ...
+
+A checkpoint is written into ``ckpt-XXXXXXXXX.tmp/``, every file is fsynced, then the folder is
+renamed; a kill at any moment leaves either the old set of checkpoints or the new one, never a
+half-written folder without ``.tmp``. The test hook ``PROGAN_ZOO_KILL_IN_CHECKPOINT=K`` makes the
+process SIGKILL itself halfway through writing its K-th checkpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from progan_zoo.errors import UserError
+
+CKPT_RE = re.compile(r"^ckpt-(\d{9})$")
+WEIGHT_FILES = ("G", "G_ema", "D", "optim")
+_written = 0
+
+
+def checkpoint_name(nimg: int) -> str:
+    return f"ckpt-{int(nimg):09d}"
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Complete checkpoints of a run, oldest first."""
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if p.is_dir() and CKPT_RE.match(p.name) and (p / "state.json").is_file()]
+    return sorted(found, key=lambda p: int(CKPT_RE.match(p.name).group(1)))
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint of a run directory, or None."""
+    found = list_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A run directory (its newest checkpoint) or a checkpoint folder -> the checkpoint folder."""
+    p = Path(path)
+    if (p / "state.json").is_file() and CKPT_RE.match(p.name):
+        return p
+    if p.is_dir():
+        ckpt = latest_checkpoint(p)
+        if ckpt is not None:
+            return ckpt
+        raise UserError(f"{path}: no complete checkpoint in {p / 'checkpoints'} "
+                        "(hint: give a run directory that has written a checkpoint, or a ckpt-XXXXXXXXX folder)")
+    raise UserError(f"{path}: no such run directory or checkpoint (hint: give RUN_DIR or RUN_DIR/checkpoints/ckpt-XXXXXXXXX)")
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _maybe_die() -> None:
+    want = os.environ.get("PROGAN_ZOO_KILL_IN_CHECKPOINT")
+    if want and int(want) == _written:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def save_checkpoint(run_dir: str | Path, nimg: int, tensors: dict[str, dict[str, torch.Tensor]], state: dict,
+                    keep: int = 3) -> Path:
+    """Write ``tensors`` (file stem -> name -> tensor) and ``state`` (JSON) atomically; keep the newest ``keep``."""
+    global _written
+    _written += 1
+    folder = Path(run_dir) / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / checkpoint_name(nimg)
+    if final.exists():
+        return final  # Same images shown, same training state: already written.
+    tmp = folder / (final.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for i, (stem, named) in enumerate(tensors.items()):
+        path = tmp / f"{stem}.safetensors"
+        save_file({k: v.detach().contiguous().cpu() for k, v in named.items()}, str(path))
+        _fsync_path(path)
+        if i == 0:
+            _maybe_die()
+    (tmp / "state.json").write_text(json.dumps(state, indent=1) + "\n")
+    _fsync_path(tmp / "state.json")
+    _fsync_path(tmp)
+    os.replace(tmp, final)
+    _fsync_path(folder)
+    for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    for stale in folder.glob("ckpt-*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return final
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the folder, its state.json and a reader for its safetensors files."""
+
+    path: Path
+    state: dict
+
+    def tensors(self, stem: str) -> dict[str, torch.Tensor]:
+        file = self.path / f"{stem}.safetensors"
+        try:
+            return load_file(str(file))
+        except Exception as exc:  # safetensors raises its own error types
+            raise UserError(f"{file}: cannot read ({exc.__class__.__name__}: {exc}) "
+                            "(hint: resume from an older checkpoint)") from None
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Open a checkpoint folder, or a run directory's newest checkpoint."""
+    ckpt = resolve_checkpoint(path)
+    try:
+        state = json.loads((ckpt / "state.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"{ckpt / 'state.json'}: cannot read ({exc.__class__.__name__}) "
+                        "(hint: resume from an older checkpoint)") from None
+    return Checkpoint(ckpt, state)
+
+
+# ----------------------------------------------------------------------------------------------
+# Optimizer and RNG state as plain tensors and JSON.
+
+def optimizer_tensors(opt: torch.optim.Optimizer, named: dict[str, torch.nn.Parameter], prefix: str) -> dict[str, torch.Tensor]:
+    """Adam state keyed by parameter name: ``{prefix}.{name}.{exp_avg|exp_avg_sq|step}``."""
+    out = {}
+    for name, p in named.items():
+        for key, value in opt.state.get(p, {}).items():
+            out[f"{prefix}.{name}.{key}"] = value if torch.is_tensor(value) else torch.tensor(float(value))
+    return out
+
+
+def load_optimizer_tensors(opt: torch.optim.Optimizer, named: dict[str, torch.nn.Parameter], prefix: str,
+                           tensors: dict[str, torch.Tensor]) -> None:
+    """Inverse of ``optimizer_tensors``; parameters without saved state start fresh."""
+    opt.state.clear()
+    for name, p in named.items():
+        state = {}
+        for key in ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+            t = tensors.get(f"{prefix}.{name}.{key}")
+            if t is not None:
+                # Adam keeps 'step' on the CPU unless capturable/fused.
+                state[key] = t.clone() if key == "step" else t.to(p.device, p.dtype).clone()
+        if state:
+            opt.state[p] = state
+
+
+def encode_bytes(t: torch.Tensor) -> str:
+    return base64.b64encode(t.cpu().numpy().tobytes()).decode("ascii")
+
+
+def decode_bytes(s: str) -> torch.Tensor:
+    return torch.frombuffer(bytearray(base64.b64decode(s)), dtype=torch.uint8).clone()

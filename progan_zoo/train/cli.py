@@ -1,0 +1,68 @@
+"""``progan-zoo train`` and ``progan-zoo dataset``. Torch is imported only when a command runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", nargs="?", help="spec YAML file (optional with --resume: the run's own spec.yaml)")
+    p.add_argument("--data", metavar="PATH_OR_NAME",
+                   help="built-in dataset (mnist, lfw-100), dataset cache folder, image folder or zip (default: the spec's data.source)")
+    p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<spec name>-<date-time>, or the resumed run's)")
+    p.add_argument("--kimg", type=float, metavar="N", help="train until N thousand real images shown (default: the spec's total_kimg)")
+    p.add_argument("--resume", metavar="RUN_OR_CKPT", help="continue a run directory (newest checkpoint) or a ckpt-XXXXXXXXX folder exactly")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, latents, data order (default: 0; a resumed run keeps its own)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto = cuda if available)")
+    p.add_argument("--tick-kimg", type=float, metavar="N", help="log line and sample grid every N kimg (default: total/30, at least 1)")
+    p.add_argument("--snapshot-ticks", type=int, default=5, metavar="N", help="checkpoint every N ticks, and at the end (default: 5)")
+    p.add_argument("--keep", type=int, default=3, metavar="N", help="keep the newest N checkpoints (default: 3; 0 keeps all)")
+    p.add_argument("--grid", type=int, default=64, metavar="N", help="images in each sample grid (default: 64)")
+    mirror = p.add_mutually_exclusive_group()
+    mirror.add_argument("--mirror", dest="mirror", action="store_true", default=None, help="random horizontal flips of the reals")
+    mirror.add_argument("--no-mirror", dest="mirror", action="store_false", help="no flips (default: the spec's mirror_augment)")
+    p.add_argument("--amp", default="none", choices=["none", "bf16"],
+                   help="opt-in bf16 autocast on CUDA; the gradient penalty stays fp32 (default: none, paper-faithful fp32)")
+    p.add_argument("--tf32", action="store_true", help="opt-in: allow TF32 matmuls and convolutions on CUDA")
+    p.add_argument("--channels-last", action="store_true", help="opt-in: NHWC memory format")
+    p.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)")
+    p.add_argument("--steps", type=int, metavar="N", help="stop after N G steps in this process (for tests and timing)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from progan_zoo.train.trainer import TrainConfig, train
+
+    cfg = TrainConfig(
+        spec=args.spec, data=args.data, out=args.out, kimg=args.kimg, resume=args.resume, seed=args.seed,
+        device=args.device, tick_kimg=args.tick_kimg, snapshot_ticks=args.snapshot_ticks, keep=args.keep,
+        grid=args.grid, mirror=args.mirror, amp=args.amp, tf32=args.tf32, channels_last=args.channels_last,
+        deterministic=args.deterministic, max_steps=args.steps, progress=args.progress, argv=list(sys.argv),
+    )
+    run_dir = train(cfg)
+    import os
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"run directory: {run_dir}\nsample grid: {run_dir / 'samples' / 'latest.png'}")
+    return 0
+
+
+def add_dataset_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("src", help="folder (searched recursively) or .zip of images (png, jpg, bmp, webp, gif, tif), or a built-in name (mnist, lfw-100)")
+    p.add_argument("out", help="cache folder to create")
+    p.add_argument("--resolution", type=int, required=True, metavar="R", help="top resolution, a power of two; levels 4..R are stored")
+    p.add_argument("--channels", type=int, default=3, choices=[1, 3], help="1 (grey) or 3 (RGB) (default: 3)")
+    p.add_argument("--crop", default="center", choices=["center", "none"],
+                   help="center: crop the largest centred square first; none: stretch to square (default: center)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def run_dataset(args: argparse.Namespace) -> int:
+    from progan_zoo.data.cache import create_cache, read_manifest
+
+    out = create_cache(args.src, args.out, args.resolution, args.channels, args.crop, overwrite=args.overwrite,
+                       progress=args.progress)
+    m = read_manifest(out)
+    print(f"{out}: {m['count']} images, {m['channels']} channel(s), levels {', '.join(m['levels'])}")
+    return 0

@@ -1,0 +1,136 @@
+"""GAN losses, looked up by the spec's ``training.loss.name`` in the ``LOSSES`` registry.
+
+Each loss gives per-minibatch means of the official per-sample losses (``loss.py`` of the official
+TF code averages with ``reduce_mean`` before taking gradients). ``D`` is any callable from images
+[N, C, H, W] to scores [N, 1]; the trainer binds the stage and fade weight.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from progan_zoo.compiler.schema import Loss as LossConfig
+from progan_zoo.errors import UserError
+
+DFn = Callable[[torch.Tensor], torch.Tensor]
+Stats = dict[str, torch.Tensor]
+
+
+class Registry:
+    """name -> loss class; an unknown name is an error that lists the known ones."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self._items = name, {}
+
+    def register(self, name: str):
+        def deco(cls):
+            self._items[name] = cls
+            cls.name = name
+            return cls
+        return deco
+
+    def get(self, name: str):
+        if name not in self._items:
+            raise UserError(f"unknown {self.name} '{name}'; known: {', '.join(sorted(self._items))}")
+        return self._items[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+
+LOSSES = Registry("loss")
+
+
+def gradient_penalty(D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor,
+                     target: float = 1.0) -> torch.Tensor:
+    """Per-sample (||grad_x D(x_hat)|| - target)^2 at x_hat = lerp(reals, fakes, mix), in fp32.
+
+    The WGAN-GP penalty (Gulrajani et al. 2017) as the official ``D_wgangp_acgan`` computes it.
+    Autocast is switched off so the double backward runs in full precision whatever ``--amp`` says.
+    The graph is kept (``create_graph``) so the penalty trains D.
+    """
+    with torch.autocast(device_type=reals.device.type, enabled=False):
+        mixed = torch.lerp(reals.float(), fakes.float().detach(), mix.float()).requires_grad_(True)  # [NCHW]
+        scores = D(mixed).float()                                                                # [N1]
+        (grads,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)                   # [NCHW]
+        norms = grads.square().sum(dim=(1, 2, 3)).sqrt()                                          # [N]
+        return (norms - target).square()
+
+
+@LOSSES.register("wgan_gp")
+class WGANGP:
+    """The paper's loss: WGAN-GP (lambda, target) plus the drift term epsilon * D(real)^2 (appendix A.1).
+
+    The penalty is scaled by lambda / target^2, as in the official code, so that a target other
+    than 1 (750 for CIFAR-10) keeps the same balance.
+    """
+
+    needs_mix = True
+
+    def __init__(self, cfg: LossConfig) -> None:
+        self.lam, self.target, self.drift = cfg.gp_lambda, cfg.gp_target, cfg.drift
+
+    def d_loss(self, D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor) -> tuple[torch.Tensor, Stats]:
+        real = D(reals).float()                                     # [N1]
+        fake = D(fakes).float()                                     # [N1]
+        loss = (fake - real).squeeze(1)                             # [N]
+        stats = {"D/real": real.mean().detach(), "D/fake": fake.mean().detach()}
+        if self.lam > 0:
+            gp = gradient_penalty(D, reals, fakes, mix.view(-1, 1, 1, 1), self.target)
+            loss = loss + gp * (self.lam / self.target ** 2)
+            stats["D/gp"] = gp.mean().detach()
+        if self.drift > 0:
+            loss = loss + self.drift * real.squeeze(1).square()
+        loss = loss.mean()
+        stats["D/loss"] = loss.detach()
+        return loss, stats
+
+    def g_loss(self, D: DFn, fakes: torch.Tensor) -> tuple[torch.Tensor, Stats]:
+        loss = (-D(fakes).float()).mean()
+        return loss, {"G/loss": loss.detach()}
+
+
+@LOSSES.register("lsgan")
+class LSGAN:
+    """Least squares GAN (Mao et al. 2017) with targets real 1, fake 0; G aims for 1."""
+
+    needs_mix = False
+
+    def __init__(self, cfg: LossConfig) -> None:
+        pass
+
+    def d_loss(self, D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor | None = None) -> tuple[torch.Tensor, Stats]:
+        real, fake = D(reals).float(), D(fakes).float()
+        loss = 0.5 * ((real - 1).square() + fake.square()).mean()
+        return loss, {"D/loss": loss.detach(), "D/real": real.mean().detach(), "D/fake": fake.mean().detach()}
+
+    def g_loss(self, D: DFn, fakes: torch.Tensor) -> tuple[torch.Tensor, Stats]:
+        loss = 0.5 * (D(fakes).float() - 1).square().mean()
+        return loss, {"G/loss": loss.detach()}
+
+
+@LOSSES.register("logistic_ns")
+class LogisticNS:
+    """The original GAN loss with the non-saturating G objective (Goodfellow et al. 2014)."""
+
+    needs_mix = False
+
+    def __init__(self, cfg: LossConfig) -> None:
+        pass
+
+    def d_loss(self, D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor | None = None) -> tuple[torch.Tensor, Stats]:
+        real, fake = D(reals).float(), D(fakes).float()
+        loss = (F.softplus(fake) + F.softplus(-real)).mean()
+        return loss, {"D/loss": loss.detach(), "D/real": real.mean().detach(), "D/fake": fake.mean().detach()}
+
+    def g_loss(self, D: DFn, fakes: torch.Tensor) -> tuple[torch.Tensor, Stats]:
+        loss = F.softplus(-D(fakes).float()).mean()
+        return loss, {"G/loss": loss.detach()}
+
+
+def make_loss(cfg: LossConfig):
+    """The loss object the spec's ``training.loss`` names."""
+    return LOSSES.get(cfg.name)(cfg)

@@ -1,0 +1,277 @@
+"""Subcommands of the zoo: evaluate, export, generate, interpolate, publish, models, leaderboard.
+
+No torch at module level: ``progan-zoo --help`` imports this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from progan_zoo.errors import UsageError
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected integers separated by commas, e.g. 0,1,2,3") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer")
+    return v
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL",
+                   help="a registered name (see `progan-zoo models`), a saved model folder, hf-hub:ORG/NAME[@REV], "
+                        "or a run directory / checkpoint")
+    p.add_argument("--resolution", type=int, default=None, help="use the lower-resolution generator inside the model")
+    p.add_argument("--checkpoint", default=None, help="for a run directory: which checkpoint (default: the newest)")
+    p.add_argument("--device", default=None, help="torch device, e.g. cuda or cpu (default: cuda if available)")
+
+
+def _device(name: str | None) -> str:
+    import torch
+
+    return name or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _load(args: argparse.Namespace):
+    from .loader import load
+
+    return load(args.model, resolution=args.resolution, device=_device(args.device), checkpoint=args.checkpoint)
+
+
+# ---------------------------------------------------------------------------------------- export
+def add_export_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="RUN_DIR",
+                   help="a run directory, a checkpoint folder, or a saved model folder (to export a lower stage)")
+    p.add_argument("out", metavar="OUT", help="the saved model folder to write")
+    p.add_argument("--checkpoint", default=None,
+                   help="which checkpoint of the run: a name (ckpt-000150000), images shown, or 'latest' (default)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resolution", type=int, default=None,
+                   help="export the generator of this resolution (default: the stage the run has reached)")
+    g.add_argument("--stage", type=int, default=None, help="export this stage (0 is 4x4)")
+    p.add_argument("--name", default=None, help="model name in metadata and card (default: OUT's folder name)")
+    p.add_argument("--dataset", default=None, help="dataset id for the card (default: from the spec's data.source)")
+    p.add_argument("--license", default=None, help="licence id for the card (default: the spec's licence)")
+    p.add_argument("--with-training", action="store_true",
+                   help="also store the raw G and D (prefixed G.* and D.*) to fine-tune from")
+    p.add_argument("--samples", type=_positive, default=64, help="images in samples.png (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="seed of samples.png (default 0)")
+    p.add_argument("--force", action="store_true", help="replace OUT if it is an existing saved model")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from .export import export_model
+    from .folder import read_metadata
+
+    out = export_model(args.source, args.out, checkpoint=args.checkpoint, resolution=args.resolution,
+                       stage=args.stage, name=args.name, dataset=args.dataset, license=args.license,
+                       with_training=args.with_training, samples=args.samples, seed=args.seed, force=args.force)
+    meta = read_metadata(out)
+    print(f"wrote {out}: {meta['name']}, {meta['resolution']}x{meta['resolution']} (stage {meta['stage']}), "
+          f"{meta.get('images_shown') or '?'} images shown, weights sha256 {meta['weights']['sha256'][:16]}...")
+    if float(meta.get("alpha", 1.0)) < 1.0:
+        print(f"note: the checkpoint was fading in its newest resolution (alpha {meta['alpha']:.3f}); the model "
+              "samples with that blend. Export a later checkpoint, or --resolution one lower, for a settled network.")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- generate
+def add_generate_arguments(p: argparse.ArgumentParser) -> None:
+    _model_args(p)
+    p.add_argument("--n", type=_positive, default=64, help="number of images (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="latent seed; the same seed gives the same images (default 0)")
+    p.add_argument("--out", default="grid.png", help="PNG grid to write (default grid.png)")
+    p.add_argument("--cols", type=_positive, default=None, help="grid columns (default: about sqrt(n))")
+    p.add_argument("--separate", metavar="DIR", default=None, help="also write each image as DIR/000000.png ...")
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from .images import grid, save_grid, to_pil
+
+    G = _load(args)
+    images = G.sample(args.n, seed=args.seed)
+    out = save_grid(images, args.out, cols=args.cols)
+    if args.separate:
+        d = Path(args.separate)
+        d.mkdir(parents=True, exist_ok=True)
+        for i in range(images.shape[0]):
+            to_pil(grid(images[i: i + 1], 1)).save(d / f"{i:06d}.png")
+    print(f"wrote {out}: {args.n} images, {G.resolution}x{G.resolution}, seed {args.seed}, from {G.source}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- interpolate
+def add_interpolate_arguments(p: argparse.ArgumentParser) -> None:
+    _model_args(p)
+    p.add_argument("--out", default="walk.gif", help="GIF to write (default walk.gif)")
+    p.add_argument("--seeds", type=_int_list, default=[0, 1, 2, 3],
+                   help="key frames: one latent per seed, visited in order and back to the first (default 0,1,2,3)")
+    p.add_argument("--steps", type=_positive, default=24, help="frames between two key frames (default 24)")
+    p.add_argument("--method", choices=("slerp", "lerp"), default="slerp",
+                   help="slerp: along the latent sphere (default; G normalizes z, so only direction matters); "
+                        "lerp: straight lines")
+    p.add_argument("--fps", type=float, default=24.0, help="frames per second (default 24)")
+    p.add_argument("--upscale", type=int, default=None,
+                   help="nearest-neighbour enlargement of each frame (default: to at least 256 px)")
+
+
+def run_interpolate(args: argparse.Namespace) -> int:
+    from .images import grid, latent_walk, save_gif
+    from .model import seed_latents
+
+    if len(args.seeds) < 2:
+        raise UsageError("--seeds needs at least two seeds, e.g. 0,1")
+    G = _load(args)
+    keys = seed_latents(args.seeds, G.z_dim)
+    z = latent_walk(keys, args.steps, args.method)
+    images = G.generate(z)
+    frames = [grid(images[i: i + 1], 1) for i in range(images.shape[0])]
+    up = args.upscale or max(1, 256 // G.resolution)
+    out = save_gif(frames, args.out, fps=args.fps, upscale=up)
+    print(f"wrote {out}: {len(frames)} frames, {args.method} through seeds {','.join(map(str, args.seeds))}, "
+          f"{G.resolution}x{G.resolution} x{up}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- publish
+def add_publish_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="RUN_OR_FOLDER", help="a saved model folder, or a run (exported first)")
+    dest = p.add_mutually_exclusive_group(required=True)
+    dest.add_argument("--repo", metavar="ORG/NAME", help="Hugging Face Hub model repo (created if needed)")
+    dest.add_argument("--to", metavar="DIR", help="a local registry folder instead of the Hub")
+    p.add_argument("--revision", default=None, help="Hub branch to commit to (created if needed; default main)")
+    p.add_argument("--private", action="store_true", help="create the Hub repo private")
+    p.add_argument("--name", default=None, help="model name (default: the folder's or the repo's name)")
+    p.add_argument("--message", default=None, help="commit message")
+    p.add_argument("--checkpoint", default=None, help="for a run: which checkpoint (default: the newest)")
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    from .publish import publish
+
+    if args.to and (args.revision or args.private):
+        raise UsageError("--revision and --private apply to --repo (the Hub), not --to")
+    if args.repo:
+        from .registry import parse_hub_ref
+
+        repo, rev = parse_hub_ref(args.repo)
+        if rev:
+            raise UsageError(f"--repo {args.repo}: give the branch with --revision, not @")
+    info = publish(args.source, repo=args.repo, to=args.to, revision=args.revision, private=args.private,
+                   name=args.name, message=args.message, checkpoint=args.checkpoint)
+    if args.repo:
+        print(f"published hf-hub:{info['repo']}" + (f"@{info['revision']}" if info["revision"] != "main" else "")
+              + f" (commit {str(info.get('commit'))[:12]}): {info.get('commit_url') or info['url']}")
+        print(f"load it with: progan_zoo.load(\"hf-hub:{info['repo']}\")")
+    else:
+        print(f"published {info['name']} to {info['folder']} (registry {info['registry']})"
+              + (f"; previous version kept in {info['previous']}" if info.get("previous") else ""))
+        print(f"use it with: PROGAN_ZOO_REGISTRY={Path(info['registry']).parent} progan-zoo generate {info['name']}"
+              f"  (or `progan-zoo models --add {info['name']} {info['folder']}`)")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- models
+def add_models_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pattern", nargs="?", default=None, help="only names matching this wildcard, e.g. 'mnist*'")
+    p.add_argument("--add", nargs=2, metavar=("NAME", "TARGET"),
+                   help="register NAME in the user registry; TARGET is a folder or hf-hub:ORG/NAME[@REV]")
+    p.add_argument("--remove", metavar="NAME", help="remove NAME from the user registry")
+    p.add_argument("--registry", default=None, help="registry file for --add/--remove (default: the user registry)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from . import registry as R
+
+    if args.add or args.remove:
+        file = Path(args.registry) if args.registry else R.default_user_registry()
+        if args.add:
+            name, target = args.add
+            if target.startswith(R.HUB_PREFIX):
+                repo, rev = R.parse_hub_ref(target)
+                entry = {"hub": repo, "revision": rev or "main"}
+            else:
+                from .folder import read_metadata
+
+                read_metadata(target)  # a clear error now rather than at load time
+                entry = {"folder": str(Path(target).resolve())}
+            R.add_entry(file, name, entry)
+            print(f"added {name} -> {target} to {file}")
+        if args.remove:
+            if not R.remove_entry(file, args.remove):
+                raise UsageError(f"{file}: has no model {args.remove!r}")
+            print(f"removed {args.remove} from {file}")
+        return 0
+    entries = [e for n, e in R.all_entries().items() if n in set(R.list_models(args.pattern))]
+    if args.json:
+        print(json.dumps([{"name": e.name, "kind": e.kind, "where": e.where, "location": e.location,
+                           "revision": e.revision, "registry": e.registry, "dataset": e.dataset,
+                           "resolution": e.resolution, "description": e.description} for e in entries], indent=2))
+        return 0
+    rows = [("name", "status", "resolution", "dataset", "where")]
+    for e in entries:
+        status = {"folder": "local", "hub": "hub", "unpublished": "not published"}[e.kind]
+        rows.append((e.name, status, str(e.resolution or "-"), str(e.dataset or "-"), e.where))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for i, r in enumerate(rows):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    print(f"\nregistries: {R.SHIPPED} (shipped), " + ", ".join(str(p) for p in R.user_registry_paths()) + " (user)")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- leaderboard
+def add_leaderboard_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metric", default="swd_avg",
+                   help="sort by this metric: swd_avg (default), fid, kid, msssim or a level such as swd_32")
+    p.add_argument("--html", metavar="DIR", default=None, help="also write DIR/index.html with the sample grids")
+    p.add_argument("--dataset", default=None, help="only this dataset id")
+    p.add_argument("--no-hub", action="store_true", help="only local models (no network)")
+
+
+def run_leaderboard(args: argparse.Namespace) -> int:
+    from .leaderboard import run
+
+    return run(metric=args.metric, html_dir=args.html, include_hub=not args.no_hub, dataset=args.dataset)
+
+
+# ---------------------------------------------------------------------------------------- evaluate
+def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", metavar="TARGET",
+                   help="a run directory, a checkpoint folder, or a zoo model (name, folder or hf-hub:ORG/NAME)")
+    p.add_argument("--metrics", default=None,
+                   help="comma-separated: swd, fid, kid, msssim (default: the spec's evaluation.metrics)")
+    p.add_argument("--num", type=_positive, default=None,
+                   help="generated images per metric (default: the spec's evaluation.num_images)")
+    p.add_argument("--data", default=None,
+                   help="real data: a dataset cache, image folder or built-in name (default: the spec's data.source)")
+    p.add_argument("--out", default=None, help="write the results as JSON here (default: TARGET/metrics-*.json for "
+                                               "runs, else results.json)")
+    p.add_argument("--seed", type=int, default=0, help="seed of latents and metric randomness (default 0)")
+    p.add_argument("--checkpoint", default=None, help="for a run: which checkpoint (default: the newest)")
+    p.add_argument("--resolution", type=int, default=None, help="evaluate the lower-resolution generator inside")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    p.add_argument("--batch-size", type=_positive, default=64, help="generator batch size (default 64)")
+    p.add_argument("--record", action="store_true",
+                   help="for a saved model folder: store the results in metadata.json and re-render its card")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_target
+
+    return evaluate_target(args)

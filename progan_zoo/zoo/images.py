@@ -1,0 +1,106 @@
+"""Images out of a generator: [-1, 1] -> uint8, grids, PNG and GIF files, latent interpolation."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[N, C, H, W] in nominal [-1, 1] -> uint8 [N, C, H, W].
+
+    The official code maps the range [-1, 1] to [0, 255] with rounding and clipping
+    (``adjust_dynamic_range`` then ``rint`` and ``clip``); G's output is not clamped, so clip here.
+    """
+    x = (images.detach().float() + 1.0) * 127.5
+    return x.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def grid(images: torch.Tensor, cols: int | None = None, pad: int = 0) -> np.ndarray:
+    """uint8 [N, C, H, W] -> one uint8 picture [rows*H, cols*W, C] (C is 1 or 3), row-major."""
+    n, c, h, w = images.shape
+    cols = cols or max(1, math.ceil(math.sqrt(n)))
+    rows = math.ceil(n / cols)
+    canvas = np.zeros((rows * (h + pad) - pad if rows else 0, cols * (w + pad) - pad, c), dtype=np.uint8)
+    arr = images.permute(0, 2, 3, 1).cpu().numpy()
+    for i in range(n):
+        r, q = divmod(i, cols)
+        canvas[r * (h + pad): r * (h + pad) + h, q * (w + pad): q * (w + pad) + w] = arr[i]
+    return canvas
+
+
+def to_pil(picture: np.ndarray) -> "PIL.Image.Image":
+    """uint8 [H, W, C] with C in (1, 3, 4) -> a PIL image (greyscale stays greyscale)."""
+    from PIL import Image
+
+    if picture.shape[-1] == 1:
+        return Image.fromarray(picture[..., 0], mode="L")
+    if picture.shape[-1] not in (3, 4):
+        # More channels than a picture holds: show the first three.
+        picture = picture[..., :3]
+    return Image.fromarray(np.ascontiguousarray(picture))
+
+
+def save_grid(images: torch.Tensor, path: str | Path, cols: int | None = None) -> Path:
+    """Write uint8 [N, C, H, W] as one PNG grid."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    to_pil(grid(images, cols)).save(p)
+    return p
+
+
+def save_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 12.0, upscale: int = 1) -> Path:
+    """Write uint8 [H, W, C] frames as a looping GIF (nearest-neighbour ``upscale`` for tiny models)."""
+    from PIL import Image
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    pics = []
+    for f in frames:
+        im = to_pil(f)
+        if upscale > 1:
+            im = im.resize((im.width * upscale, im.height * upscale), Image.NEAREST)
+        pics.append(im)
+    pics[0].save(p, save_all=True, append_images=pics[1:], duration=max(1, round(1000 / fps)), loop=0,
+                 optimize=False)
+    return p
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    return a + (b - a) * t
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float, eps: float = 1e-7) -> torch.Tensor:
+    """Spherical interpolation along the great circle between latents a and b (per row).
+
+    Gaussian latents concentrate near a sphere of radius sqrt(z_dim); lerp cuts through its inside,
+    where G has seen few latents. G pixel-normalizes z first (paper section 4.2), so only the
+    direction matters and slerp keeps every frame on the sphere.
+    """
+    an = a / a.norm(dim=-1, keepdim=True).clamp_min(eps)
+    bn = b / b.norm(dim=-1, keepdim=True).clamp_min(eps)
+    dot = (an * bn).sum(-1, keepdim=True).clamp(-1.0, 1.0)
+    omega = torch.arccos(dot)
+    so = torch.sin(omega)
+    near = so.abs() < eps
+    wa = torch.where(near, torch.full_like(so, 1.0 - t), torch.sin((1.0 - t) * omega) / so.where(~near, torch.ones_like(so)))
+    wb = torch.where(near, torch.full_like(so, t), torch.sin(t * omega) / so.where(~near, torch.ones_like(so)))
+    return wa * a + wb * b
+
+
+def latent_walk(keys: torch.Tensor, steps: int, method: str = "slerp") -> torch.Tensor:
+    """[K, Z] key latents -> [K * steps, Z]: a closed loop through every key (the last returns to the first)."""
+    if method not in ("slerp", "lerp"):
+        raise ValueError(f"unknown interpolation {method!r}: use slerp or lerp")
+    f = slerp if method == "slerp" else lerp
+    out = []
+    k = keys.shape[0]
+    for i in range(k):
+        a, b = keys[i: i + 1], keys[(i + 1) % k: (i + 1) % k + 1]
+        for s in range(steps):
+            out.append(f(a, b, s / steps))
+    return torch.cat(out, 0)

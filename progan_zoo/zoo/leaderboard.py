@@ -1,0 +1,262 @@
+"""``progan-zoo leaderboard``: every known model's model-index results, one table per dataset and resolution.
+
+Scores are only comparable when measured the same way (image counts, real data, seeds, feature
+extractor). Within a table, each metric's reference settings are those most rows share; rows
+measured differently are marked and their differences listed, never silently mixed in.
+"""
+
+from __future__ import annotations
+
+import html
+import shutil
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from progan_zoo.errors import UsageError, UserError
+
+from . import folder as F
+from .card import comparable_settings, metric_display, parse_card, render_card, results_from_card
+from .registry import ModelEntry, all_entries
+
+# Metrics where a higher value is better (none of ours: SWD, FID and KID are distances; MS-SSIM is
+# a variation measure read against the real data's value, so it is listed ascending too).
+HIGHER_IS_BETTER: set[str] = set()
+COLUMNS = ("swd_avg", "fid", "kid", "msssim")
+
+
+@dataclass
+class Row:
+    model: str
+    where: str
+    dataset: str
+    dataset_name: str
+    config: str
+    values: dict[str, float] = field(default_factory=dict)
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    samples: Path | None = None
+    entry: ModelEntry | None = None
+    marks: dict[str, str] = field(default_factory=dict)   # metric -> how its settings differ
+
+    @property
+    def resolution(self) -> int:
+        try:
+            return int(str(self.config).split("x")[0])
+        except ValueError:
+            return 0
+
+
+def _rows_from_card(front: dict[str, Any], model: str, where: str, samples: Path | None,
+                    entry: ModelEntry | None) -> list[Row]:
+    rows: dict[tuple[str, str], Row] = {}
+    for r in results_from_card(front):
+        key = (str(r["dataset"]), str(r["config"]))
+        row = rows.setdefault(key, Row(model, where, key[0], str(r.get("dataset_name") or key[0]), key[1],
+                                       samples=samples, entry=entry))
+        row.values[str(r["type"])] = r["value"]
+        row.settings[str(r["type"])] = comparable_settings(r["args"])
+    return list(rows.values())
+
+
+def _local_card(folder: Path) -> dict[str, Any]:
+    card = folder / F.CARD
+    if card.is_file():
+        front, _ = parse_card(card.read_text(encoding="utf-8"), str(card))
+        return front
+    front, _ = parse_card(render_card(F.read_metadata(folder)))
+    return front
+
+
+def gather(include_hub: bool = True, want_samples: bool = False) -> tuple[list[Row], list[str]]:
+    """Rows for every known model with results, and notes on models that could not be read."""
+    rows: list[Row] = []
+    notes: list[str] = []
+    for name, e in all_entries().items():
+        try:
+            if e.kind == "unpublished":
+                notes.append(f"{name}: weights not published yet")
+                continue
+            if e.kind == "folder":
+                folder = Path(e.location)
+                front = _local_card(folder)
+                samples = folder / F.SAMPLES if (folder / F.SAMPLES).is_file() else None
+            else:
+                if not include_hub:
+                    notes.append(f"{name}: on the Hub ({e.where}), skipped (--no-hub)")
+                    continue
+                from .hub import download_file
+
+                card = download_file(e.location, F.CARD, e.revision)
+                front, _ = parse_card(card.read_text(encoding="utf-8"), f"{e.where}/{F.CARD}")
+                samples = None
+                if want_samples:
+                    try:
+                        samples = download_file(e.location, F.SAMPLES, e.revision)
+                    except UserError:
+                        samples = None
+        except UserError as exc:
+            notes.append(f"{name}: skipped: {exc}")
+            continue
+        got = _rows_from_card(front, name, e.where, samples, e)
+        if not got:
+            notes.append(f"{name}: no evaluation results on its card")
+        rows.extend(got)
+    return rows, notes
+
+
+def _fmt_settings(s: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in s.items()) or "(none recorded)"
+
+
+def _diff(s: dict[str, Any], ref: dict[str, Any]) -> str:
+    keys = sorted(set(s) | set(ref))
+    return ", ".join(f"{k}={s.get(k, '-')} (reference {ref.get(k, '-')})" for k in keys if s.get(k) != ref.get(k))
+
+
+def mark_comparability(rows: list[Row]) -> dict[str, dict[str, Any]]:
+    """Reference settings per metric (those most rows share); mark the rows that differ."""
+    refs: dict[str, dict[str, Any]] = {}
+    metrics = sorted({m for r in rows for m in r.values})
+    for m in metrics:
+        seen = [repr(sorted(r.settings.get(m, {}).items())) for r in rows if m in r.values]
+        if not seen:
+            continue
+        common, _ = Counter(seen).most_common(1)[0]
+        ref = next(r.settings.get(m, {}) for r in rows if m in r.values
+                   and repr(sorted(r.settings.get(m, {}).items())) == common)
+        refs[m] = ref
+        for r in rows:
+            if m in r.values and r.settings.get(m, {}) != ref:
+                r.marks[m] = _diff(r.settings.get(m, {}), ref)
+    return refs
+
+
+def groups(rows: list[Row]) -> dict[tuple[str, str], list[Row]]:
+    out: dict[tuple[str, str], list[Row]] = {}
+    for r in sorted(rows, key=lambda r: (r.dataset, r.resolution)):
+        out.setdefault((r.dataset, r.config), []).append(r)
+    return out
+
+
+def sort_rows(rows: list[Row], metric: str) -> list[Row]:
+    sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0
+    return sorted(rows, key=lambda r: (metric not in r.values, sign * r.values.get(metric, 0.0), r.model))
+
+
+def _columns(rows: list[Row], metric: str) -> list[str]:
+    present = {m for r in rows for m in r.values}
+    cols = [metric] + [c for c in COLUMNS if c != metric and c in present]
+    levels = sorted((m for m in present if m.startswith("swd_") and m[4:].isdigit()), key=lambda m: -int(m[4:]))
+    return cols + [m for m in levels if m not in cols]
+
+
+def format_tables(rows: list[Row], metric: str) -> str:
+    """Plain-text tables, one per dataset and resolution, sorted by ``metric`` (lower is better)."""
+    if not rows:
+        return "no evaluation results on any known model's card yet\n"
+    out = []
+    for (dataset, config), grp in groups(rows).items():
+        refs = mark_comparability(grp)
+        grp = sort_rows(grp, metric)
+        cols = _columns(grp, metric)
+        header = ["#", "model"] + cols + ["where"]
+        table = [header]
+        for i, r in enumerate(grp, 1):
+            cells = [str(i), r.model]
+            for c in cols:
+                v = r.values.get(c)
+                cells.append("-" if v is None else f"{v:.4g}" + ("*" if c in r.marks else ""))
+            cells.append(r.where)
+            table.append(cells)
+        widths = [max(len(row[j]) for row in table) for j in range(len(header))]
+        title = f"{grp[0].dataset_name} {config} - sorted by {metric} ({'higher' if metric in HIGHER_IS_BETTER else 'lower'} is better)"
+        out.append(title)
+        out.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+        out.append("  ".join("-" * w for w in widths))
+        for row in table[1:]:
+            out.append("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+        out.append("settings:")
+        for m in cols:
+            if m in refs:
+                out.append(f"  {m}: {_fmt_settings(refs[m])}")
+        for r in grp:
+            for m, d in r.marks.items():
+                out.append(f"  * {r.model} {m} was evaluated differently: {d}")
+        out.append("")
+    return "\n".join(out)
+
+
+def write_html(rows: list[Row], metric: str, out_dir: str | Path, notes: list[str] | None = None) -> Path:
+    """A static page: the tables with settings and marks, and each model's sample grid."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "samples").mkdir(exist_ok=True)
+    e = html.escape
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>progan-zoo leaderboard</title>",
+             "<style>body{font-family:sans-serif;margin:2em;max-width:72em}table{border-collapse:collapse;margin:1em 0}"
+             "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}td.l,th.l{text-align:left}"
+             ".mark{color:#b00}img.s{image-rendering:pixelated;width:160px;height:auto}"
+             ".note{color:#555;font-size:90%}</style></head><body>",
+             "<h1>progan-zoo leaderboard</h1>",
+             f"<p>Sorted by <b>{e(metric)}</b> (lower is better). Values marked <span class='mark'>*</span> were "
+             "measured with settings other than the table's reference settings and are not directly comparable.</p>"]
+    copied: dict[str, str] = {}
+    if not rows:
+        parts.append("<p>No evaluation results on any known model's card yet.</p>")
+    for (dataset, config), grp in groups(rows).items():
+        refs = mark_comparability(grp)
+        grp = sort_rows(grp, metric)
+        cols = _columns(grp, metric)
+        parts.append(f"<h2>{e(grp[0].dataset_name)} {e(config)}</h2><table><tr><th>#</th><th class='l'>model</th>"
+                     + "".join(f"<th>{e(metric_display(c))}</th>" for c in cols)
+                     + "<th class='l'>samples</th><th class='l'>where</th></tr>")
+        for i, r in enumerate(grp, 1):
+            cells = []
+            for c in cols:
+                v = r.values.get(c)
+                if v is None:
+                    cells.append("<td>-</td>")
+                elif c in r.marks:
+                    cells.append(f"<td class='mark' title='{e(r.marks[c])}'>{v:.4g}*</td>")
+                else:
+                    cells.append(f"<td>{v:.4g}</td>")
+            img = ""
+            if r.samples is not None and Path(r.samples).is_file():
+                if r.model not in copied:
+                    dest = out / "samples" / f"{r.model}.png"
+                    shutil.copyfile(r.samples, dest)
+                    copied[r.model] = f"samples/{r.model}.png"
+                img = f"<img class='s' src='{e(copied[r.model])}' alt='{e(r.model)} samples'>"
+            parts.append(f"<tr><td>{i}</td><td class='l'>{e(r.model)}</td>{''.join(cells)}"
+                         f"<td class='l'>{img}</td><td class='l'>{e(r.where)}</td></tr>")
+        parts.append("</table><p class='note'>Reference settings:<br>"
+                     + "<br>".join(f"{e(m)}: {e(_fmt_settings(refs[m]))}" for m in cols if m in refs) + "</p>")
+        marks = [f"{e(r.model)} {e(m)}: {e(d)}" for r in grp for m, d in r.marks.items()]
+        if marks:
+            parts.append("<p class='note mark'>Evaluated differently:<br>" + "<br>".join(marks) + "</p>")
+    if notes:
+        parts.append("<h2>Not listed</h2><ul class='note'>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
+    parts.append("</body></html>")
+    page = out / "index.html"
+    page.write_text("\n".join(parts) + "\n", encoding="utf-8")
+    return page
+
+
+def run(metric: str = "swd_avg", html_dir: str | Path | None = None, include_hub: bool = True,
+        dataset: str | None = None, stream=None) -> int:
+    stream = stream or sys.stdout
+    rows, notes = gather(include_hub=include_hub, want_samples=html_dir is not None)
+    if dataset:
+        rows = [r for r in rows if r.dataset == dataset]
+    known = {m for r in rows for m in r.values}
+    if rows and metric not in known:
+        raise UsageError(f"--metric {metric}: no model has it; metrics on the cards: {', '.join(sorted(known))}")
+    stream.write(format_tables(rows, metric))
+    for n in notes:
+        print(f"note: {n}", file=sys.stderr)
+    if html_dir is not None:
+        page = write_html(rows, metric, html_dir, notes)
+        stream.write(f"wrote {page}\n")
+    return 0

