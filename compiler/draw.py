@@ -15,7 +15,7 @@ from typing import Any
 import networkx as nx
 
 from .errors import SpecError
-from .summary import _label, _shape, human
+from .summary import human, layer_label, shape_text
 
 FORMATS = (".dot", ".gv", ".png", ".svg")
 
@@ -25,7 +25,7 @@ _EDGE = {"old": ("#e07b00", "dashed", "1-a"), "new": ("#2f9e44", "solid", "a"), 
 
 
 def _node_text(a: dict[str, Any]) -> list[str]:
-    lines = [_label(a).replace("fade: ", ""), _shape(a["out_shape"])]
+    lines = [layer_label(a).replace("fade: ", ""), shape_text(a["out_shape"])]
     if a["params"]:
         lines.append(human(a["params"]))
     return lines

@@ -131,12 +131,13 @@ def to_graph(spec: Spec) -> nx.DiGraph:
         # The block above feeds this block's first layer, directly or through its fade.
         if prev_block_last is not None:
             above = arch.discriminator[index - 1].resolution
+            after = len(d_layers(spec, index - 1)) + 1  # listed after the block above, which they belong to
             down, fade = f"D/b{above}/fade_down", f"D/b{above}/fade"
             g.add_node(down, network="D", kind="fade", op="downsample", layer="fade_down", resolution=above,
-                       stage=stage + 1, order=len(layers) + 2, in_channels=img_c, out_channels=img_c,
+                       stage=stage + 1, order=after, in_channels=img_c, out_channels=img_c,
                        out_shape=(img_c, res, res), params=0, activation="-")
             g.add_node(fade, network="D", kind="fade", op="lerp", layer="fade", resolution=above, stage=stage + 1,
-                       order=len(layers) + 3, in_channels=cin, out_channels=cin, out_shape=(cin, res, res),
+                       order=after + 1, in_channels=cin, out_channels=cin, out_shape=(cin, res, res),
                        params=0, activation="(1-a)*old + a*new")
             g.add_edge("D/image", down, role="old")
             g.add_edge(down, frgb, role="old")

@@ -28,13 +28,14 @@ def human(n: int) -> str:
     return str(n)
 
 
-def _shape(shape: tuple[int, ...]) -> str:
-    # Table 2 writes vectors as C x 1 x 1.
+def shape_text(shape: tuple[int, ...]) -> str:
+    """An output shape as Table 2 writes it: C x H x W, vectors as C x 1 x 1."""
     dims = tuple(shape) + (1, 1) if len(shape) == 1 else tuple(shape)
     return " x ".join(str(d) for d in dims)
 
 
-def _label(attrs: dict[str, Any]) -> str:
+def layer_label(attrs: dict[str, Any]) -> str:
+    """The Table 2 name of a graph node."""
     kind, op = attrs["kind"], attrs["op"]
     if kind == "input":
         return "Latent vector" if op == "latent" else "Input image"
@@ -52,7 +53,7 @@ def _label(attrs: dict[str, Any]) -> str:
 
 def _row(graph: nx.DiGraph, node: str) -> dict[str, Any]:
     a = graph.nodes[node]
-    return {"node": node, "block": a["resolution"], "kind": a["kind"], "op": a["op"], "layer": _label(a),
+    return {"node": node, "block": a["resolution"], "kind": a["kind"], "op": a["op"], "layer": layer_label(a),
             "activation": a["activation"], "shape": list(a["out_shape"]), "params": int(a["params"])}
 
 
@@ -86,7 +87,7 @@ def network_table(graph: nx.DiGraph, network: str, fade: bool = False) -> str:
         params = f"{r['params']:,}" if r["params"] else "-"
         compact = human(r["params"]) if r["params"] else ""
         indent = "" if r["kind"] == "input" else "  "
-        cells.append((indent + r["layer"], r["activation"], _shape(r["shape"]), params, compact))
+        cells.append((indent + r["layer"], r["activation"], shape_text(r["shape"]), params, compact))
     total = param_count(graph, network)
     total_row = ("Total trainable parameters", "", "", f"{total:,}", human(total))
     table = [c for c in cells if isinstance(c, tuple)] + [total_row]
@@ -213,5 +214,5 @@ def graph_report(graph: nx.DiGraph) -> str:
     for n, a in graph.nodes(data=True):
         ins = ", ".join(f"{u}" + (f" ({d['role']})" if "role" in d else "") for u, _, d in graph.in_edges(n, data=True))
         lines.append(f"  {n:<{width}}  {a['op']:<10} {a['in_channels']:>5} -> {a['out_channels']:<5} "
-                     f"{_shape(a['out_shape']):<18} {a['params']:>12,}  <- {ins or '-'}")
+                     f"{shape_text(a['out_shape']):<18} {a['params']:>12,}  <- {ins or '-'}")
     return "\n".join(lines)

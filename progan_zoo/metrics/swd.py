@@ -262,7 +262,9 @@ def _w1_sorted_sums(pa: torch.Tensor, pb: torch.Tensor, sa: torch.Tensor, sb: to
 
 
 BUCKET_ROWS = 2  # directions per pass of the bucket kernel: keeps its scratch in cache
-ELEMENTS_PER_BUCKET = 16  # average bucket occupancy: fewer buckets = smaller tables, a little more exact work
+ELEMENTS_PER_BUCKET = 8  # average bucket occupancy of the first pass
+REFINE = 16  # sub-buckets per undecided bucket in each refinement round
+EXACT_BELOW = 4096  # undecided elements left for a plain sort
 
 
 class _BucketBuffers:
@@ -281,6 +283,75 @@ class _BucketBuffers:
         return self.u[:m].view(shape), self.idx[:m].view(shape), self.flag[:m].view(shape)
 
 
+def _bucket_step(
+    counts: torch.Tensor, fracs: torch.Tensor, d0: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One level of the bucket integral for groups of consecutive buckets.
+
+    ``counts``/``fracs``: [2, groups, buckets] element counts and sums of in-bucket positions for the two
+    sets; ``d0``: G at each group's lower edge (None: 0). Returns the integral of |G| over the buckets where
+    G keeps its sign ([groups], in bucket widths), the undecided-bucket mask and G at every lower edge.
+    """
+    ca, cb = counts[0], counts[1]
+    net = ca - cb
+    d = net.cumsum(dim=1) - net  # G at the lower edge of each bucket
+    if d0 is not None:
+        d = d + d0.view(-1, 1)
+    pos = d >= cb  # G >= 0 across the bucket
+    neg = d <= -ca  # G <= 0 across the bucket
+    sign = pos.double() - (neg & ~pos).double()
+    # Integral of G over a bucket: d + sum_a (1 - frac_a) - sum_b (1 - frac_b).
+    total = (sign * ((d + net).double() - (fracs[0] - fracs[1]))).sum(dim=1)
+    return total, ~(pos | neg), d
+
+
+def _integrate_groups(
+    group: torch.Tensor, pos: torch.Tensor, label: torch.Tensor, d0: torch.Tensor, groups: int, depth: int = 0
+) -> torch.Tensor:
+    """Integral over [0, 1] of |G| per group: G starts at ``d0[g]`` and steps by ``label`` (+1 or -1) at
+    each element's position ``pos`` (float64 in [0, 1]). Refines into sub-buckets while that pays off."""
+    if group.numel() <= EXACT_BELOW or depth >= 4:
+        return _integrate_sorted(group, pos, label, d0, groups)
+    sub = (pos * REFINE).floor().clamp_(max=REFINE - 1)
+    frac = pos * REFINE - sub
+    key = group * REFINE + sub.long()
+    second = (label < 0).long() * (groups * REFINE)
+    counts = torch.bincount(key + second, minlength=2 * groups * REFINE).view(2, groups, REFINE)
+    fracs = torch.bincount(key + second, weights=frac, minlength=2 * groups * REFINE).view(2, groups, REFINE)
+    total, undecided, d = _bucket_step(counts, fracs, d0)
+    total = total / REFINE
+    flat = undecided.view(-1)
+    if bool(flat.any()):
+        ids = flat.long().cumsum(0) - 1  # compact numbering of the undecided sub-buckets
+        keep = flat[key]
+        inner = _integrate_groups(ids[key[keep]], frac[keep], label[keep], d.reshape(-1)[flat], int(ids[-1]) + 1, depth + 1)
+        total.index_add_(0, flat.nonzero().squeeze(1) // REFINE, inner / REFINE)
+    return total
+
+
+def _integrate_sorted(
+    group: torch.Tensor, pos: torch.Tensor, label: torch.Tensor, d0: torch.Tensor, groups: int
+) -> torch.Tensor:
+    """The same integral by sorting each group's elements and summing |G| over the gaps between them."""
+    order = torch.argsort(group.double() * 2.0 + pos)  # groups apart, then position (exact in float64)
+    group, pos, label = group[order], pos[order], label[order]
+    start = torch.ones_like(group, dtype=torch.bool)
+    start[1:] = group[1:] != group[:-1]
+    end = torch.ones_like(start)
+    end[:-1] = start[1:]
+    cs = label.cumsum(0)
+    before = (cs - label)[start][start.long().cumsum(0) - 1]
+    g0 = d0[group]
+    level = g0 + cs - before  # G just after each element
+    nxt = torch.empty_like(pos)
+    nxt[:-1] = pos[1:]
+    nxt[end] = 1.0
+    out = torch.zeros(groups, dtype=torch.float64, device=pos.device)
+    out.index_add_(0, group, level.abs().double() * (nxt - pos))
+    out.index_add_(0, group[start], g0[start].abs().double() * pos[start])
+    return out
+
+
 def _w1_bucket_sums(
     pa: torch.Tensor, pb: torch.Tensor, sa: torch.Tensor, sb: torch.Tensor, buf: _BucketBuffers | None = None
 ) -> torch.Tensor:
@@ -290,9 +361,9 @@ def _w1_bucket_sums(
     Cut each row's value range into K equal buckets. One histogram pass gives the counts per bucket and so
     G at every lower bucket edge (d_k). Where d_k - #b_k >= 0 (or d_k + #a_k <= 0), G keeps its sign across
     the bucket and its integral there is linear in the element positions, so per-bucket sums suffice:
-    sign * (d_k + #a_k - #b_k - sum_a frac_a + sum_b frac_b), in bucket widths. Only buckets where G may
-    cross zero (well under 1% of the elements) are sorted and integrated step by step. The result equals the
-    sorted-difference sum up to float rounding, in a handful of linear passes instead of two full sorts.
+    sign * (d_k + #a_k - #b_k - sum_a frac_a + sum_b frac_b), in bucket widths. Buckets where G may cross
+    zero are split into sub-buckets the same way, and the few elements still undecided are sorted. The
+    result equals the sorted-difference sum up to float rounding, in a few linear passes instead of sorts.
     """
     c, n = pa.shape
     dev = pa.device
@@ -300,68 +371,43 @@ def _w1_bucket_sums(
         buf = _BucketBuffers(c, n, dev)
     u, idx, flag = buf.views(c)
     k = max(1, n // ELEMENTS_PER_BUCKET)
-    kb = k + 2  # guard buckets 0 and K+1 absorb rounding at both ends
+    kb = k + 3  # data in buckets 1..K+1 (the grid origin is rounded down); 0 and K+2 absorb rounding
 
-    lo = torch.minimum(pa.amin(dim=1).double() - sa, pb.amin(dim=1).double() - sb)
-    hi = torch.maximum(pa.amax(dim=1).double() - sa, pb.amax(dim=1).double() - sb)
-    width = (hi - lo) / k  # [c], value units
-    inv = torch.where(width > 0, 1.0 / width, torch.zeros_like(width))
-    # u = (x - shift - lo) / width + 1 + table offset of (set, row): the bucket number is the integer part,
-    # the position inside the bucket the fraction. One fused multiply-add per element; values stay below
-    # 2**21, so float32 keeps the fraction to ~1e-2 of a bucket: a bounded, negligible error on the sum.
-    offset = torch.arange(2 * c, device=dev, dtype=torch.float64).view(2, c) * kb
-    bias = 1.0 - (torch.stack([sa, sb]) + lo) * inv + offset  # [2, c]
-    inv32 = inv.float().view(c, 1)
-    torch.addcmul(bias[0].float().view(c, 1), pa, inv32, out=u[0])
-    torch.addcmul(bias[1].float().view(c, 1), pb, inv32, out=u[1])
+    # Values a = pa - sa and b = pb - sb, with the shifts rounded to float32 like any float32 normalization.
+    torch.sub(pa, sa.float().view(c, 1), out=u[0])
+    torch.sub(pb, sb.float().view(c, 1), out=u[1])
+    lo = torch.minimum(u[0].amin(dim=1), u[1].amin(dim=1)).double()
+    hi = torch.maximum(u[0].amax(dim=1), u[1].amax(dim=1)).double()
+    inv32 = torch.where(hi > lo, k / (hi - lo), torch.zeros_like(lo)).float()
+    inv = inv32.double()  # the exact scale used below; bucket width = 1 / inv
+    origin = torch.floor(lo * inv)  # grid origin on a whole bucket: the added constant is an exact integer
+    if bool((origin.abs() > 2**22).any()):
+        # Values far from zero relative to their spread: float32 bucket positions would lose precision.
+        return _w1_sorted_sums(pa, pb, sa, sb)
+    # u = a / width - origin + 1: bucket number in the integer part, position inside it in the fraction.
+    # Both sets share the scale and the integer offset, so rounding only adds per-element noise of ~1e-3
+    # bucket, the precision of the float32 values themselves.
+    u.mul_(inv32.view(1, c, 1)).add_((1.0 - origin).float().view(1, c, 1))
     idx.copy_(u)  # truncation == floor, u > 0
     u.sub_(idx)  # fraction inside the bucket, [0, 1)
+    idx.add_((torch.arange(2 * c, device=dev, dtype=torch.int32) * kb).view(2, c, 1))  # (set, row) tables
     flat_idx = idx.view(-1)
     counts = torch.bincount(flat_idx, minlength=2 * c * kb).view(2, c, kb)
     fracs = torch.bincount(flat_idx, weights=u.view(-1), minlength=2 * c * kb).view(2, c, kb).double()
-    ca, cb = counts[0], counts[1]
-    net = ca - cb
-    d = net.cumsum(dim=1) - net  # G at the lower edge of each bucket
-    pos = d >= cb  # G >= 0 across the bucket
-    neg = d <= -ca  # G <= 0 across the bucket
-    sign = pos.double() - (neg & ~pos).double()
-    total = (sign * ((d + net).double() - (fracs[0] - fracs[1]))).sum(dim=1)
+    total, undecided, d = _bucket_step(counts, fracs, None)
 
-    ambiguous = ~(pos | neg)
-    if bool(ambiguous.any()):
-        table = torch.cat([ambiguous, ambiguous]).to(torch.uint8).view(-1)
+    flat = undecided.view(-1)  # [c * kb]: row * kb + bucket
+    if bool(flat.any()):
+        table = torch.cat([flat, flat]).to(torch.uint8)
         torch.index_select(table, 0, flat_idx, out=flag.view(-1))
         sel = flag.view(-1).nonzero().squeeze(1)
-        total += _ambiguous_integral(sel, u.view(-1), flat_idx, d, c, n, kb)
-    return total * width
-
-
-def _ambiguous_integral(
-    sel: torch.Tensor, frac: torch.Tensor, idx: torch.Tensor, d: torch.Tensor, c: int, n: int, kb: int
-) -> torch.Tensor:
-    """Exact integral of |G| (in bucket widths) over the buckets where G may change sign, per row."""
-    st = sel // (c * n)  # 0: first set, 1: second set
-    f = frac[sel].double()
-    key = idx[sel].long() - st * (c * kb)  # row * kb + bucket
-    label = 1 - 2 * st  # G steps up at elements of the first set, down at the second
-    order = torch.argsort(key.double() + f)  # by bucket, then position (f < 1: exact in float64)
-    key, f, label = key[order], f[order], label[order]
-    start = torch.ones_like(key, dtype=torch.bool)
-    start[1:] = key[1:] != key[:-1]
-    end = torch.ones_like(start)
-    end[:-1] = start[1:]
-    d0 = d.reshape(-1)[key]  # G at the bucket's lower edge
-    cs = label.cumsum(0)
-    group = start.long().cumsum(0) - 1
-    before = (cs - label)[start][group]
-    level = d0 + cs - before  # G just after each element
-    nxt = torch.empty_like(f)
-    nxt[:-1] = f[1:]
-    nxt[end] = 1.0
-    out = torch.zeros(c, dtype=torch.float64, device=f.device)
-    out.index_add_(0, key // kb, level.abs().double() * (nxt - f))
-    out.index_add_(0, key[start] // kb, d0[start].abs().double() * f[start])
-    return out
+        second = sel >= c * n
+        key = flat_idx[sel].long() - second.long() * (c * kb)  # row * kb + bucket
+        ids = flat.long().cumsum(0) - 1  # compact numbering of the undecided buckets
+        label = 1 - 2 * second.long()  # G steps up at the first set's elements, down at the second's
+        inner = _integrate_groups(ids[key], u.view(-1)[sel].double(), label, d.reshape(-1)[flat], int(ids[-1]) + 1)
+        total.index_add_(0, flat.nonzero().squeeze(1) // kb, inner)
+    return torch.where(inv > 0, total / inv.clamp_min(1e-300), torch.zeros_like(total))
 
 
 @contextlib.contextmanager

@@ -286,7 +286,9 @@ def _train(cfg: TrainConfig, info: DistInfo) -> Path:
     decay = spec.training.g_ema_decay
 
     # -- data and random streams -------------------------------------------------------------------
-    mirror = spec.training.mirror_augment if cfg.mirror is None else cfg.mirror
+    mirror = cfg.mirror
+    if mirror is None:
+        mirror = resume.state["rng"]["data_sampler"]["mirror"] if resume else spec.training.mirror_augment
     data_source = cfg.data or (resume.state.get("data") if resume else None) or spec.data.source
     images = open_dataset(data_source, spec.data.resolution, spec.data.channels, progress=cfg.progress and info.is_main)
     loader = RealLoader(images, seed, mirror)

@@ -227,3 +227,27 @@ def test_minibatch_stddev_reference(n: int, group: int) -> None:
 def test_minibatch_stddev_refuses_a_ragged_batch() -> None:
     with pytest.raises(ValueError, match="not divisible"):
         MinibatchStddev(4, 1)(torch.randn(6, 2, 4, 4))
+
+
+def test_custom_layer_lists_compile_and_fade_exactly() -> None:
+    text = TINY[0].read_text()
+    text = text.replace("latent_size: 16", "latent_size: 16\n  options: {mbstd_group_size: 0, lrelu_slope: 0.1}")
+    text = text.replace("{resolution: 8, channels: 16}", "{resolution: 8, channels: 16, layers: [upsample, conv3x3]}")
+    text = text.replace("{resolution: 16, channels: [8, 16]}",
+                        "{resolution: 16, channels: [8, 16], layers: [conv1x1, downsample, conv3x3]}")
+    text = text.replace("{resolution: 4, channels: [16, 16]}", "{resolution: 4, channels: [16, 16], layers: [dense4x4]}")
+    torch.manual_seed(0)
+    c = compile_spec("custom.yaml", text=text)
+    from progan_zoo.compiler import param_count
+    assert sum(p.numel() for p in c.G.parameters()) == param_count(c.graph, "G")
+    assert sum(p.numel() for p in c.D.parameters()) == param_count(c.graph, "D")
+    assert list(dict(c.G.b8.block.named_children())) == ["up", "conv0"]
+    assert list(dict(c.D.b4.block.named_children())) == ["dense0", "out"]
+    assert c.D.b16.block.conv1.out_channels == 16 and c.D.b16.block.conv0.out_channels == 8
+    z = torch.randn(2, 16)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(c.G(z, 2, 0.0), upsample2x(c.G(z, 1, 1.0)))
+        assert torch.equal(c.D(x, 2, 0.0), c.D(downsample2x(x), 1, 1.0))
+    c.D(c.G(z, 2, 0.5), 2, 0.5).sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in c.G.parameters() if p.grad is not None)

@@ -16,7 +16,7 @@ from progan_zoo.train.trainer import TrainConfig, train
 def test_kill_during_checkpoint_write_then_resume(tiny_spec, tmp_path):
     out = tmp_path / "run"
     # Checkpoints every 0.1 kimg (12.5 steps); the 3rd checkpoint write is killed after its first file.
-    env = {**os.environ, "PROGAN_ZOO_KILL_IN_CHECKPOINT": "3", "OMP_NUM_THREADS": "2"}
+    env = {**os.environ, "PROGAN_ZOO_KILL_IN_CHECKPOINT": "3", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "progan_zoo", "train", str(tiny_spec), "--out", str(out), "--tick-kimg", "0.1",
            "--snapshot-ticks", "1", "--keep", "5", "--no-progress"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
