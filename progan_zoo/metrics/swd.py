@@ -17,7 +17,9 @@ size or the device. The 1-D Wasserstein distances are computed exactly; on CPU w
 from __future__ import annotations
 
 import contextlib
-import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Iterator, Literal, Sequence
 
 import torch
@@ -90,21 +92,26 @@ def to_rgb_float(images: torch.Tensor, resolution: int | None = None, device: to
 # ----------------------------------------------------------------------------------------------------------
 # Laplacian pyramid (official pyr_down / pyr_up: cv2.pyrDown/pyrUp with scipy's "mirror" borders)
 
-
-def _binomial_1d(device: torch.device, gain: float = 1.0) -> torch.Tensor:
-    # [1, 4, 6, 4, 1] / 16: the official 5x5 filter is exactly its outer product.
-    k = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=torch.float32, device=device) / 16.0
-    return k * gain
+_BINOMIAL = (1.0, 4.0, 6.0, 4.0, 1.0)  # / 16: the official 5x5 filter is the outer product of this with itself
 
 
 def _separable_blur(x: torch.Tensor, gain: float, stride: int) -> torch.Tensor:
-    """5x5 binomial filter with mirror borders ('reflect' in torch == scipy's 'mirror'), then subsample."""
-    n, c, h, w = x.shape
-    k = _binomial_1d(x.device, gain)
-    y = F.pad(x.reshape(n * c, 1, h, w), (2, 2, 2, 2), mode="reflect")  # [N*C, 1, H+4, W+4]
-    y = F.conv2d(y, k.view(1, 1, 1, 5), stride=(1, stride))  # rows
-    y = F.conv2d(y, k.view(1, 1, 5, 1), stride=(stride, 1))  # columns
-    return y.reshape(n, c, y.shape[-2], y.shape[-1])
+    """5x5 binomial filter (times ``gain`` per axis) with mirror borders, keeping every ``stride``-th pixel.
+
+    torch's 'reflect' padding is scipy's 'mirror' (d c b | a b c d). Five shifted slices per axis: for a
+    5-tap filter this is cheaper than a convolution call on tiny images.
+    """
+    taps = [t * gain / 16.0 for t in _BINOMIAL]
+    h, w = x.shape[-2:]
+    ho, wo = (h - 1) // stride + 1, (w - 1) // stride + 1
+    y = F.pad(x, (2, 2, 2, 2), mode="reflect")  # [N, C, H+4, W+4]
+    rows = y[..., 0 : stride * (wo - 1) + 1 : stride] * taps[0]
+    for t in range(1, 5):
+        rows.add_(y[..., t : t + stride * (wo - 1) + 1 : stride], alpha=taps[t])
+    out = rows[..., 0 : stride * (ho - 1) + 1 : stride, :] * taps[0]
+    for t in range(1, 5):
+        out.add_(rows[..., t : t + stride * (ho - 1) + 1 : stride, :], alpha=taps[t])
+    return out
 
 
 def pyr_down(x: torch.Tensor) -> torch.Tensor:
@@ -117,12 +124,12 @@ def pyr_up(x: torch.Tensor) -> torch.Tensor:
     n, c, h, w = x.shape
     up = x.new_zeros(n, c, 2 * h, 2 * w)
     up[:, :, ::2, ::2] = x
-    # The official filter is 4 * f2d = (2 * f1d) x (2 * f1d); the mirror border is taken on the zero-filled image.
+    # 4 * f2d == (2 * f1d) x (2 * f1d); the mirror border is taken on the zero-filled image, as officially.
     return _separable_blur(up, gain=2.0, stride=1)
 
 
 def laplacian_pyramid(x: torch.Tensor, num_levels: int) -> list[torch.Tensor]:
-    """Band-pass levels from full size down, the last level being the low-pass residual (official order)."""
+    """Band-pass levels from full size down; the last level is the low-pass residual (official order)."""
     levels = [x]
     for _ in range(1, num_levels):
         levels.append(pyr_down(levels[-1]))
@@ -132,27 +139,6 @@ def laplacian_pyramid(x: torch.Tensor, num_levels: int) -> list[torch.Tensor]:
 
 # ----------------------------------------------------------------------------------------------------------
 # Descriptors
-
-
-def patch_positions(
-    seed: int, stream: int, first_index: int, count: int, level_sizes: Sequence[int]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Centres of the 128 neighbourhoods of images ``first_index .. first_index+count-1`` on every level.
-
-    Returns ``xs, ys`` of shape [count, levels, 128] (int64, CPU). Each image has its own generator seeded
-    from (seed, stream, image index), so positions do not depend on how images are batched. Like the
-    official ``np.random.randint(3, size - 3)``, centres are uniform in [3, size - 4].
-    """
-    half = NHOOD_SIZE // 2
-    num_levels = len(level_sizes)
-    sizes = torch.tensor(level_sizes, dtype=torch.float64).view(1, num_levels, 1, 1)
-    u = torch.empty(count, num_levels, 2, NHOODS_PER_IMAGE, dtype=torch.float64)
-    g = torch.Generator()
-    for i in range(count):
-        g.manual_seed(_stream_seed(seed, stream, first_index + i))
-        torch.rand(num_levels, 2, NHOODS_PER_IMAGE, dtype=torch.float64, generator=g, out=u[i])
-    pos = half + torch.floor(u * (sizes - 2 * half)).long()  # [count, L, 2, 128]
-    return pos[:, :, 0], pos[:, :, 1]
 
 
 def _stream_seed(seed: int, stream: int, index: int = 0) -> int:
@@ -171,31 +157,86 @@ def _stream_seed(seed: int, stream: int, index: int = 0) -> int:
     return z & 0xFFFFFFFF
 
 
-def extract_descriptors(level: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
-    """Gather 7x7 neighbourhoods: ``level`` [B, 3, S, S], centres ``xs``/``ys`` [B, P] -> [B*P, 3, 7, 7].
+def patch_positions(
+    seed: int, stream: int, first_index: int, count: int, level_sizes: Sequence[int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centres of the 128 neighbourhoods of images ``first_index .. first_index+count-1`` on every level.
+
+    Returns ``xs, ys`` shaped [count, levels, 128] (int64, CPU). Every image has its own generator seeded
+    from (seed, stream, image index), so positions do not depend on batching or device. Like the official
+    ``np.random.randint(3, size - 3)``, centres are uniform in [3, size - 4].
+    """
+    half = NHOOD_SIZE // 2
+    num_levels = len(level_sizes)
+    span = torch.tensor(level_sizes, dtype=torch.float64).view(1, num_levels, 1, 1) - 2 * half
+    u = torch.empty(count, num_levels, 2, NHOODS_PER_IMAGE, dtype=torch.float64)
+    g = torch.Generator()
+    for i in range(count):
+        g.manual_seed(_stream_seed(seed, stream, first_index + i))
+        torch.rand(num_levels, 2, NHOODS_PER_IMAGE, dtype=torch.float64, generator=g, out=u[i])
+    pos = half + torch.floor(u * span).long()  # [count, L, 2, 128]
+    return pos[:, :, 0], pos[:, :, 1]
+
+
+def _window_offsets(size: int, device: torch.device) -> torch.Tensor:
+    """Flat offsets [147] of a 7x7x3 window around its centre in a [3, size, size] image.
 
     Component order follows the official code: its np.ogrid puts x (the column offset) on axis 2 and y on
-    axis 3, so each 7x7 block is stored transposed. The order is irrelevant to SWD's distribution but it makes
-    the descriptors identical to the official ones when fed the same positions.
+    axis 3, so each 7x7 block is stored transposed. The order does not change SWD's distribution, but it
+    makes our descriptors identical to the official ones for the same positions.
     """
-    b, c, s, _ = level.shape
-    p = xs.shape[1]
     half = NHOOD_SIZE // 2
-    dev = level.device
-    off = torch.arange(-half, half + 1, device=dev)
-    xs = xs.to(dev).view(b, p, 1, 1, 1) + off.view(1, 1, 1, NHOOD_SIZE, 1)  # desc axis 2 <- x
-    ys = ys.to(dev).view(b, p, 1, 1, 1) + off.view(1, 1, 1, 1, NHOOD_SIZE)  # desc axis 3 <- y
-    img = torch.arange(b, device=dev).view(b, 1, 1, 1, 1)
-    chan = torch.arange(c, device=dev).view(1, 1, c, 1, 1)
-    idx = ((img * c + chan) * s + ys) * s + xs  # [B, P, C, 7, 7]
-    return level.reshape(-1)[idx.reshape(-1)].view(b * p, c, NHOOD_SIZE, NHOOD_SIZE)
+    r = torch.arange(-half, half + 1, device=device)
+    chan = torch.arange(3, device=device).view(3, 1, 1) * size * size
+    return (chan + r.view(1, NHOOD_SIZE, 1) + r.view(1, 1, NHOOD_SIZE) * size).reshape(-1)
+
+
+def _gather_windows(level: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Windows [M, 147] around flat centres (b * 3 * S * S + y * S + x) of ``level`` [B, 3, S, S]."""
+    s = level.shape[-1]
+    idx = centres.view(-1, 1) + _window_offsets(s, level.device).view(1, -1)
+    if level.numel() < 2**31:
+        idx = idx.int()  # int32 gathers are cheaper
+    return torch.index_select(level.reshape(-1), 0, idx.view(-1)).view(-1, DESCRIPTOR_DIM)
+
+
+def extract_descriptors(level: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """All 7x7 neighbourhoods: ``level`` [B, 3, S, S], centres ``xs``/``ys`` [B, P] -> [B*P, 3, 7, 7]."""
+    b, _, s, _ = level.shape
+    img = torch.arange(b, device=level.device).view(b, 1) * (3 * s * s)
+    centres = img + ys.to(level.device) * s + xs.to(level.device)
+    return _gather_windows(level, centres).view(-1, 3, NHOOD_SIZE, NHOOD_SIZE)
+
+
+def _dedup_pays(size: int) -> bool:
+    """Whether a level repeats enough patches to store them once with a count.
+
+    With P = (size - 6)**2 valid centres and 128 draws, the expected share of distinct patches is
+    P / 128 * (1 - (1 - 1/P)**128): 56% at 16x16, 91% at 32x32, 98% at 64x64. Counting costs a weighted
+    histogram later, so only levels with many repeats (under 80% distinct) use it.
+    """
+    p = (size - 2 * (NHOOD_SIZE // 2)) ** 2
+    return p / NHOODS_PER_IMAGE * (1.0 - (1.0 - 1.0 / p) ** NHOODS_PER_IMAGE) < 0.8
+
+
+def _unique_descriptors(level: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distinct neighbourhoods [M, 147] of a batch and how often each was drawn ([M], int32).
+
+    Small levels repeat positions (16x16 has 100 valid centres for 128 draws): a drawn-twice patch is one
+    descriptor counted twice, which is the same multiset for SWD at a fraction of the projection work.
+    """
+    b, _, s, _ = level.shape
+    key = torch.arange(b, device=level.device).view(b, 1) * (s * s) + ys.to(level.device) * s + xs.to(level.device)
+    key, mult = torch.unique(key.view(-1), return_counts=True)
+    centres = key + (key // (s * s)) * (2 * s * s)  # image b starts at b * 3 * S * S
+    return _gather_windows(level, centres), mult.int()
 
 
 class _ChannelMoments:
     """Running per-channel sums of descriptor values and squares (float64), filled while extracting.
 
     The official finalize_descriptors normalizes every level with np.mean / np.std over axes (0, 2, 3)
-    of the whole set; accumulating while the batch is in cache avoids two extra passes over the set.
+    of the whole set; summing while each batch is in cache saves two passes over the set later.
     """
 
     def __init__(self, device: torch.device):
@@ -203,12 +244,12 @@ class _ChannelMoments:
         self.s1 = torch.zeros(3, dtype=torch.float64, device=device)
         self.s2 = torch.zeros(3, dtype=torch.float64, device=device)
 
-    def add(self, desc: torch.Tensor) -> None:
-        flat = desc.reshape(desc.shape[0], DESCRIPTOR_DIM)  # [m, 147]
-        ones = flat.new_ones(1, flat.shape[0])
-        self.s1 += (ones @ flat).view(3, -1).sum(dim=1, dtype=torch.float64)
-        self.s2 += (ones @ flat.square()).view(3, -1).sum(dim=1, dtype=torch.float64)
-        self.count += flat.shape[0] * NHOOD_SIZE * NHOOD_SIZE
+    def add(self, desc: torch.Tensor, mult: torch.Tensor | None = None) -> None:
+        flat = desc.reshape(desc.shape[0], DESCRIPTOR_DIM)  # [M, 147]
+        w = flat.new_ones(1, flat.shape[0]) if mult is None else mult.to(flat.dtype).view(1, -1)
+        self.s1 += (w @ flat).view(3, -1).sum(dim=1, dtype=torch.float64)
+        self.s2 += (w @ flat.square()).view(3, -1).sum(dim=1, dtype=torch.float64)
+        self.count += int(w.sum().item()) * NHOOD_SIZE * NHOOD_SIZE
 
     def mean_std(self) -> tuple[torch.Tensor, torch.Tensor]:
         mean = self.s1 / self.count
@@ -245,169 +286,204 @@ def _projection(directions: torch.Tensor, mean: torch.Tensor, std: torch.Tensor)
     """Fold the per-channel normalization into the directions: ((x - m) / s) . d == x . (d / s) - (m / s) . d.
 
     Returns the scaled directions transposed [D, 147] (float32) and the per-direction shift [D] (float64),
-    so the raw descriptors never need a normalized copy.
+    so the raw descriptors are projected directly and never copied into a normalized set.
     """
     per_comp = NHOOD_SIZE * NHOOD_SIZE
-    inv = (1.0 / std).repeat_interleave(per_comp).to(directions.device)  # [147], channel-major like the descriptor
+    dev = directions.device
+    inv = (1.0 / std).repeat_interleave(per_comp).to(dev)  # [147], channel-major like the descriptor
     w = (directions.double() * inv.view(-1, 1)).float()  # [147, D]
-    shift = (w.double() * mean.repeat_interleave(per_comp).to(directions.device).view(-1, 1)).sum(dim=0)
+    shift = (w.double() * mean.repeat_interleave(per_comp).to(dev).view(-1, 1)).sum(dim=0)
     return w.t().contiguous(), shift
 
 
-def _w1_sorted_sums(pa: torch.Tensor, pb: torch.Tensor, sa: torch.Tensor, sb: torch.Tensor) -> torch.Tensor:
-    """sum_i |a_(i) - b_(i)| per row of [c, n] projections (minus shifts), by sorting: the official way, fast on GPU."""
-    a = (pa - sa.float().view(-1, 1)).sort(dim=1).values
-    b = (pb - sb.float().view(-1, 1)).sort(dim=1).values
-    return (a - b).abs().sum(dim=1, dtype=torch.float64)
+def _w1_sorted_sums(
+    pa: torch.Tensor, pb: torch.Tensor, sa: torch.Tensor, sb: torch.Tensor,
+    ma: torch.Tensor | None = None, mb: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """sum_i |a_(i) - b_(i)| per row, a = pa - sa, b = pb - sb, by sorting (the official way; fast on GPU).
+
+    ``ma``/``mb``: multiplicities of the columns (repeated patches), expanded before sorting.
+    """
+    a = pa - sa.float().view(-1, 1)
+    b = pb - sb.float().view(-1, 1)
+    if ma is not None:
+        a = a.repeat_interleave(ma.long(), dim=1)
+    if mb is not None:
+        b = b.repeat_interleave(mb.long(), dim=1)
+    return (a.sort(dim=1).values - b.sort(dim=1).values).abs().sum(dim=1, dtype=torch.float64)
 
 
-BUCKET_ROWS = 2  # directions per pass of the bucket kernel: keeps its scratch in cache
-ELEMENTS_PER_BUCKET = 8  # average bucket occupancy of the first pass
-REFINE = 16  # sub-buckets per undecided bucket in each refinement round
-EXACT_BELOW = 4096  # undecided elements left for a plain sort
+BUCKET_ROWS = 2  # directions per call of the bucket kernel: keeps its scratch in cache
+BUCKET_CHUNK = 32  # directions projected at once by a worker thread
+ELEMENTS_PER_BUCKET = 8  # average occupancy of the first-pass buckets
+REFINE = 16  # sub-buckets per undecided bucket in a refinement round
+EXACT_BELOW = 4096  # undecided elements at most this many are sorted directly
 
 
-class _BucketBuffers:
-    """Scratch memory reused across direction chunks (fresh allocations page-fault and dominate on CPU)."""
+class _Scratch:
+    """Per-thread buffers of the bucket kernel, reused across calls (fresh allocations page-fault on CPU)."""
 
-    def __init__(self, rows: int, n: int, device: torch.device):
-        self.n = n
-        self.size = 2 * rows * n
-        self.u = torch.empty(self.size, dtype=torch.float32, device=device)
-        self.idx = torch.empty(self.size, dtype=torch.int32, device=device)
-        self.flag = torch.empty(self.size, dtype=torch.uint8, device=device)
+    def __init__(self, rows: int, na: int, nb: int, ma: torch.Tensor | None, mb: torch.Tensor | None, device: torch.device):
+        self.rows, self.na, self.nb = rows, na, nb
+        size = rows * (na + nb)
+        self.u = torch.empty(size, dtype=torch.float32, device=device)
+        self.idx = torch.empty(size, dtype=torch.int32, device=device)
+        self.flag = torch.empty(size, dtype=torch.uint8, device=device)
+        # Element weights in the buffer's layout (rows of set A, then rows of set B); None: all ones.
+        self.mult = None
+        self.wfrac = None
+        if ma is not None:
+            self.mult = torch.cat([ma.float().repeat(rows), mb.float().repeat(rows)])
+            self.wfrac = torch.empty(size, dtype=torch.float32, device=device)
 
-    def views(self, c: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        m = 2 * c * self.n
-        shape = (2, c, self.n)
-        return self.u[:m].view(shape), self.idx[:m].view(shape), self.flag[:m].view(shape)
+    def split(self, t: torch.Tensor, c: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The first c rows of each set as [c, na] and [c, nb] views, and the flat used part."""
+        a = t[: self.rows * self.na].view(self.rows, self.na)[:c]
+        b = t[self.rows * self.na : self.rows * (self.na + self.nb)].view(self.rows, self.nb)[:c]
+        return a, b, t
 
 
-def _bucket_step(
-    counts: torch.Tensor, fracs: torch.Tensor, d0: torch.Tensor | None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _bucket_step(counts: torch.Tensor, fracs: torch.Tensor, d0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One level of the bucket integral for groups of consecutive buckets.
 
-    ``counts``/``fracs``: [2, groups, buckets] element counts and sums of in-bucket positions for the two
-    sets; ``d0``: G at each group's lower edge (None: 0). Returns the integral of |G| over the buckets where
-    G keeps its sign ([groups], in bucket widths), the undecided-bucket mask and G at every lower edge.
+    ``counts`` (int64) and ``fracs`` (float64): [2, groups, buckets] weights and weighted in-bucket
+    positions of the two sets; ``d0``: G at each group's lower edge (None: 0). Returns the integral of |G|
+    over the buckets where G keeps its sign ([groups], in bucket widths), the undecided-bucket mask and G
+    at every lower bucket edge.
     """
     ca, cb = counts[0], counts[1]
     net = ca - cb
-    d = net.cumsum(dim=1) - net  # G at the lower edge of each bucket
+    d = net.cumsum(dim=1) - net
     if d0 is not None:
-        d = d + d0.view(-1, 1)
+        d += d0.view(-1, 1)
     pos = d >= cb  # G >= 0 across the bucket
     neg = d <= -ca  # G <= 0 across the bucket
-    sign = pos.double() - (neg & ~pos).double()
-    # Integral of G over a bucket: d + sum_a (1 - frac_a) - sum_b (1 - frac_b).
-    total = (sign * ((d + net).double() - (fracs[0] - fracs[1]))).sum(dim=1)
+    # Integral of G over a bucket: d + sum_a w (1 - frac_a) - sum_b w (1 - frac_b).
+    value = (d + net).double() - (fracs[0] - fracs[1])
+    total = torch.where(pos, value, torch.where(neg, -value, 0.0)).sum(dim=1)
     return total, ~(pos | neg), d
 
 
 def _integrate_groups(
-    group: torch.Tensor, pos: torch.Tensor, label: torch.Tensor, d0: torch.Tensor, groups: int, depth: int = 0
+    group: torch.Tensor, pos: torch.Tensor, step: torch.Tensor, d0: torch.Tensor, groups: int, depth: int = 0
 ) -> torch.Tensor:
-    """Integral over [0, 1] of |G| per group: G starts at ``d0[g]`` and steps by ``label`` (+1 or -1) at
-    each element's position ``pos`` (float64 in [0, 1]). Refines into sub-buckets while that pays off."""
-    if group.numel() <= EXACT_BELOW or depth >= 4:
-        return _integrate_sorted(group, pos, label, d0, groups)
-    sub = (pos * REFINE).floor().clamp_(max=REFINE - 1)
+    """Integral over [0, 1] of |G| per group: G starts at ``d0[g]`` and jumps by ``step`` (+w for the first
+    set, -w for the second) at each element's position ``pos`` (float64). Refines into sub-buckets while
+    many elements are left, then sorts."""
+    if group.numel() <= EXACT_BELOW or depth >= 3:
+        return _integrate_sorted(group, pos, step, d0, groups)
+    sub = (pos * REFINE).floor_().clamp_(max=REFINE - 1)
     frac = pos * REFINE - sub
     key = group * REFINE + sub.long()
-    second = (label < 0).long() * (groups * REFINE)
-    counts = torch.bincount(key + second, minlength=2 * groups * REFINE).view(2, groups, REFINE)
-    fracs = torch.bincount(key + second, weights=frac, minlength=2 * groups * REFINE).view(2, groups, REFINE)
+    side = (step < 0).long() * (groups * REFINE)
+    weight = step.abs().double()
+    counts = torch.bincount(key + side, weights=weight, minlength=2 * groups * REFINE).long().view(2, groups, REFINE)
+    fracs = torch.bincount(key + side, weights=weight * frac, minlength=2 * groups * REFINE).view(2, groups, REFINE)
     total, undecided, d = _bucket_step(counts, fracs, d0)
-    total = total / REFINE
+    total /= REFINE
     flat = undecided.view(-1)
     if bool(flat.any()):
         ids = flat.long().cumsum(0) - 1  # compact numbering of the undecided sub-buckets
         keep = flat[key]
-        inner = _integrate_groups(ids[key[keep]], frac[keep], label[keep], d.reshape(-1)[flat], int(ids[-1]) + 1, depth + 1)
+        inner = _integrate_groups(ids[key[keep]], frac[keep], step[keep], d.reshape(-1)[flat], int(ids[-1]) + 1, depth + 1)
         total.index_add_(0, flat.nonzero().squeeze(1) // REFINE, inner / REFINE)
     return total
 
 
-def _integrate_sorted(
-    group: torch.Tensor, pos: torch.Tensor, label: torch.Tensor, d0: torch.Tensor, groups: int
-) -> torch.Tensor:
+def _integrate_sorted(group: torch.Tensor, pos: torch.Tensor, step: torch.Tensor, d0: torch.Tensor, groups: int) -> torch.Tensor:
     """The same integral by sorting each group's elements and summing |G| over the gaps between them."""
     order = torch.argsort(group.double() * 2.0 + pos)  # groups apart, then position (exact in float64)
-    group, pos, label = group[order], pos[order], label[order]
+    group, pos, step = group[order], pos[order], step[order]
     start = torch.ones_like(group, dtype=torch.bool)
     start[1:] = group[1:] != group[:-1]
-    end = torch.ones_like(start)
-    end[:-1] = start[1:]
-    cs = label.cumsum(0)
-    before = (cs - label)[start][start.long().cumsum(0) - 1]
-    g0 = d0[group]
-    level = g0 + cs - before  # G just after each element
-    nxt = torch.empty_like(pos)
-    nxt[:-1] = pos[1:]
-    nxt[end] = 1.0
+    cs = step.cumsum(0)
+    level = d0[group] + cs - (cs - step)[start][start.long().cumsum(0) - 1]  # G just after each element
+    nxt = torch.ones_like(pos)  # next position in the group, 1 (the bucket's upper edge) after the last
+    nxt[:-1] = torch.where(start[1:], 1.0, pos[1:])
     out = torch.zeros(groups, dtype=torch.float64, device=pos.device)
     out.index_add_(0, group, level.abs().double() * (nxt - pos))
-    out.index_add_(0, group[start], g0[start].abs().double() * pos[start])
+    out.index_add_(0, group[start], d0[group[start]].abs().double() * pos[start])
     return out
 
 
-def _w1_bucket_sums(
-    pa: torch.Tensor, pb: torch.Tensor, sa: torch.Tensor, sb: torch.Tensor, buf: _BucketBuffers | None = None
-) -> torch.Tensor:
-    """Exact sum_i |a_(i) - b_(i)| per row, a = pa - sa and b = pb - sb ([c, n] and [c]), without sorting.
+def _w1_bucket_sums(pa: torch.Tensor, pb: torch.Tensor, sa: torch.Tensor, sb: torch.Tensor, scratch: _Scratch) -> torch.Tensor:
+    """Exact sum_i |a_(i) - b_(i)| per row without sorting; a = pa - sa ([c, na]), b = pb - sb ([c, nb]),
+    columns weighted by the scratch's multiplicities (equal total weight on both sides).
 
     For equal-size sets, sum_i |a_(i) - b_(i)| is the integral of |G(t)|, G(t) = #{a <= t} - #{b <= t}.
     Cut each row's value range into K equal buckets. One histogram pass gives the counts per bucket and so
-    G at every lower bucket edge (d_k). Where d_k - #b_k >= 0 (or d_k + #a_k <= 0), G keeps its sign across
-    the bucket and its integral there is linear in the element positions, so per-bucket sums suffice:
+    G at every lower bucket edge (d_k). Where d_k - #b_k >= 0 (or d_k + #a_k <= 0) G keeps its sign across
+    the bucket, and its integral there is linear in the element positions, so per-bucket sums suffice:
     sign * (d_k + #a_k - #b_k - sum_a frac_a + sum_b frac_b), in bucket widths. Buckets where G may cross
-    zero are split into sub-buckets the same way, and the few elements still undecided are sorted. The
-    result equals the sorted-difference sum up to float rounding, in a few linear passes instead of sorts.
+    zero (a few percent of the elements) are split into sub-buckets the same way and finally sorted. The
+    result is the sorted-difference sum up to float rounding, from a few linear passes instead of sorts.
     """
-    c, n = pa.shape
+    c = pa.shape[0]
     dev = pa.device
-    if buf is None or buf.size < 2 * c * n or buf.n != n:
-        buf = _BucketBuffers(c, n, dev)
-    u, idx, flag = buf.views(c)
-    k = max(1, n // ELEMENTS_PER_BUCKET)
+    ua, ub, u = scratch.split(scratch.u, c)
+    ia, ib, idx = scratch.split(scratch.idx, c)
+    used = c * (scratch.na + scratch.nb)
+    if c < scratch.rows:  # the last chunk: pack both sets' rows contiguously
+        ua = scratch.u[: c * scratch.na].view(c, scratch.na)
+        ub = scratch.u[c * scratch.na : used].view(c, scratch.nb)
+        ia = scratch.idx[: c * scratch.na].view(c, scratch.na)
+        ib = scratch.idx[c * scratch.na : used].view(c, scratch.nb)
+    u, idx, flag = scratch.u[:used], scratch.idx[:used], scratch.flag[:used]
+    k = max(1, max(scratch.na, scratch.nb) // ELEMENTS_PER_BUCKET)
     kb = k + 3  # data in buckets 1..K+1 (the grid origin is rounded down); 0 and K+2 absorb rounding
 
-    # Values a = pa - sa and b = pb - sb, with the shifts rounded to float32 like any float32 normalization.
-    torch.sub(pa, sa.float().view(c, 1), out=u[0])
-    torch.sub(pb, sb.float().view(c, 1), out=u[1])
-    lo = torch.minimum(u[0].amin(dim=1), u[1].amin(dim=1)).double()
-    hi = torch.maximum(u[0].amax(dim=1), u[1].amax(dim=1)).double()
+    # Values a = pa - sa and b = pb - sb, the shifts rounded to float32 like a float32 normalization.
+    torch.sub(pa, sa.float().view(c, 1), out=ua)
+    torch.sub(pb, sb.float().view(c, 1), out=ub)
+    lo = torch.minimum(ua.amin(dim=1), ub.amin(dim=1)).double()
+    hi = torch.maximum(ua.amax(dim=1), ub.amax(dim=1)).double()
     inv32 = torch.where(hi > lo, k / (hi - lo), torch.zeros_like(lo)).float()
     inv = inv32.double()  # the exact scale used below; bucket width = 1 / inv
     origin = torch.floor(lo * inv)  # grid origin on a whole bucket: the added constant is an exact integer
     if bool((origin.abs() > 2**22).any()):
         # Values far from zero relative to their spread: float32 bucket positions would lose precision.
-        return _w1_sorted_sums(pa, pb, sa, sb)
-    # u = a / width - origin + 1: bucket number in the integer part, position inside it in the fraction.
-    # Both sets share the scale and the integer offset, so rounding only adds per-element noise of ~1e-3
+        return _w1_sorted_sums(pa, pb, sa, sb, *_column_weights(scratch, c))
+    # u = value / width - origin + 1: bucket number in the integer part, position inside it in the fraction.
+    # Both sets share the scale and the integer offset, so rounding adds only per-element noise of ~1e-3
     # bucket, the precision of the float32 values themselves.
-    u.mul_(inv32.view(1, c, 1)).add_((1.0 - origin).float().view(1, c, 1))
+    bias = (1.0 - origin).float().view(c, 1)
+    torch.addcmul(bias, ua, inv32.view(c, 1), out=ua)
+    torch.addcmul(bias, ub, inv32.view(c, 1), out=ub)
     idx.copy_(u)  # truncation == floor, u > 0
     u.sub_(idx)  # fraction inside the bucket, [0, 1)
-    idx.add_((torch.arange(2 * c, device=dev, dtype=torch.int32) * kb).view(2, c, 1))  # (set, row) tables
-    flat_idx = idx.view(-1)
-    counts = torch.bincount(flat_idx, minlength=2 * c * kb).view(2, c, kb)
-    fracs = torch.bincount(flat_idx, weights=u.view(-1), minlength=2 * c * kb).view(2, c, kb).double()
-    total, undecided, d = _bucket_step(counts, fracs, None)
+    rows = torch.arange(c, device=dev, dtype=torch.int32).view(c, 1) * kb
+    ia.add_(rows)
+    ib.add_(rows + c * kb)
+    size = 2 * c * kb
+    if scratch.mult is None:
+        counts = torch.bincount(idx, minlength=size)
+        fracs = torch.bincount(idx, weights=u, minlength=size)
+    else:
+        mult = scratch.mult[:used] if c == scratch.rows else torch.cat([scratch.mult[: c * scratch.na], scratch.mult[scratch.rows * scratch.na : scratch.rows * scratch.na + c * scratch.nb]])
+        counts = torch.bincount(idx, weights=mult, minlength=size).long()
+        fracs = torch.bincount(idx, weights=torch.mul(u, mult, out=scratch.wfrac[:used]), minlength=size)
+    total, undecided, d = _bucket_step(counts.view(2, c, kb), fracs.double().view(2, c, kb), None)
 
     flat = undecided.view(-1)  # [c * kb]: row * kb + bucket
     if bool(flat.any()):
-        table = torch.cat([flat, flat]).to(torch.uint8)
-        torch.index_select(table, 0, flat_idx, out=flag.view(-1))
-        sel = flag.view(-1).nonzero().squeeze(1)
-        second = sel >= c * n
-        key = flat_idx[sel].long() - second.long() * (c * kb)  # row * kb + bucket
+        torch.index_select(flat.to(torch.uint8).repeat(2), 0, idx, out=flag)
+        sel = flag.nonzero().squeeze(1)
+        second = sel >= c * scratch.na
+        key = idx.index_select(0, sel).long() - second.long() * (c * kb)  # row * kb + bucket
         ids = flat.long().cumsum(0) - 1  # compact numbering of the undecided buckets
-        label = 1 - 2 * second.long()  # G steps up at the first set's elements, down at the second's
-        inner = _integrate_groups(ids[key], u.view(-1)[sel].double(), label, d.reshape(-1)[flat], int(ids[-1]) + 1)
+        weight = torch.ones_like(key) if scratch.mult is None else mult.index_select(0, sel).long()
+        step = torch.where(second, -weight, weight)  # G steps up at set A's elements, down at set B's
+        inner = _integrate_groups(
+            ids.index_select(0, key), u.index_select(0, sel).double(), step, d.reshape(-1)[flat], int(ids[-1]) + 1
+        )
         total.index_add_(0, flat.nonzero().squeeze(1) // kb, inner)
     return torch.where(inv > 0, total / inv.clamp_min(1e-300), torch.zeros_like(total))
+
+
+def _column_weights(scratch: _Scratch, c: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    if scratch.mult is None:
+        return None, None
+    return scratch.mult[: scratch.na].int(), scratch.mult[scratch.rows * scratch.na : scratch.rows * scratch.na + scratch.nb].int()
 
 
 @contextlib.contextmanager
@@ -421,6 +497,16 @@ def _full_precision_matmul() -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32 = old
 
 
+@contextlib.contextmanager
+def _intra_op_threads(n: int) -> Iterator[None]:
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 def _resolve_method(method: Method, device: torch.device) -> str:
     if method == "auto":
         return "sort" if device.type == "cuda" else "bucket"
@@ -431,51 +517,83 @@ def _resolve_method(method: Method, device: torch.device) -> str:
 
 def _level_distance(
     xa: torch.Tensor,
-    moments_a: tuple[torch.Tensor, torch.Tensor],
     xb: torch.Tensor,
+    moments_a: tuple[torch.Tensor, torch.Tensor],
     moments_b: tuple[torch.Tensor, torch.Tensor],
     directions: torch.Tensor,
     method: Method = "auto",
+    mult_a: torch.Tensor | None = None,
+    mult_b: torch.Tensor | None = None,
 ) -> float:
     """Official sliced_wasserstein on one level: mean over repeats of mean_{i,dir} |a_(i) - b_(i)|.
 
-    ``xa``/``xb``: raw descriptors [N, 147] with their per-channel (mean, std); ``directions``:
-    [repeats, 147, dirs]. Projections are made in direction chunks so memory stays ~256 MB per set.
+    ``xa``/``xb``: raw descriptors [M, 147] with multiplicities ``mult_*`` (None: 1) and per-channel
+    (mean, std); ``directions``: [repeats, 147, dirs]. Directions are handled in chunks (projection
+    memory stays bounded); on CPU the chunks go to one worker thread per core, each single-threaded,
+    which uses the cores without nested OpenMP teams (those stall badly on a busy machine).
     """
-    if xa.shape != xb.shape:
-        raise SWDError(f"SWD needs as many descriptors in both sets, got {xa.shape[0]} and {xb.shape[0]}")
     method = _resolve_method(method, xa.device)
-    n = xa.shape[0]
+    na_total = xa.shape[0] if mult_a is None else int(mult_a.sum())
+    nb_total = xb.shape[0] if mult_b is None else int(mult_b.sum())
+    if na_total != nb_total:
+        raise SWDError(f"SWD needs as many descriptors in both sets, got {na_total} and {nb_total}")
+    if (mult_a is None) != (mult_b is None):
+        mult_a = torch.ones(xa.shape[0], dtype=torch.int32, device=xa.device) if mult_a is None else mult_a
+        mult_b = torch.ones(xb.shape[0], dtype=torch.int32, device=xb.device) if mult_b is None else mult_b
     repeats, _, ndirs = directions.shape
-    chunk = int(min(ndirs, max(BUCKET_ROWS, (1 << 26) // max(n, 1))))
-    buf = _BucketBuffers(BUCKET_ROWS, n, xa.device) if method == "bucket" else None
-    per_repeat = []
-    with _full_precision_matmul():
-        for r in range(repeats):
-            wa, sa = _projection(directions[r], *moments_a)
-            wb, sb = _projection(directions[r], *moments_b)
-            total = torch.zeros((), dtype=torch.float64, device=xa.device)
-            for j in range(0, ndirs, chunk):
-                pa = torch.mm(wa[j : j + chunk], xa.t())  # [chunk, N]: one direction per row
-                pb = torch.mm(wb[j : j + chunk], xb.t())
-                if method == "sort":
-                    total += _w1_sorted_sums(pa, pb, sa[j : j + chunk], sb[j : j + chunk]).sum()
-                    continue
-                for i in range(0, pa.shape[0], BUCKET_ROWS):
-                    rows = slice(i, i + BUCKET_ROWS)
-                    ja = slice(j + i, j + i + BUCKET_ROWS)
-                    total += _w1_bucket_sums(pa[rows], pb[rows], sa[ja], sb[ja], buf).sum()
-            per_repeat.append(float(total) / (n * ndirs))
+    width = max(xa.shape[0], xb.shape[0])
+    projections = [(_projection(directions[r], *moments_a), _projection(directions[r], *moments_b)) for r in range(repeats)]
+
+    if method == "sort":
+        chunk = int(min(ndirs, max(1, (1 << 26) // max(width, 1))))
+        per_repeat = []
+        with _full_precision_matmul():
+            for (wa, sa), (wb, sb) in projections:
+                total = torch.zeros((), dtype=torch.float64, device=xa.device)
+                for j in range(0, ndirs, chunk):
+                    pa = torch.mm(wa[j : j + chunk], xa.t())  # [chunk, Ma]: one direction per row
+                    pb = torch.mm(wb[j : j + chunk], xb.t())
+                    total += _w1_sorted_sums(pa, pb, sa[j : j + chunk], sb[j : j + chunk], mult_a, mult_b).sum()
+                per_repeat.append(float(total) / (na_total * ndirs))
+        return sum(per_repeat) / len(per_repeat)
+
+    workers = max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
+    chunk = int(min(BUCKET_CHUNK, max(BUCKET_ROWS, (1 << 24) // max(width, 1))))
+    local = threading.local()
+
+    def job(r: int, j: int) -> float:
+        if not hasattr(local, "scratch"):
+            local.scratch = _Scratch(BUCKET_ROWS, xa.shape[0], xb.shape[0], mult_a, mult_b, xa.device)
+        (wa, sa), (wb, sb) = projections[r]
+        pa = torch.mm(wa[j : j + chunk], xa.t())  # [chunk, Ma]: one direction per row
+        pb = torch.mm(wb[j : j + chunk], xb.t())
+        total = 0.0
+        for i in range(0, pa.shape[0], BUCKET_ROWS):
+            rows = slice(i, i + BUCKET_ROWS)
+            shifts = slice(j + i, j + i + BUCKET_ROWS)
+            total += float(_w1_bucket_sums(pa[rows], pb[rows], sa[shifts], sb[shifts], local.scratch).sum())
+        return total
+
+    tasks = [(r, j) for r in range(repeats) for j in range(0, ndirs, chunk)]
+    with _intra_op_threads(1):
+        if workers == 1:
+            sums = [job(r, j) for r, j in tasks]
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                sums = list(pool.map(lambda t: job(*t), tasks))
+    per_repeat = [0.0] * repeats
+    for (r, _), v in zip(tasks, sums):
+        per_repeat[r] += v / (na_total * ndirs)
     return sum(per_repeat) / len(per_repeat)
 
 
 def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: torch.Tensor, method: Method = "auto") -> float:
-    """Official ``sliced_wasserstein`` for normalized descriptors ``a``, ``b`` [N, 147].
+    """Official ``sliced_wasserstein`` for normalized descriptors ``a``, ``b`` [N, 147] (same N).
 
     ``directions``: [repeats, 147, dirs]. Returns the raw distance (not yet x1e3).
     """
     unit = (torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64))
-    return _level_distance(a, unit, b, unit, directions.to(a.device), method)
+    return _level_distance(a, b, unit, unit, directions.to(a.device), method)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -483,7 +601,7 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: torch.Tenso
 
 
 class _DescriptorBank:
-    """Raw descriptors of one image set, level by level, filled batch by batch, plus channel moments."""
+    """Distinct descriptors of one image set with their multiplicities, level by level, plus moments."""
 
     def __init__(self, levels: list[int], seed: int, stream: int, device: torch.device, storage: torch.device):
         self.levels = levels
@@ -491,24 +609,38 @@ class _DescriptorBank:
         self.stream = stream
         self.device = device
         self.storage = storage
-        self.chunks: list[list[torch.Tensor]] = [[] for _ in levels]
+        self.desc: list[list[torch.Tensor]] = [[] for _ in levels]
+        self.mult: list[list[torch.Tensor]] = [[] for _ in levels]
         self.moments = [_ChannelMoments(device) for _ in levels]
         self.count = 0
 
     def update(self, images: torch.Tensor) -> None:
+        # Many mid-sized ops per batch: intra-op thread teams cost more than they give (a lot on a busy CPU).
+        with _intra_op_threads(1) if self.device.type == "cpu" else contextlib.nullcontext():
+            self._update(images)
+
+    def _update(self, images: torch.Tensor) -> None:
         x = to_rgb_float(images, self.levels[0], self.device)
         xs, ys = patch_positions(self.seed, self.stream, self.count, x.shape[0], self.levels)
         for li, level in enumerate(laplacian_pyramid(x, len(self.levels))):
-            desc = extract_descriptors(level, xs[:, li], ys[:, li])
-            self.moments[li].add(desc)
-            self.chunks[li].append(desc.reshape(desc.shape[0], DESCRIPTOR_DIM).to(self.storage))
+            if _dedup_pays(self.levels[li]):
+                desc, mult = _unique_descriptors(level, xs[:, li], ys[:, li])
+                self.mult[li].append(mult.to(self.storage))
+            else:
+                desc = extract_descriptors(level, xs[:, li], ys[:, li]).view(-1, DESCRIPTOR_DIM)
+                mult = None
+            self.moments[li].add(desc, mult)
+            self.desc[li].append(desc.to(self.storage))
         self.count += x.shape[0]
 
-    def level(self, li: int) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        # Merge the level's chunks once (one copy in memory from then on).
-        if len(self.chunks[li]) > 1:
-            self.chunks[li] = [torch.cat(self.chunks[li])]
-        return self.chunks[li][0].to(self.device), self.moments[li].mean_std()
+    def level(self, li: int) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        # Merge the level's chunks once (a single copy in memory from then on).
+        if len(self.desc[li]) > 1:
+            self.desc[li] = [torch.cat(self.desc[li])]
+        if len(self.mult[li]) > 1:
+            self.mult[li] = [torch.cat(self.mult[li])]
+        mult = self.mult[li][0].to(self.device) if self.mult[li] else None
+        return self.desc[li][0].to(self.device), mult, self.moments[li].mean_std()
 
 
 class SWD:
@@ -519,8 +651,8 @@ class SWD:
     >>> for batch in fake_batches: swd.update_fake(batch)
     >>> swd.compute()   # {"swd_32": ..., "swd_16": ..., "swd_avg": ...}
 
-    Reals can be kept and compared against several fake sets (``reset_fake``). Memory: 128 * 147 floats
-    per image and level per set (about 1.2 GB per level for 16,384 images), never the images themselves;
+    Reals can be kept and compared against several fake sets (``reset_fake``). Memory: at most 128 * 147
+    floats per image and level per set (about 1.2 GB per level for 16,384 images), never the images;
     ``storage_device="cpu"`` keeps the descriptors in host memory while computing on the GPU.
     ``method``: "sort" (the official sort, default on CUDA) or "bucket" (the same numbers without a full
     sort, default on CPU).
@@ -580,9 +712,10 @@ class SWD:
         directions = random_directions(self.seed, len(self.levels), self.device)
         out: dict[str, float] = {}
         for li, res in enumerate(self.levels):
-            xa, ma = self._real.level(li)
-            xb, mb = self._fake.level(li)
-            out[f"swd_{res}"] = _level_distance(xa, ma, xb, mb, directions[li], self.method) * 1e3
+            xa, ma, mom_a = self._real.level(li)
+            xb, mb, mom_b = self._fake.level(li)
+            dist = _level_distance(xa, xb, mom_a, mom_b, directions[li], self.method, ma, mb)
+            out[f"swd_{res}"] = dist * 1e3
         out["swd_avg"] = sum(out[f"swd_{r}"] for r in self.levels) / len(self.levels)
         return out
 

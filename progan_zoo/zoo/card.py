@@ -27,7 +27,8 @@ METRIC_NAMES = {
 }
 
 # Settings that vary between identical evaluations and do not affect comparability.
-VOLATILE_SETTINGS = {"time", "date", "seconds", "device", "duration_s", "images_per_s", "host", "batch_size"}
+VOLATILE_SETTINGS = {"time", "date", "seconds", "device", "duration_s", "images_per_s", "host", "batch_size",
+                     "weights_path"}
 
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|\Z)", re.S)
 
@@ -110,8 +111,9 @@ def model_index(meta: dict[str, Any]) -> list[dict[str, Any]]:
         for key, value in (ev.get("values") or {}).items():
             if value is None:
                 continue
+            # A fresh copy per metric: shared objects would become YAML anchors and aliases.
             metrics.append({"type": key, "name": metric_display(key), "value": _clean(float(value)),
-                            "args": settings})
+                            "args": _clean(settings)})
     entry: dict[str, Any] = {"name": meta.get("name") or "model", "results": []}
     if metrics:
         entry["results"].append({"task": {"type": TASK, "name": "Unconditional Image Generation"},
@@ -172,8 +174,8 @@ def render_card(meta: dict[str, Any], hub_repo: str | None = None) -> str:
         f"A Progressive GAN generator (Karras et al., ICLR 2018) producing {res}x{res} "
         f"{'greyscale' if meta.get('image_channels') == 1 else 'colour'} images"
         + (f", trained on {ds.get('display_name') or ds.get('name')}" if ds.get("name") else "") + ". "
-        f"Saved by [progan-zoo](https://github.com/progan-zoo/progan-zoo): the EMA generator as safetensors, "
-        f"the exact spec it was trained from, and metadata with hashes and scores.",
+        "Saved by [progan-zoo](https://github.com/progan-zoo/progan-zoo): the EMA generator as safetensors, "
+        "the exact spec it was trained from, and metadata with hashes and scores.",
         "",
         "![samples](samples.png)",
         "",

@@ -20,11 +20,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from progan_zoo.errors import UserError
 
 from .weights import WeightsError, check_sha256, read_header, tensor_shapes
+
+if TYPE_CHECKING:
+    import torch
+
+    from .model import ZooGenerator
 
 FORMAT = "progan-zoo-model"
 FORMAT_VERSION = 1

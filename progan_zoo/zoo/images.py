@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    import PIL.Image
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:

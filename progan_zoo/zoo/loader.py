@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from progan_zoo.errors import UserError
 
 from . import folder as F
 from .registry import HUB_PREFIX, parse_hub_ref, resolve
+
+if TYPE_CHECKING:
+    from .model import ZooGenerator
 
 
 def load(name_or_path: str | Path, *, resolution: int | None = None, device: str | None = None,

@@ -12,9 +12,12 @@ import hashlib
 import json
 import struct
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from progan_zoo.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 # A safetensors header is small JSON; anything claiming more than this is not one.
 _MAX_HEADER = 100 * 1024 * 1024

