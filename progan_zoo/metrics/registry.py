@@ -45,7 +45,7 @@ class Registry:
             if name in self._items:
                 raise ValueError(f"{self.name} registry: {name!r} is already registered")
             self._items[name] = fn
-            self._help[name] = description or (fn.__doc__ or "").strip().splitlines()[0]
+            self._help[name] = description or ((fn.__doc__ or "").strip().splitlines() or [""])[0]
             return fn
 
         return add

@@ -313,9 +313,9 @@ def _w1_sorted_sums(
     return (a.sort(dim=1).values - b.sort(dim=1).values).abs().sum(dim=1, dtype=torch.float64)
 
 
-BUCKET_ROWS = 2  # directions per call of the bucket kernel: keeps its scratch in cache
+BUCKET_ELEMENTS = 1 << 20  # elements per call of the bucket kernel: amortizes per-call work, stays in cache
 BUCKET_CHUNK = 32  # directions projected at once by a worker thread
-ELEMENTS_PER_BUCKET = 8  # average occupancy of the first-pass buckets
+ELEMENTS_PER_BUCKET = 4  # average occupancy of the first-pass buckets
 REFINE = 16  # sub-buckets per undecided bucket in a refinement round
 EXACT_BELOW = 4096  # undecided elements at most this many are sorted directly
 
@@ -558,19 +558,20 @@ def _level_distance(
         return sum(per_repeat) / len(per_repeat)
 
     workers = max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
-    chunk = int(min(BUCKET_CHUNK, max(BUCKET_ROWS, (1 << 24) // max(width, 1))))
+    chunk = int(min(BUCKET_CHUNK, max(1, (1 << 24) // max(width, 1))))
+    per_call = int(min(chunk, max(1, BUCKET_ELEMENTS // (xa.shape[0] + xb.shape[0]))))
     local = threading.local()
 
     def job(r: int, j: int) -> float:
         if not hasattr(local, "scratch"):
-            local.scratch = _Scratch(BUCKET_ROWS, xa.shape[0], xb.shape[0], mult_a, mult_b, xa.device)
+            local.scratch = _Scratch(per_call, xa.shape[0], xb.shape[0], mult_a, mult_b, xa.device)
         (wa, sa), (wb, sb) = projections[r]
         pa = torch.mm(wa[j : j + chunk], xa.t())  # [chunk, Ma]: one direction per row
         pb = torch.mm(wb[j : j + chunk], xb.t())
         total = 0.0
-        for i in range(0, pa.shape[0], BUCKET_ROWS):
-            rows = slice(i, i + BUCKET_ROWS)
-            shifts = slice(j + i, j + i + BUCKET_ROWS)
+        for i in range(0, pa.shape[0], per_call):
+            rows = slice(i, min(i + per_call, pa.shape[0]))
+            shifts = slice(j + rows.start, j + rows.stop)
             total += float(_w1_bucket_sums(pa[rows], pb[rows], sa[shifts], sb[shifts], local.scratch).sum())
         return total
 
