@@ -35,7 +35,7 @@ import torch
 from progan_zoo import __version__
 from progan_zoo.compiler import compile_spec
 from progan_zoo.data import RealLoader, open_dataset
-from progan_zoo.errors import UserError
+from progan_zoo.errors import UsageError, UserError
 from progan_zoo.nn import downsample2x, upsample2x
 
 from . import checkpoint as ckpt_io
@@ -247,7 +247,7 @@ def _train(cfg: TrainConfig, info: DistInfo) -> Path:
     resume_run = resume.path.parent.parent if resume else None
     spec_path = cfg.spec or (str(resume_run / "spec.yaml") if resume_run else None)
     if spec_path is None:
-        raise UserError("no spec given (hint: progan-zoo train SPEC, or --resume RUN_DIR)")
+        raise UsageError("no spec given (hint: progan-zoo train SPEC, or --resume RUN_DIR)")
     torch.manual_seed(cfg.seed)  # The initial weights: the same on every rank.
     compiled = compile_spec(spec_path)
     spec = compiled.spec

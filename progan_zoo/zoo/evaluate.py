@@ -8,12 +8,15 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from progan_zoo import __version__
 from progan_zoo.errors import UsageError, UserError
 
 from . import folder as F
+
+if TYPE_CHECKING:
+    import torch
 
 # The metrics package reports KID as kid_mean/kid_std; cards and the leaderboard call the mean "kid".
 _CARD_KEYS = {"kid_mean": "kid"}

@@ -321,7 +321,7 @@ def export_model(
             "format": "pt", "progan_zoo_format": str(F.FORMAT_VERSION), "spec_sha256": raw_sha,
             "resolution": str(res), "stage": str(st), "contents": ",".join(contents)})
         old = src.meta
-        run_info = {k: src.run[k] for k in ("seed", "world_size", "command", "data") if k in src.run}
+        run_info = {k: src.run[k] for k in ("seed", "world_size", "device", "total_kimg", "command", "data") if k in src.run}
         training = dict(old.get("training") or {})
         if src.kind == "checkpoint":
             training = {"run": src.run_dir.name if src.run_dir else None,

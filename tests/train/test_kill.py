@@ -18,7 +18,7 @@ def test_kill_during_checkpoint_write_then_resume(tiny_spec, tmp_path):
     # Checkpoints every 0.1 kimg (12.5 steps); the 3rd checkpoint write is killed after its first file.
     env = {**os.environ, "PROGAN_ZOO_KILL_IN_CHECKPOINT": "3", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "progan_zoo", "train", str(tiny_spec), "--out", str(out), "--tick-kimg", "0.1",
-           "--snapshot-ticks", "1", "--keep", "5", "--no-progress"]
+           "--snapshot-ticks", "1", "--keep", "5", "--no-progress", "--data", "lfw-100"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     folder = out / "checkpoints"
