@@ -317,9 +317,9 @@ def export_model(
     try:
         (tmp / F.SPEC).write_bytes(src.spec_text.encode("utf-8"))
         raw_sha = load_text(src.spec_text).sha256
-        save_tensors(tensors, tmp / F.WEIGHTS, metadata={
-            "format": "pt", "progan_zoo_format": str(F.FORMAT_VERSION), "spec_sha256": raw_sha,
-            "resolution": str(res), "stage": str(st), "contents": ",".join(contents)})
+        # Only {"format": "pt"} in the header: safetensors writes its metadata map in no fixed order, and
+        # the same checkpoint must export to the same bytes (the same sha256). metadata.json has the rest.
+        save_tensors(tensors, tmp / F.WEIGHTS, metadata={"format": "pt"})
         old = src.meta
         run_info = {k: src.run[k] for k in ("seed", "world_size", "device", "total_kimg", "command", "data") if k in src.run}
         training = dict(old.get("training") or {})

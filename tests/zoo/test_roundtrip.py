@@ -89,6 +89,12 @@ def test_exact_spec_is_kept(tiny_run, tiny_model):
     assert (tiny_model / F.SPEC).read_bytes() == (tiny_run / "spec.yaml").read_bytes()
 
 
+def test_export_is_reproducible(tmp_path, tiny_run, tiny_model):
+    again = export_model(tiny_run, tmp_path / "again", with_training=True)
+    for name in (F.WEIGHTS, F.SPEC, F.SAMPLES):
+        assert (again / name).read_bytes() == (tiny_model / name).read_bytes(), name
+
+
 def test_mid_fade_checkpoint(tmp_path):
     run = make_run(tmp_path / "run", nimg=1500, stage=2, alpha=0.25)
     G = load(export_model(run, tmp_path / "m"))
