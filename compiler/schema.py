@@ -119,7 +119,7 @@ class Optimizer(_Strict):
     beta1: float = Field(0.0, ge=0, lt=1, description="Adam beta1 (first-moment decay).")
     beta2: float = Field(0.99, ge=0, lt=1, description="Adam beta2 (second-moment decay).")
     eps: float = Field(1e-8, gt=0, description="Adam epsilon.")
-    reset_on_growth: bool = Field(False, description="Reset the optimizer state when a new resolution starts fading in.")
+    reset_on_growth: bool = Field(False, description="Reset the Adam state at every level-of-detail change: when a fade-in starts and when it ends (the official reset_opt_for_new_lod).")
 
 
 class Training(_Strict):

@@ -37,7 +37,30 @@ def _is_one(alpha: float | torch.Tensor) -> bool:
     return not torch.is_tensor(alpha) and float(alpha) >= 1.0
 
 
-class Generator(nn.Module):
+class _Growable(nn.Module):
+    """What G and D share: one child ``b<res>`` per resolution, listed in ``self.resolutions``."""
+
+    resolutions: list[int]
+
+    @property
+    def num_stages(self) -> int:
+        return len(self.resolutions)
+
+    @property
+    def resolution(self) -> int:
+        return self.resolutions[-1]
+
+    def stage_of(self, resolution: int) -> int:
+        """Stage index of a resolution."""
+        if resolution not in self.resolutions:
+            raise ValueError(f"resolution {resolution} is not one of {self.resolutions}")
+        return self.resolutions.index(resolution)
+
+    def stages(self) -> list[nn.Module]:
+        return [getattr(self, f"b{r}") for r in self.resolutions]
+
+
+class Generator(_Growable):
     """G(z, stage, alpha) -> images in [-1, 1] (not clamped) of shape [N, C, 4*2^stage, 4*2^stage]."""
 
     def __init__(
@@ -57,23 +80,6 @@ class Generator(nn.Module):
             self.add_module(f"b{block.resolution}", _GStage(block, rgb))
         self.z_dim, self.image_channels = z_dim, image_channels
         self.normalize_latent, self.pixel_norm_eps = normalize_latent, pixel_norm_eps
-
-    @property
-    def num_stages(self) -> int:
-        return len(self.resolutions)
-
-    @property
-    def resolution(self) -> int:
-        return self.resolutions[-1]
-
-    def stage_of(self, resolution: int) -> int:
-        """Stage index for an output resolution."""
-        if resolution not in self.resolutions:
-            raise ValueError(f"resolution {resolution} is not one of {self.resolutions}")
-        return self.resolutions.index(resolution)
-
-    def stages(self) -> list["_GStage"]:
-        return [getattr(self, f"b{r}") for r in self.resolutions]
 
     def forward(self, z: torch.Tensor, stage: int | None = None, alpha: float | torch.Tensor = 1.0) -> torch.Tensor:
         stage = _check_stage(stage, self.num_stages)
@@ -97,7 +103,7 @@ class _GStage(nn.Module):
         self.resolution = block.resolution
 
 
-class Discriminator(nn.Module):
+class Discriminator(_Growable):
     """D(x, stage, alpha) -> scores [N, 1]; x is [N, C, 4*2^stage, 4*2^stage]."""
 
     def __init__(
@@ -113,22 +119,6 @@ class Discriminator(nn.Module):
         for block, rgb in zip(blocks, from_rgb):
             self.add_module(f"b{block.resolution}", _DStage(block, rgb))
         self.image_channels = image_channels
-
-    @property
-    def num_stages(self) -> int:
-        return len(self.resolutions)
-
-    @property
-    def resolution(self) -> int:
-        return self.resolutions[-1]
-
-    def stage_of(self, resolution: int) -> int:
-        if resolution not in self.resolutions:
-            raise ValueError(f"resolution {resolution} is not one of {self.resolutions}")
-        return self.resolutions.index(resolution)
-
-    def stages(self) -> list["_DStage"]:
-        return [getattr(self, f"b{r}") for r in self.resolutions]
 
     def forward(self, x: torch.Tensor, stage: int | None = None, alpha: float | torch.Tensor = 1.0) -> torch.Tensor:
         stage = _check_stage(stage, self.num_stages)
