@@ -139,6 +139,12 @@ def front_matter(meta: dict[str, Any]) -> dict[str, Any]:
     return fm
 
 
+def _short(v: Any) -> str:
+    """Hashes shortened for the human table (the front matter keeps them whole)."""
+    text = str(v)
+    return text[:12] + "..." if re.fullmatch(r"[0-9a-f]{40,64}", text) else text
+
+
 def _results_table(meta: dict[str, Any]) -> str:
     evals = meta.get("evaluation") or []
     if not evals:
@@ -149,11 +155,15 @@ def _results_table(meta: dict[str, Any]) -> str:
         s = comparable_settings(ev.get("settings") or {})
         gen = s.get("num_images", "?")
         real = f"{s.get('num_real', '?')} of {s.get('real', '?')}"
-        rest = ", ".join(f"{k}={v}" for k, v in s.items() if k not in ("num_images", "num_real", "real"))
+        rest = ", ".join(f"{k}={_short(v)}" for k, v in s.items()
+                         if k not in ("num_images", "num_real", "num_fake", "real"))
+        first = True
         for key, value in (ev.get("values") or {}).items():
             if value is None:
                 continue
-            rows.append(f"| {metric_display(key)} | {float(value):.4g} | {gen} | {real} | {rest} |")
+            # Settings once per evaluation (the front matter has them on every metric).
+            rows.append(f"| {metric_display(key)} | {float(value):.4g} | {gen} | {real} | {rest if first else '(same)'} |")
+            first = False
     return "\n".join(rows) + "\n"
 
 
