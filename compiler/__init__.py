@@ -23,17 +23,23 @@ if TYPE_CHECKING:
     from .schema import SPEC_VERSIONS, Spec, json_schema
     from .validate import validate
 
-# public name -> submodule that defines it
+# The stage functions share their names with the submodules that define them (load, validate,
+# build). Importing a submodule sets the package attribute of that name to the module, so these
+# are bound eagerly: the from-import runs after the submodule import and the function wins for good.
+# None of the three imports torch at module level.
+from .build import build, build_discriminator, build_generator  # noqa: E402
+from .load import RawSpec, load, load_text  # noqa: E402
+from .validate import validate  # noqa: E402
+
+# Other public names, imported on first use: public name -> submodule that defines it.
 _LAZY = {
-    "build": "build", "build_discriminator": "build", "build_generator": "build",
     "SpecError": "errors",
     "param_count": "graph", "to_graph": "graph",
-    "RawSpec": "load", "load": "load", "load_text": "load",
     "SPEC_VERSIONS": "schema", "Spec": "schema", "json_schema": "schema",
-    "validate": "validate",
 }
 
-__all__ = sorted([*_LAZY, "CompiledSpec", "compile_spec", "load_spec"])
+__all__ = sorted([*_LAZY, "CompiledSpec", "RawSpec", "build", "build_discriminator", "build_generator",
+                  "compile_spec", "load", "load_spec", "load_text", "validate"])
 
 
 def __getattr__(name: str) -> Any:

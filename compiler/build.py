@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-import networkx as nx
-from torch import nn
+from typing import TYPE_CHECKING
 
-from progan_zoo.nn import Block, Discriminator, EqualizedConv2d, EqualizedLinear, Generator
+import networkx as nx
 
 from .graph import block_nodes
 from .ops import OPS
 
+if TYPE_CHECKING:
+    from torch import nn
 
-def _block(graph: nx.DiGraph, network: str, res: int) -> Block:
+    from progan_zoo.nn import Block, Discriminator, Generator
+
+
+def _block(graph: nx.DiGraph, network: str, res: int) -> "Block":
+    # torch is imported here, not at module level: `import progan_zoo.compiler` stays light.
+    from progan_zoo.nn import Block, EqualizedLinear
+
     layers: "OrderedDict[str, nn.Module]" = OrderedDict()
     for node in block_nodes(graph, network, res, kinds=("layer", "output")):
         a = graph.nodes[node]
@@ -26,7 +33,9 @@ def _block(graph: nx.DiGraph, network: str, res: int) -> Block:
     return Block(res, layers)
 
 
-def build_generator(graph: nx.DiGraph) -> Generator:
+def build_generator(graph: nx.DiGraph) -> "Generator":
+    from progan_zoo.nn import EqualizedConv2d, Generator
+
     spec = graph.graph["spec"]
     opts = spec.architecture.options
     blocks, rgbs = [], []
@@ -38,7 +47,9 @@ def build_generator(graph: nx.DiGraph) -> Generator:
                      normalize_latent=opts.normalize_latent, pixel_norm_eps=opts.pixel_norm_eps)
 
 
-def build_discriminator(graph: nx.DiGraph) -> Discriminator:
+def build_discriminator(graph: nx.DiGraph) -> "Discriminator":
+    from progan_zoo.nn import Discriminator, EqualizedConv2d
+
     spec = graph.graph["spec"]
     opts = spec.architecture.options
     blocks, rgbs = [], []
@@ -50,6 +61,6 @@ def build_discriminator(graph: nx.DiGraph) -> Discriminator:
     return Discriminator(blocks, rgbs, image_channels=graph.graph["image_channels"])
 
 
-def build(graph: nx.DiGraph) -> tuple[Generator, Discriminator]:
+def build(graph: nx.DiGraph) -> tuple["Generator", "Discriminator"]:
     """Build G and D with fresh weights (N(0,1), biases 0) from a graph made by ``to_graph``."""
     return build_generator(graph), build_discriminator(graph)

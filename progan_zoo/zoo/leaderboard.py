@@ -173,10 +173,10 @@ def format_tables(rows: list[Row], metric: str) -> str:
         widths = [max(len(row[j]) for row in table) for j in range(len(header))]
         title = f"{grp[0].dataset_name} {config} - sorted by {metric} ({'higher' if metric in HIGHER_IS_BETTER else 'lower'} is better)"
         out.append(title)
-        out.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+        out.append("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
         out.append("  ".join("-" * w for w in widths))
         for row in table[1:]:
-            out.append("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+            out.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
         out.append("settings:")
         for m in cols:
             if m in refs:
