@@ -27,6 +27,7 @@ from typing import Iterator
 import numpy as np
 
 from progan_zoo.errors import UserError
+from progan_zoo.fsutil import fsync_path
 
 from .images import is_power_of_two, iter_levels
 
@@ -158,7 +159,7 @@ def create_cache(src: str | Path, out: str | Path, resolution: int, channels: in
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     for f in tmp.iterdir():
-        _fsync(f)
+        fsync_path(f)
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)
@@ -182,14 +183,6 @@ def _write_chunk(arrays: dict[int, np.ndarray], chunk: np.ndarray, start: int, l
     for res, level in iter_levels(chunk, lowest):
         arrays[res][start:start + len(chunk)] = level
     return start + len(chunk)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_manifest(folder: str | Path) -> dict:

@@ -26,6 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from progan_zoo.errors import UserError
+from progan_zoo.fsutil import fsync_path
 
 CKPT_RE = re.compile(r"^ckpt-(\d{9})$")
 WEIGHT_FILES = ("G", "G_ema", "D", "optim")
@@ -65,14 +66,6 @@ def resolve_checkpoint(path: str | Path) -> Path:
     raise UserError(f"{path}: no such run directory or checkpoint (hint: give RUN_DIR or RUN_DIR/checkpoints/ckpt-XXXXXXXXX)")
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _maybe_die() -> None:
     want = os.environ.get("PROGAN_ZOO_KILL_IN_CHECKPOINT")
     if want and int(want) == _written:
@@ -95,14 +88,14 @@ def save_checkpoint(run_dir: str | Path, nimg: int, tensors: dict[str, dict[str,
     for i, (stem, named) in enumerate(tensors.items()):
         path = tmp / f"{stem}.safetensors"
         save_file({k: v.detach().contiguous().cpu() for k, v in named.items()}, str(path))
-        _fsync_path(path)
+        fsync_path(path)
         if i == 0:
             _maybe_die()
     (tmp / "state.json").write_text(json.dumps(state, indent=1) + "\n")
-    _fsync_path(tmp / "state.json")
-    _fsync_path(tmp)
+    fsync_path(tmp / "state.json")
+    fsync_path(tmp)
     os.replace(tmp, final)
-    _fsync_path(folder)
+    fsync_path(folder)
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     for stale in folder.glob("ckpt-*.tmp"):
