@@ -165,10 +165,12 @@ class Evaluation(_Strict):
         description="Images per metric, generated and real (reals are cycled when the data set is smaller, as the official evaluation does; MS-SSIM uses num_images / 2 pairs): one number for every metric, or a mapping metric -> number whose missing metrics take the official count. Default: the official counts, swd 16384, fid 50000, kid 50000, msssim 20000 (10,000 pairs).")
 
     def count(self, metric: str) -> int:
-        """Images for ``metric``: the spec's number for it, else the official count."""
+        """Images for a registered metric: the spec's number for it (SWD's for its noise floor), else the
+        official count."""
         if isinstance(self.num_images, int):
             return self.num_images
-        return int(self.num_images.get(metric, OFFICIAL_NUM_IMAGES[metric]))
+        key = "swd" if metric == "swd_noise_floor" else metric
+        return int(self.num_images.get(key, OFFICIAL_NUM_IMAGES[metric]))
 
 
 class Spec(_Strict):

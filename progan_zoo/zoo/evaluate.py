@@ -35,7 +35,7 @@ def real_images(data: str, resolution: int, channels: int, seed: int = 0, crop: 
 
     from progan_zoo.data import open_dataset
 
-    level = open_dataset(data, resolution, channels, progress=True, **({"crop": crop} if crop else {})).level(resolution)
+    level = open_dataset(data, resolution, channels, progress=True, crop=crop).level(resolution)
     return level, np.random.default_rng(seed).permutation(len(level))
 
 
@@ -109,6 +109,7 @@ def evaluate_target(args: argparse.Namespace) -> int:
     import torch
 
     from progan_zoo.metrics.evaluate import evaluate, format_table, reals_needed
+    from progan_zoo.metrics.registry import METRICS
 
     from .export import is_checkpoint_dir, is_run_dir
     from .loader import from_checkpoint, load
@@ -144,7 +145,9 @@ def evaluate_target(args: argparse.Namespace) -> int:
                          "export that resolution first (`progan-zoo export MODEL OUT --resolution R`)")
 
     spec = G.spec
-    metrics = [m.strip() for m in (args.metrics.split(",") if args.metrics else spec.evaluation.metrics) if m.strip()]
+    metrics = [m.strip().lower() for m in (args.metrics.split(",") if args.metrics else spec.evaluation.metrics) if m.strip()]
+    for m in metrics:
+        METRICS.get(m)  # an unknown name fails here, listing the known ones
     # Counts per metric: --num for all of them, else the spec's (one number or per metric, official defaults).
     counts = {m: args.num or spec.evaluation.count(m) for m in metrics}
     data = args.data or spec.data.source

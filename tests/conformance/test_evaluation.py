@@ -73,6 +73,7 @@ def test_spec_counts_per_metric_and_backwards_compatible_number() -> None:
     assert Evaluation(num_images=5000).count("fid") == 5000          # the old form: one number for all
     assert Evaluation(num_images={"swd": 16384}).count("fid") == 50000
     assert Evaluation().count("msssim") == 20000
+    assert Evaluation(num_images={"swd": 8}).count("swd_noise_floor") == 8   # the second real pass of SWD
     hq = compile_spec(Path(__file__).parents[2] / "specs" / "celebahq_1024.yaml").spec.evaluation
     assert (hq.count("swd"), hq.count("fid")) == (16384, 50000)
 
