@@ -57,7 +57,7 @@ def test_cache_from_zip_via_cli(tmp_path, capsys):
     top = np.load(tmp_path / "c" / "res-0032.npy")
     np.testing.assert_array_equal(top[0, 0], np.asarray(Image.open(src / "img00.png")))
     # Exists already: refused without --overwrite.
-    assert main(["dataset", str(archive), str(tmp_path / "c"), "--resolution", "32", "--no-progress"]) == 1
+    assert main(["dataset", str(archive), str(tmp_path / "c"), "--resolution", "32", "--no-progress"]) == 2
 
 
 def test_cache_errors(tmp_path):
