@@ -56,6 +56,21 @@ def check_target(run_dir: Path, resume_ckpt: Path | None) -> None:
                      f"`progan-zoo train --resume {run_dir}`, or start a new run with --out NEW_DIR)")
 
 
+def prior_settings(run_dir: Path) -> dict[str, float]:
+    """``total_kimg`` and ``tick_kimg`` from a run's ``run.json`` (empty when missing or unreadable:
+    then the spec's defaults apply, as for a new run)."""
+    try:
+        data = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for key in ("total_kimg", "tick_kimg"):
+        value = data.get(key) if isinstance(data, dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            out[key] = float(value)
+    return out
+
+
 @dataclass
 class LockInfo:
     """What ``train.lock`` says about the process that holds it."""

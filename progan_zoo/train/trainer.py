@@ -28,7 +28,7 @@ import platform
 import random
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -277,13 +277,8 @@ def train(cfg: TrainConfig) -> Path:
     from). SIGINT/SIGTERM end the run early with a checkpoint (``interrupt.py``)."""
     info = init_distributed(cfg.device)
     try:
-        run = Run(cfg, info)
-        lock = run.on_main(lambda: rundir.claim(run.run_dir, run.resume.path if run.resume else None))
-        try:
-            return run.train()
-        finally:
-            if lock is not None:
-                lock.release()
+        with ExitStack() as held:  # the run directory's lock, released however the run ends
+            return Run(cfg, info, held).train()
     finally:
         shutdown(info)
 
@@ -291,7 +286,9 @@ def train(cfg: TrainConfig) -> Path:
 class Run:
     """One training run: its networks, data, counters and run directory, and the loop's steps as methods."""
 
-    def __init__(self, cfg: TrainConfig, info: DistInfo) -> None:
+    def __init__(self, cfg: TrainConfig, info: DistInfo, held: ExitStack | None = None) -> None:
+        """``held``: where the run directory's lock goes (``train`` releases it at the end); without it
+        the directory is only checked (a Run built to inspect, not to train)."""
         self.cfg, self.info = cfg, info
         device = self.device = info.device
 
@@ -312,8 +309,15 @@ class Run:
         check_precision(cfg, device)
         self.run_dir = Path(cfg.out) if cfg.out else resume_run if resume_run is not None else \
             Path("runs") / f"{spec.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-        # Refuse a directory that holds another run before anything is loaded or written (rundir.py).
-        self.on_main(lambda: rundir.check_target(self.run_dir, resume.path if resume else None))
+        # Refuse a directory that holds another run, or that another process trains into, before any
+        # weights are read (the other process may be pruning them) or anything is written (rundir.py).
+        resume_ckpt = resume.path if resume else None
+        if held is None:
+            self.on_main(lambda: rundir.check_target(self.run_dir, resume_ckpt))
+        else:
+            lock = self.on_main(lambda: rundir.claim(self.run_dir, resume_ckpt))
+            if lock is not None:
+                held.callback(lock.release)
 
         # Networks, optimizers, loss, schedule.
         G, D = compiled.G.to(device), compiled.D.to(device)
@@ -327,8 +331,11 @@ class Run:
                          final_resolution=spec.architecture.resolution, ema_decay=spec.training.g_ema_decay)
         self.sched = Schedule(spec)
         check_minibatches(spec, self.sched, info.world)
-        self.total_kimg = float(cfg.kimg if cfg.kimg is not None else spec.training.total_kimg)
-        self.tick_kimg = float(cfg.tick_kimg or default_tick_kimg(self.total_kimg))
+        # A resumed run keeps its own length and tick unless asked otherwise: `--resume RUN` after a
+        # Ctrl-C continues the run that was cut, not the spec's default one.
+        prior = rundir.prior_settings(resume_run) if resume_run is not None else {}
+        self.total_kimg = float(cfg.kimg if cfg.kimg is not None else prior.get("total_kimg", spec.training.total_kimg))
+        self.tick_kimg = float(cfg.tick_kimg or prior.get("tick_kimg") or default_tick_kimg(self.total_kimg))
 
         # Data and random streams.
         mirror = cfg.mirror
