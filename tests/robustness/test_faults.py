@@ -59,7 +59,8 @@ def _assert_same(a: Path, b: Path, exact: bool = True) -> None:
             if exact:
                 assert torch.equal(ta[stem][key], tb[stem][key]), f"{stem}:{key} differs"
             else:
-                torch.testing.assert_close(ta[stem][key], tb[stem][key], rtol=1e-4, atol=1e-4,
+                # Float rounding of the gradient all_reduce (a different minibatch moves weights by ~1e-3).
+                torch.testing.assert_close(ta[stem][key], tb[stem][key], rtol=1e-5, atol=1e-5,
                                            msg=lambda m, k=key: f"{stem}:{k}: {m}")
 
 
@@ -202,6 +203,7 @@ def test_second_ctrl_c_stops_at_once(tmp_path):
     assert not (out / rundir.LOCK).exists()
 
 
+@pytest.mark.slow  # two training processes at once; the lock itself is also tested above, in-process
 def test_sigterm_while_another_process_is_refused(tmp_path):
     """Two processes, one directory: the second is refused naming the first; SIGTERM (preemption)
     then stops the first with a checkpoint and exit 0."""
@@ -252,8 +254,16 @@ def test_disk_full_while_checkpointing(tmp_path, capsys, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.parametrize("first,second", [(2, 1), (1, 2)])
 def test_resume_with_another_rank_count(tmp_path, first, second):
-    """2 -> 1 and 1 -> 2 gloo ranks: the resumed run continues the same global minibatch sequence and
-    ends where an uninterrupted single process ends (up to float rounding of the gradient all_reduce)."""
+    """2 -> 1 and 1 -> 2 gloo ranks: the resumed run continues the same global minibatch sequence (the
+    sampler and latent generator states are equal) and ends where an uninterrupted single process ends,
+    up to float rounding of the gradient all_reduce.
+
+    Both halves stay inside the 4x4 stabilize phase (96 + 96 images, the fade starts at 200): right
+    after a fade starts, Adam's moments are reset and the new block's gradients are scaled by a tiny
+    alpha, and the run amplifies any rounding noise: measured, a random 1e-7 perturbation of a
+    single-process checkpoint at 160 images grows to 7e-4 (max) by 320 images, as much as a 2 -> 1
+    resume across the fade differs. A tolerance that loose would hide a real error.
+    """
 
     def launch(ranks: int, *args: str) -> None:
         if ranks == 1:
@@ -265,18 +275,20 @@ def test_resume_with_another_rank_count(tmp_path, first, second):
         assert proc.returncode == 0, proc.stderr[-3000:]
 
     common = ["--tick-kimg", "0.1", "--mirror"]
-    launch(first, str(TINY), "--out", str(tmp_path / "run"), "--steps", "20", *common)   # 160 images, 4x4
+    launch(first, str(TINY), "--out", str(tmp_path / "run"), "--steps", "12", *common)
     state = ckpt_io.load_checkpoint(tmp_path / "run").state
-    assert state.nimg == 160 and state.world_size == first
-    launch(second, "--resume", str(tmp_path / "run"), "--steps", "20", *common)           # into the 8x8 fade
-    train(TrainConfig(spec=str(TINY), out=str(tmp_path / "one"), max_steps=40, device="cpu", progress=False,
+    assert state.nimg == 96 and state.world_size == first
+    launch(second, "--resume", str(tmp_path / "run"), "--steps", "12", *common)
+    train(TrainConfig(spec=str(TINY), out=str(tmp_path / "one"), max_steps=24, device="cpu", progress=False,
                       tick_kimg=0.1, mirror=True, data="lfw-100"))
     a, b = ckpt_io.latest_checkpoint(tmp_path / "run"), ckpt_io.latest_checkpoint(tmp_path / "one")
-    assert a.name == b.name == "ckpt-000000320"
-    assert ckpt_io.load_checkpoint(a).state.rng["data_sampler"] == ckpt_io.load_checkpoint(b).state.rng["data_sampler"]
+    assert a.name == b.name == "ckpt-000000192"
+    ra, rb = ckpt_io.load_checkpoint(a).state.rng, ckpt_io.load_checkpoint(b).state.rng
+    assert ra["data_sampler"] == rb["data_sampler"] and ra["step_generator"] == rb["step_generator"]
+    start = _tensors(tmp_path / "run" / "checkpoints" / "ckpt-000000096")
     _assert_same(a, b, exact=False)
-
-
+    moved = max((_tensors(b)["G"][k] - start["G"][k]).abs().max().item() for k in start["G"])
+    assert moved > 1e-3  # training moved the weights far more than the tolerance
 # ------------------------------------------------------------------------------------------------
 # 4. The dataset tool
 
