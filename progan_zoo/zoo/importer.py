@@ -415,7 +415,8 @@ def read_fbz_checkpoint(path: Path, name: str, dataset: str) -> Imported:
 
 
 # ---------------------------------------------------------------------------------------- writing
-def _default_name(path: Path) -> str:
+def default_name(path: Path) -> str:
+    """The model name a file imports as by default (karras2018iclr-celebahq-1024x1024.pkl -> celebahq-1024)."""
     stem = path.name
     for suffix in (".pkl", ".pt", ".pth"):
         if stem.endswith(suffix):
@@ -427,7 +428,7 @@ def _default_name(path: Path) -> str:
 
 
 def _dataset(name: str) -> str:
-    m = re.match(r"^(celebahq|lsun-[a-z]+|cifar10|celeba)", name)
+    m = re.match(r"^(celebahq|lsun-[a-z_]+(?=-\d)|cifar10|celeba)", name)
     return m.group(1) if m else "unknown"
 
 
@@ -436,7 +437,7 @@ def read_file(path: str | Path, name: str | None = None) -> Imported:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
-    name = name or _default_name(path)
+    name = name or default_name(path)
     from .registry import NAME_RE
 
     if not NAME_RE.match(name):
@@ -471,7 +472,7 @@ def import_model(source: str | Path, out: str | Path, *, name: str | None = None
             raise UsageError(f"{out}: already exists; choose another --out or pass --force to replace it")
         if not (F.is_model_folder(out) or (out.is_dir() and not any(out.iterdir()))):
             raise UsageError(f"{out}: exists and is not a saved model folder; refusing to replace it")
-    name = name or _default_name(source)
+    name = name or default_name(source)
     imp = read_file(source, name)
     spec = validate(load_text(imp.spec_text, F.SPEC))
     from progan_zoo.compiler.build import build_generator
