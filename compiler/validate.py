@@ -23,6 +23,8 @@ from .schema import (
     DEFAULT_D_LAST,
     DEFAULT_G_BLOCK,
     DEFAULT_G_FIRST,
+    FUSED_D_BLOCK,
+    FUSED_G_BLOCK,
     SPEC_VERSIONS,
     Spec,
     json_schema,
@@ -172,14 +174,18 @@ def _check_schema(raw: RawSpec) -> None:
 def g_layers(spec: Spec, index: int) -> list[str]:
     """Layers of generator row ``index`` with the defaults applied."""
     row = spec.architecture.generator[index]
-    return list(row.layers) if row.layers else list(DEFAULT_G_FIRST if index == 0 else DEFAULT_G_BLOCK)
+    fused = spec.architecture.options.fused_scale
+    return list(row.layers) if row.layers else list(DEFAULT_G_FIRST if index == 0 else
+                                                    FUSED_G_BLOCK if fused else DEFAULT_G_BLOCK)
 
 
 def d_layers(spec: Spec, index: int) -> list[str]:
     """Layers of discriminator row ``index`` (rows run from the top resolution down to 4)."""
     rows = spec.architecture.discriminator
     row = rows[index]
-    return list(row.layers) if row.layers else list(DEFAULT_D_LAST if index == len(rows) - 1 else DEFAULT_D_BLOCK)
+    fused = spec.architecture.options.fused_scale
+    return list(row.layers) if row.layers else list(DEFAULT_D_LAST if index == len(rows) - 1 else
+                                                    FUSED_D_BLOCK if fused else DEFAULT_D_BLOCK)
 
 
 def _err(raw: RawSpec | None, path: list, message: str, hint: str | None = None, at_value: bool = True) -> SpecError:

@@ -169,14 +169,16 @@ def _spec_text_tf(name: str, source: str, sha: str, gk: dict[str, Any], dk: dict
     group = int(dk["mbstd_group_size"])
     latent = gk["latent_size"] if gk["latent_size"] is not None else _nf(gk, 0)
     g_rows, d_rows = [], []
+    # One option when G and D agree (they do in every official file); rows spell out a mixed setting.
+    same = fused_g == fused_d
     for r in range(2, log2 + 1):
-        layers = "" if (r == 2 or not fused_g) else ", layers: [upconv3x3, conv3x3]"
+        layers = "" if (r == 2 or same or not fused_g) else ", layers: [upconv3x3, conv3x3]"
         g_rows.append(f"    - {{resolution: {2 ** r}, channels: {_nf(gk, r - 1)}{layers}}}")
     for r in range(log2, 1, -1):
         if r == 2:
             layers = "" if group > 1 else ", layers: [conv3x3, dense4x4]"
         else:
-            layers = ", layers: [conv3x3, conv3x3_down]" if fused_d else ""
+            layers = ", layers: [conv3x3, conv3x3_down]" if fused_d and not same else ""
         d_rows.append(f"    - {{resolution: {2 ** r}, channels: [{_nf(dk, r - 1)}, {_nf(dk, r - 2)}]{layers}}}")
     variant = ("fused_scale true (the TF default): G's up-convolutions are upconv3x3, D's down-convolutions "
                "conv3x3_down" if fused_g and fused_d else
@@ -201,10 +203,11 @@ architecture:
   options:
     equalized_lr: {str(bool(gk['use_wscale'])).lower()}
     pixel_norm: {str(bool(gk['use_pixelnorm'])).lower()}
-    pixel_norm_eps: {float(gk['pixelnorm_epsilon'])!r}
+    pixel_norm_eps: {_yaml_float(gk['pixelnorm_epsilon'])}
     normalize_latent: {str(bool(gk['normalize_latents'])).lower()}
     mbstd_group_size: {group}
     lrelu_slope: 0.2
+    fused_scale: {str(fused_g and fused_d).lower()}
   generator:
 {chr(10).join(g_rows)}
   discriminator:
@@ -222,6 +225,15 @@ data:
   resolution: {res}
   channels: {gk['num_channels']}
 """
+
+
+def _yaml_float(v: float) -> str:
+    """A float YAML reads back as the same float (``1.0e-08``: PyYAML-style resolvers need the dot)."""
+    text = repr(float(v))
+    if "e" in text and "." not in text.split("e")[0]:
+        mant, exp = text.split("e")
+        text = f"{mant}.0e{exp}"
+    return text
 
 
 def _conv(w: np.ndarray) -> np.ndarray:

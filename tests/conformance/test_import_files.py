@@ -67,8 +67,9 @@ def test_synthetic_official_files_import(case, tmp_path):
     c = compile_spec(out / "spec.yaml")
     assert sum(p.numel() for p in c.G.parameters()) == variable_count("G", g_kw)
     assert sum(p.numel() for p in c.D.parameters()) == variable_count("D", d_kw)
-    spec = (out / "spec.yaml").read_text()
-    assert ("upconv3x3" in spec) == g_kw["fused_scale"]
+    ops = {a["op"] for _, a in c.graph.nodes(data=True) if a["kind"] == "layer"}
+    assert ("upconv3x3" in ops and "conv3x3_down" in ops) == g_kw["fused_scale"]
+    assert ("upsample" in ops and "downsample" in ops) != g_kw["fused_scale"]
 
     res, ch = g_kw["resolution"], g_kw["num_channels"]
     latent = g_kw.get("latent_size") or min(g_kw["fmap_base"], g_kw["fmap_max"])
