@@ -245,9 +245,11 @@ class MinibatchStddev(nn.Module):
 class MinibatchStddevGanZoo(nn.Module):
     """Minibatch stddev as pytorch_GAN_zoo's PGAN computes it (``miniBatchStdDev``), for its imported networks.
 
-    It differs from the official layer: groups are consecutive samples (``view(-1, G, ...)``), the
-    variance is the unbiased one (divided by G - 1), and a batch that the group size does not divide
-    is one group; a group of one gives a zero map.
+    It differs from the official layer in three ways: the variance is the unbiased one (divided by
+    G - 1); a batch the group size does not divide is one group (a group of one gives a zero map);
+    and the statistic of group ``m`` (formed, as officially, from samples ``i`` with ``i % M == m``)
+    is written to the consecutive samples ``m*G .. m*G+G-1``. The last quirk only shows when a batch
+    holds more than one group; it is kept because it is what the imported networks compute.
     """
 
     def __init__(self, group_size: int = 4) -> None:
@@ -261,14 +263,14 @@ class MinibatchStddevGanZoo(nn.Module):
             g = n
         if g <= 1:
             return torch.cat([x, x.new_zeros(n, 1, h, w)], dim=1)
-        y = x.reshape(-1, g, c, h, w)                          # [MGCHW]
-        y = (torch.var(y, dim=1) + 1e-8).sqrt()                # [MCHW]
+        y = x.reshape(g, -1, c, h, w)                          # [GMCHW]
+        y = (torch.var(y, dim=0) + 1e-8).sqrt()                # [MCHW]
         y = y.reshape(y.shape[0], -1).mean(dim=1)              # [M]
-        y = y.reshape(-1, 1, 1, 1, 1).expand(-1, g, 1, h, w).reshape(n, 1, h, w)  # [N1HW]
+        y = y.repeat_interleave(g).reshape(n, 1, 1, 1).expand(n, 1, h, w)  # [N1HW]
         return torch.cat([x, y], dim=1)
 
     def extra_repr(self) -> str:
-        return f"group_size={self.group_size}, consecutive groups, unbiased variance"
+        return f"group_size={self.group_size}, unbiased variance (pytorch_GAN_zoo)"
 
 
 class Upsample2x(nn.Module):
