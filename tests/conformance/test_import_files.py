@@ -182,3 +182,43 @@ def test_missing_file_and_existing_out(tmp_path, capsys):
     assert main(["import", str(f), "--out", str(tmp_path / "o")]) == 2
     assert "already exists" in capsys.readouterr().err
     assert (tmp_path / "o" / "keep.txt").exists()
+
+
+def test_official_name_before_and_after_import(tmp_path, capsys):
+    """load(name) of an official network: one line saying what to download and the import command;
+    after `progan-zoo import FILE` (default --out: the zoo folder) it loads, `models` says imported, and
+    the paper's reported score is on the card and the leaderboard, apart from measured ones."""
+    from progan_zoo.errors import UserError
+    from progan_zoo.zoo import load
+    from progan_zoo.zoo.leaderboard import gather
+
+    with pytest.raises(UserError) as info:
+        load("celebahq-1024")
+    msg = str(info.value)
+    assert "\n" not in msg and "karras2018iclr-celebahq-1024x1024.pkl" in msg and "drive.google.com" in msg
+    assert "`progan-zoo import karras2018iclr-celebahq-1024x1024.pkl --name celebahq-1024`" in msg
+
+    # A small stand-in under the official file name (the real file is 277 MB and not redistributable).
+    f = tmp_path / "karras2018iclr-celebahq-1024x1024.pkl"
+    f.write_bytes(official_pickle(dict(resolution=16, num_channels=3, latent_size=8, fmap_base=32, fmap_max=16,
+                                       fused_scale=False), dict(mbstd_group_size=16)))
+    assert main(["import", str(f), "--samples", "2"]) == 0
+    folder = tmp_path / "zoo" / "models" / "celebahq-1024"
+    assert (folder / "metadata.json").is_file()
+    G = load("celebahq-1024")
+    assert G.resolution == 16 and G.name == "celebahq-1024"
+    capsys.readouterr()
+    assert main(["models", "celebahq*", "--json"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert entry["kind"] == "official" and entry["imported"] is True and entry["where"] == str(folder)
+
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["evaluation"] == [] and meta["license"] == "cc-by-nc-4.0"
+    assert meta["reported"][0]["metric"] == "fid" and meta["reported"][0]["value"] == pytest.approx(7.30)
+    assert meta["reported"][0]["kind"] == "reported"
+    card = (folder / "README.md").read_text()
+    assert "Reported in the paper (not measured here)" in card and "Not evaluated yet" in card
+    rows, _ = gather(include_hub=False)
+    (row,) = [r for r in rows if r.model.startswith("celebahq-1024")]
+    assert row.model == "celebahq-1024 (reported)" and row.values == {"fid": pytest.approx(7.30)}
+    assert row.settings["fid"]["kind"] == "reported"
