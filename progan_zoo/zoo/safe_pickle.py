@@ -6,8 +6,9 @@ globals the files need and treats each as data:
 
 - ``tfutil.Network``: a plain holder of the pickled state dict (its ``build_module_src`` is kept
   as an inert string and never compiled);
-- numpy's array, dtype and scalar reconstruction, under the numpy 1.x (``numpy.core``) and
-  2.x (``numpy._core``) module names, limited to plain numeric dtypes.
+- numpy's array, dtype and scalar reconstruction (and ``_frombuffer``, which protocol 5 uses),
+  under the numpy 1.x (``numpy.core``) and 2.x (``numpy._core``) module names, limited to plain
+  numeric dtypes.
 
 Every other global (``os.system``, ``builtins.eval``, a torch class, ...) is refused with an
 error that names it, before anything is called. ``BUILD`` and ``NEWOBJ`` are likewise limited to
@@ -64,10 +65,24 @@ def _scalar(dtype: Any, data: Any = None) -> Any:
     return np.frombuffer(data, dtype=dtype)[0]
 
 
+def _frombuffer(buf: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
+    """numpy's protocol-5 array pickling (an in-band buffer), for files written with pickle protocol 5."""
+    if not isinstance(buf, (bytes, bytearray)) or not isinstance(dtype, np.dtype) or dtype.hasobject \
+            or dtype.fields is not None or not isinstance(shape, tuple) \
+            or not all(isinstance(d, int) and d >= 0 for d in shape) or order not in ("C", "F"):
+        raise UnsafePickleError("numpy array buffer with malformed arguments")
+    count = int(np.prod(shape)) if shape else 1
+    if len(buf) != count * dtype.itemsize:
+        raise UnsafePickleError("numpy array buffer of the wrong size")
+    return np.frombuffer(bytes(buf), dtype=dtype).reshape(shape, order=order).copy()
+
+
 _ALLOWED: dict[tuple[str, str], Any] = {("tfutil", "Network"): NetworkState}
 for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
     _ALLOWED[(_mod, "_reconstruct")] = _reconstruct
     _ALLOWED[(_mod, "scalar")] = _scalar
+for _mod in ("numpy.core.numeric", "numpy._core.numeric"):
+    _ALLOWED[(_mod, "_frombuffer")] = _frombuffer
 _ALLOWED[("numpy", "ndarray")] = np.ndarray
 _ALLOWED[("numpy", "dtype")] = _dtype
 

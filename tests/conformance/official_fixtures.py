@@ -119,7 +119,8 @@ def _network_class() -> type:
 
 def official_pickle(g_kwargs: dict[str, Any], d_kwargs: dict[str, Any], seed: int = 0, lod: float = 0.0,
                     drop: str | None = None, reshape: str | None = None,
-                    src: str = "raise SystemExit('never executed')\n", extra: Any = None) -> bytes:
+                    src: str = "raise SystemExit('never executed')\n", extra: Any = None,
+                    protocol: int = 4) -> bytes:
     """Bytes of an official-format (G, D, Gs) pickle with seeded random variables.
 
     ``drop`` leaves out one variable of G; ``reshape`` gives one variable of D a wrong shape; ``extra`` is
@@ -151,7 +152,7 @@ def official_pickle(g_kwargs: dict[str, Any], d_kwargs: dict[str, Any], seed: in
     sys.modules["tfutil"].Network = Network  # type: ignore[attr-defined]
     try:
         buf = io.BytesIO()
-        pickle.dump(tuple(nets), buf, protocol=4)
+        pickle.dump(tuple(nets), buf, protocol=protocol)
         return buf.getvalue()
     finally:
         if old is None:

@@ -46,6 +46,9 @@ SYNTHETIC = {
                                 fmap_decay=0.5, fused_scale=True), dict(mbstd_group_size=1), 0.0),
     "32px-snapshot-mid-fade": (dict(resolution=32, num_channels=3, latent_size=16, fmap_base=64, fmap_max=32,
                                     fused_scale=True), dict(mbstd_group_size=4), 1.25),
+    # Written with pickle protocol 5 (numpy arrays as numpy._core.numeric._frombuffer).
+    "16px-protocol5": (dict(resolution=16, num_channels=3, latent_size=12, fmap_base=32, fmap_max=16,
+                            fused_scale=False), dict(mbstd_group_size=4), 0.0),
 }
 
 
@@ -59,7 +62,8 @@ def test_synthetic_official_files_import(case, tmp_path):
     g_kw, d_only, lod = SYNTHETIC[case]
     d_kw = {k: v for k, v in g_kw.items() if k != "latent_size"} | d_only
     f = tmp_path / f"network-snapshot-{case}.pkl"
-    f.write_bytes(official_pickle(g_kw, d_kw, seed=1, lod=lod, src="open('MARKER', 'w')\n"))
+    f.write_bytes(official_pickle(g_kw, d_kw, seed=1, lod=lod, src="open('MARKER', 'w')\n",
+                                  protocol=5 if "protocol5" in case else 4))
     out = tmp_path / "out"
     assert main(["import", str(f), "--out", str(out), "--samples", "2"]) == 0
     assert not (tmp_path / "MARKER").exists()
