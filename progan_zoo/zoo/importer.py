@@ -20,6 +20,7 @@ written under a temporary name and renamed when whole, so a failure leaves nothi
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import math
 import pickle
 import re
@@ -353,7 +354,7 @@ def read_tf_pickle(path: Path, data: bytes, name: str, dataset: str) -> Imported
     from progan_zoo.compiler.load import load_text
     from progan_zoo.compiler.validate import validate
 
-    sha = __import__("hashlib").sha256(data).hexdigest()
+    sha = hashlib.sha256(data).hexdigest()
     text = _spec_text_tf(name, path.name, sha, gk, dk, dataset)
     graph = to_graph(validate(load_text(text, f"<spec of {path.name}>")))
     log2 = int(math.log2(gk["resolution"]))
