@@ -35,6 +35,9 @@ DEFAULT_G_FIRST = ["dense4x4", "conv3x3"]
 DEFAULT_G_BLOCK = ["upsample", "conv3x3", "conv3x3"]
 DEFAULT_D_BLOCK = ["conv3x3", "conv3x3", "downsample"]
 DEFAULT_D_LAST = ["mbstd", "conv3x3", "dense4x4"]
+# The official TF code's default, fused_scale=True (networks.py): one fused op per resolution change.
+FUSED_G_BLOCK = ["upconv3x3", "conv3x3"]
+FUSED_D_BLOCK = ["conv3x3", "conv3x3_down"]
 
 Channels = Annotated[int, Field(ge=1)]
 
@@ -54,6 +57,7 @@ class Options(_Strict):
     mbstd_num_features: int = Field(1, ge=1, description="Feature maps appended by minibatch stddev.")
     activation: Literal["lrelu"] = Field("lrelu", description="Hidden-layer activation.")
     lrelu_slope: float = Field(0.2, ge=0, lt=1, description="Leaky ReLU slope.")
+    fused_scale: bool = Field(False, description="The official TF code's fused_scale (its default, True): rows without their own `layers` use [upconv3x3, conv3x3] in G (a stride-2 transposed conv built from the 3x3 kernel) and [conv3x3, conv3x3_down] in D (conv, 2x2 average pool, then bias and leaky ReLU). False: [upsample, conv3x3, conv3x3] and [conv3x3, conv3x3, downsample], where D activates before the pool (the Theano-era networks, and every spec written before this option).")
     upsample: Literal["nearest"] = Field("nearest", description="G upsampling method (nearest-neighbour 2x).")
     downsample: Literal["avgpool"] = Field("avgpool", description="D downsampling method (2x2 average pooling).")
     fade: Literal["linear"] = Field("linear", description="Fade-in blend: linear interpolation with weight alpha on the new block.")
@@ -64,7 +68,7 @@ class GRow(_Strict):
 
     resolution: int = Field(ge=4, description="Output resolution of the block (a power of two).")
     channels: int = Field(ge=1, description="Feature maps of every layer in the block.")
-    layers: list[GOp] | None = Field(None, min_length=1, description="Layer ops in order. Default: [dense4x4, conv3x3] for 4x4, [upsample, conv3x3, conv3x3] above.")
+    layers: list[GOp] | None = Field(None, min_length=1, description="Layer ops in order. Default: [dense4x4, conv3x3] for 4x4, [upsample, conv3x3, conv3x3] above ([upconv3x3, conv3x3] with options.fused_scale).")
 
 
 class DRow(_Strict):
@@ -72,7 +76,7 @@ class DRow(_Strict):
 
     resolution: int = Field(ge=4, description="Input resolution of the block (a power of two).")
     channels: list[Channels] = Field(min_length=2, max_length=2, description="[in, out]: fromRGB and all but the last weighted layer output `in`; the last outputs `out` (Table 2 at 1024: [16, 32], i.e. 16 -> 16 -> 32).")
-    layers: list[DOp] | None = Field(None, min_length=1, description="Layer ops in order. Default: [conv3x3, conv3x3, downsample], and [mbstd, conv3x3, dense4x4] for 4x4 (followed by the linear output layer).")
+    layers: list[DOp] | None = Field(None, min_length=1, description="Layer ops in order. Default: [conv3x3, conv3x3, downsample] ([conv3x3, conv3x3_down] with options.fused_scale), and [mbstd, conv3x3, dense4x4] for 4x4 (followed by the linear output layer).")
 
 
 class Architecture(_Strict):

@@ -218,12 +218,15 @@ def run_models(args: argparse.Namespace) -> int:
     entries = [e for n, e in R.all_entries().items() if n in set(R.list_models(args.pattern))]
     if args.json:
         print(json.dumps([{"name": e.name, "kind": e.kind, "where": e.where, "location": e.location,
+                           "imported": e.imported if e.kind == "official" else None,
+                           "official_file": e.official_file, "download": e.download,
                            "revision": e.revision, "registry": e.registry, "dataset": e.dataset,
                            "resolution": e.resolution, "description": e.description} for e in entries], indent=2))
         return 0
     rows = [("name", "status", "resolution", "dataset", "where")]
     for e in entries:
-        status = {"folder": "local", "hub": "hub", "unpublished": "not published"}[e.kind]
+        status = {"folder": "local", "hub": "hub", "unpublished": "not published",
+                  "official": "imported" if e.imported else "not imported"}[e.kind]
         rows.append((e.name, status, str(e.resolution or "-"), str(e.dataset or "-"), e.where))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for i, r in enumerate(rows):
@@ -231,6 +234,7 @@ def run_models(args: argparse.Namespace) -> int:
         if i == 0:
             print("  ".join("-" * w for w in widths))
     print(f"\nregistries: {R.SHIPPED} (shipped), " + ", ".join(str(p) for p in R.user_registry_paths()) + " (user)")
+    print(f"zoo folder (imported official networks): {R.zoo_models_dir()}")
     return 0
 
 
@@ -282,3 +286,35 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_target
 
     return evaluate_target(args)
+
+
+# ---------------------------------------------------------------------------------------- import
+def add_import_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE",
+                   help="an official ProGAN release pickle (karras2018iclr-*.pkl, network-snapshot-*.pkl) or a "
+                        "pytorch_GAN_zoo PGAN checkpoint (.pt); read without running anything stored in it")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="the saved model folder to write (default: the zoo folder, ZOO/models/NAME; "
+                        "see `progan-zoo models`)")
+    p.add_argument("--name", default=None,
+                   help="model name (default: from the file name, e.g. celebahq-1024 for "
+                        "karras2018iclr-celebahq-1024x1024.pkl)")
+    p.add_argument("--samples", type=_positive, default=16, help="images in samples.png (default 16)")
+    p.add_argument("--force", action="store_true", help="replace DIR if it is an existing saved model")
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from .folder import read_metadata
+    from .importer import default_name, import_model
+    from .registry import zoo_models_dir
+
+    name = args.name or default_name(Path(args.file))
+    out = Path(args.out) if args.out else zoo_models_dir() / name
+    import_model(args.file, out, name=name, force=args.force, samples=args.samples)
+    meta = read_metadata(out)
+    prov = meta["provenance"]
+    print(f"imported {args.file} ({prov['format']}, sha256 {prov['sha256'][:16]}...) -> {out}: {meta['name']}, "
+          f"{meta['resolution']}x{meta['resolution']} (stage {meta['stage']}), weights {', '.join(meta['weights']['contents'])}, "
+          f"licence {meta['license']}; no code from the file was run")
+    print(f"load it with: progan_zoo.load(\"{out}\")  or  progan-zoo generate {out} --n 16")
+    return 0
