@@ -59,6 +59,8 @@ def w(tmp_path, monkeypatch) -> Path:
     shutil.copyfile(TINY, fake_run / "spec.yaml")
     (fake_run / "checkpoints" / "ckpt-000001000" / "state.json").write_text("{ not json")
     (tmp_path / "bad_registry.json").write_text("[1, 2")
+    (tmp_path / "hostile.pkl").write_bytes(pickle.dumps(_Trap(tmp_path / "unpickled"), protocol=4))
+    (tmp_path / "truncated.pkl").write_bytes(pickle.dumps({"version": 2, "variables": [("a", 1.0)]})[:12])
     return tmp_path
 
 
@@ -111,6 +113,10 @@ CASES = [
     ("models", ["--add", "Bad Name!", str(MODEL)], "Bad Name!"),
     ("leaderboard", ["--metric", "nope", "--no-hub"], "nope"),
     ("leaderboard", ["--bogus-flag"], "--bogus-flag"),
+    ("import", ["{w}/nowhere.pkl", "--out", "{w}/imp"], "nowhere.pkl"),
+    ("import", ["{w}/notes.txt", "--out", "{w}/imp"], "notes.txt"),
+    ("import", ["{w}/hostile.pkl", "--out", "{w}/imp"], "hostile.pkl"),
+    ("import", ["{w}/truncated.pkl", "--out", "{w}/imp"], "truncated.pkl"),
 ]
 
 
