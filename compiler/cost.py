@@ -394,9 +394,10 @@ def si(x: float, unit: str = "") -> str:
 
 def binary(n: float) -> str:
     """Bytes as KiB/MiB/GiB/TiB."""
-    for factor, prefix in ((2**50, "PiB"), (2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+    for factor, prefix in ((2**60, "EiB"), (2**50, "PiB"), (2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
         if n >= factor:
-            return f"{n / factor:.3g} {prefix}"
+            v = n / factor
+            return f"{v:.3g} {prefix}" if v < 1000 else f"{v:.0f} {prefix}"
     return f"{n:.0f} B"
 
 
@@ -430,11 +431,18 @@ def cost_report(cost: SpecCost, rate: Rate | None = None, devices: int = 1) -> s
     lines = [f"Cost of {cost.name}: G {cost.g_params:,} parameters ({binary(cost.g_params * FLOAT_BYTES)} fp32), "
              f"D {cost.d_params:,} ({binary(cost.d_params * FLOAT_BYTES)})", CONVENTION, ""]
     header = ("Stage", "G params", "D params", "G fwd FLOP/img", "D fwd FLOP/img", "train FLOP/img",
-              "act/img", "minibatch", "fixed", "peak memory")
-    rows = [(c.label, si(c.g_params), si(c.d_params), si(c.g_forward_flops), si(c.d_forward_flops),
-             si(c.train_flops_per_image), binary(c.activation_bytes_per_image), str(c.minibatch), binary(c.fixed_bytes),
-             binary(c.memory_bytes())) for c in cost.stages]
-    lines += _table(header, rows, right=set(range(1, 10)))
+              "act/img", "minibatch", "fixed", "peak memory") + ((f"per device of {devices}",) if devices > 1 else ())
+    rows = []
+    for c in cost.stages:
+        row = (c.label, si(c.g_params), si(c.d_params), si(c.g_forward_flops), si(c.d_forward_flops),
+               si(c.train_flops_per_image), binary(c.activation_bytes_per_image), str(c.minibatch),
+               binary(c.fixed_bytes), binary(c.memory_bytes()))
+        if devices > 1:
+            row += (binary(c.memory_bytes(math.ceil(c.minibatch / devices))),)
+        rows.append(row)
+    lines += _table(header, rows, right=set(range(1, len(header))))
+    lines += ["peak memory: one device holding the whole minibatch"
+              + (f"; per device: the minibatch split over {devices} devices (data parallel)" if devices > 1 else "")]
     lines += ["", "Schedule"]
     header = ["Phase", "kimg", "images", "train FLOP"]
     if rate is not None:
@@ -483,3 +491,46 @@ def cost_json(cost: SpecCost, rate: Rate | None = None, devices: int = 1) -> dic
         out["schedule"]["seconds"] = cost.total_flops / rate.flops_per_s
         out["schedule"][f"seconds_{devices}_devices"] = cost.total_flops / rate.flops_per_s / devices
     return out
+
+
+def rate_from_file(cost: SpecCost, path: str) -> Rate:
+    """A rate from a benchmark's ``--json`` output (its achieved GFLOP/s, same FLOP convention) or a
+    run's ``log.jsonl`` (the median images/s of the ticks at the last record's resolution and phase)."""
+    import json
+    from pathlib import Path
+
+    from progan_zoo.errors import UsageError
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the rate file ({exc.__class__.__name__}) "
+                         "(hint: give benchmarks/bench_train.py --json output or a run's log.jsonl)") from None
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{path}:{number}:{exc.colno}: not JSON: {exc.msg} (hint: one JSON object per line, "
+                             "as bench_train.py --json and log.jsonl write them)") from None
+        if isinstance(rec, dict) and isinstance(rec.get("images_per_s"), (int, float)) and rec["images_per_s"] > 0:
+            records.append(rec)
+    if not records:
+        raise UsageError(f"{path}: no record with a positive 'images_per_s' (hint: give benchmarks/bench_train.py "
+                         "--json output or a run's log.jsonl)")
+    last = records[-1]
+    if isinstance(last.get("gflops"), (int, float)) and last["gflops"] > 0:
+        res = last.get("resolution", "?")
+        return Rate(last["gflops"] * 1e9, f"{path}: {last['gflops']:.4g} GFLOP/s achieved by "
+                                          f"{last.get('variant', 'the benchmark')} at {res}x{res}")
+    res = last.get("resolution")
+    fading = float(last.get("alpha", 1.0)) < 1.0
+    same = sorted(r["images_per_s"] for r in records if r.get("resolution") == res
+                  and (float(r.get("alpha", 1.0)) < 1.0) == fading)
+    median = same[len(same) // 2]
+    if not isinstance(res, int) or res not in {c.resolution for c in cost.stages}:
+        raise UsageError(f"{path}: the last record's resolution {res!r} is not one of this spec's "
+                         "(hint: give the log of a run of this spec, or --rate IMG_PER_S --rate-res R)")
+    return rate_from_images(cost, median, res, fading, source=f"{path}: median of {len(same)} tick(s)")
