@@ -192,7 +192,8 @@ class StageCost:
     train_flops_per_image: float   # Per real image shown (D step + G step / d_repeats).
     g_activation_bytes: float      # One G forward with a graph, per image.
     d_activation_bytes: float      # One D forward with a graph, per image.
-    penalty_graph_bytes: float     # The WGAN-GP create_graph part, per image.
+    penalty_graph_bytes: float     # What the WGAN-GP create_graph keeps, per image.
+    penalty_backward_bytes: float  # The gradients its double backward holds for the forward graph.
     activation_bytes_per_image: float  # Peak of the D step and the G step.
     fixed_bytes: int               # Weights, gradients, Adam, G_ema, scaled weight copies.
 
@@ -219,7 +220,10 @@ def stage_cost(graph: nx.DiGraph, spec: Spec, stage: int, fading: bool, minibatc
     """Cost of one stage from the graph (``fading``: both the old and the new path run)."""
     g_nodes = active_nodes(graph, "G", stage, fading)
     d_nodes = active_nodes(graph, "D", stage, fading)
-    attrs = graph.nodes
+    res = graph.graph["resolutions"][stage]
+    attrs = {n: graph.nodes[n] for n in g_nodes + d_nodes}
+    # The graph's image node has the final resolution; at this stage D sees images of this stage's.
+    attrs["D/image"] = {**attrs["D/image"], "out_shape": (graph.graph["image_channels"], res, res)}
 
     def fwd(n: str) -> int:
         return 2 * op_cost(attrs[n]["op"]).macs(attrs[n])
@@ -241,14 +245,16 @@ def stage_cost(graph: nx.DiGraph, spec: Spec, stage: int, fading: bool, minibatc
     # The penalty's norm keeps the input gradient itself (one image). In backward, the double
     # backward of each leaky ReLU sends a (zero) gradient to its input in the forward graph, held
     # until the forward graph's backward reaches it: one more pre-activation per layer.
-    pen = 0.0
+    pen = pen_back = 0.0
     if penalty:
         for n in d_nodes:
             a = attrs[n]
             if a["kind"] == "input" or op_cost(a["op"]).macs(a) > 0:
-                pen += _elems(a["out_shape"]) * (1 + a["activation"].startswith("lrelu"))
-        pen *= FLOAT_BYTES
-    d_step_act = (3 if penalty else 2) * d_act + pen
+                pen += _elems(a["out_shape"]) * FLOAT_BYTES
+                pen_back += _elems(a["out_shape"]) * FLOAT_BYTES * a["activation"].startswith("lrelu")
+            elif a["op"] == "mbstd":  # its backward keeps the centred input and the output gradient
+                pen += 2 * _elems(a["out_shape"]) * FLOAT_BYTES
+    d_step_act = (3 if penalty else 2) * d_act + pen + pen_back
     g_step_act = g_act + d_act
     act = max(d_step_act, g_step_act)
 
@@ -262,10 +268,10 @@ def stage_cost(graph: nx.DiGraph, spec: Spec, stage: int, fading: bool, minibatc
     # G, G_ema, D always; gradient + Adam m and v for the active layers; equalized-LR weight copies.
     fixed = FLOAT_BYTES * (2 * all_g + all_d + 3 * (g_params + d_params) + copies)
     return StageCost(
-        stage=stage, resolution=graph.graph["resolutions"][stage], fading=fading, minibatch=minibatch,
+        stage=stage, resolution=res, fading=fading, minibatch=minibatch,
         g_params=g_params, d_params=d_params, g_forward_flops=g_fwd, d_forward_flops=d_fwd,
         d_step_flops=d_step, g_step_flops=g_step, train_flops_per_image=train,
-        g_activation_bytes=g_act, d_activation_bytes=d_act, penalty_graph_bytes=pen,
+        g_activation_bytes=g_act, d_activation_bytes=d_act, penalty_graph_bytes=pen, penalty_backward_bytes=pen_back,
         activation_bytes_per_image=act, fixed_bytes=fixed,
     )
 
