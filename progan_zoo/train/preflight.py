@@ -71,24 +71,34 @@ class Preflight:
 
 
 def preflight(graph: nx.DiGraph, spec: Spec, free_bytes: int | None, where: str = "free memory",
-              world: int = 1) -> Preflight:
-    """Compare the stage with the largest per-device estimate against ``free_bytes`` (pure)."""
+              world: int = 1, until_kimg: float | None = None) -> Preflight:
+    """Compare the stage with the largest per-device estimate, among those the schedule reaches
+    before ``until_kimg`` (default: all), against ``free_bytes`` (pure)."""
     cost = spec_cost(graph, spec)
+    reached = [p.cost for p in cost.phases if until_kimg is None or p.kimg_start < until_kimg] or cost.stages[:1]
 
     def per_device(c: StageCost) -> int:
         return max(math.ceil(c.minibatch / world), 1)
 
-    worst = max(cost.stages, key=lambda c: c.memory_bytes(per_device(c)))
+    worst = max(reached, key=lambda c: c.memory_bytes(per_device(c)))
     mb = per_device(worst)
     fits_mb = -1 if free_bytes is None else worst.max_minibatch(free_bytes)
     return Preflight(worst, mb, worst.memory_bytes(mb), free_bytes, where, fits_mb)
 
 
-def check_memory(graph: nx.DiGraph, spec: Spec, device: "str | object", world: int = 1) -> Preflight:
+def check_memory(graph: nx.DiGraph, spec: Spec, device: "str | object", world: int = 1,
+                 until_kimg: float | None = None) -> Preflight:
     """Raise a UserError saying plainly that the spec will not fit, and which minibatch would; else
-    return the Preflight (its ``message()`` is worth a log line). Call before building the networks."""
+    return the Preflight (its ``message()`` is worth a log line). Call before building the networks.
+
+    On the CPU every rank is taken to share this machine's RAM (torchrun's CPU ranks usually do),
+    so the free memory is divided among them."""
     free, where = free_memory(device)
-    result = preflight(graph, spec, free, where, world)
+    import torch
+
+    if free is not None and torch.device(device).type != "cuda" and world > 1:
+        free, where = free // world, f"{where}, shared by {world} ranks"
+    result = preflight(graph, spec, free, where, world, until_kimg)
     if result.fits:
         return result
     s = result.stage
