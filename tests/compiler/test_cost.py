@@ -341,3 +341,9 @@ def test_size_check_counts_every_parameter(path) -> None:
     spec = load_spec(path)
     graph = to_graph(spec)
     assert sum(p for _, _, p, _ in _layer_sizes(spec)) == param_count(graph, "G") + param_count(graph, "D")
+
+
+def test_docs_cost_section_is_fresh() -> None:
+    from progan_zoo.compiler.cost import check_docs
+
+    assert check_docs(), "the cost tables in docs/spec.md are stale: run `python -m progan_zoo.compiler.cost --docs`"

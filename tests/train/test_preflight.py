@@ -34,6 +34,10 @@ def test_celebahq_on_a_small_device_suggests_a_minibatch() -> None:
     assert result.stage.memory_bytes(result.fits_minibatch) <= 80 * 2**30 < result.stage.memory_bytes(result.fits_minibatch + 1)
     # Eight ranks hold 4 images each (the official 8-GPU preset): that fits.
     assert pf.preflight(graph, spec, free_bytes=80 * 2**30, world=8).fits
+    # On CUDA the estimate is taken CUDA_MARGIN larger (cuDNN workspaces, measured on an H100).
+    need = result.stage.memory_bytes(4)
+    assert pf.preflight(graph, spec, free_bytes=int(need * 1.3), world=8).fits
+    assert not pf.preflight(graph, spec, free_bytes=int(need * 1.3), world=8, margin=pf.CUDA_MARGIN).fits
     # A run stopped early only needs the stages it reaches.
     early = pf.preflight(graph, spec, free_bytes=80 * 2**30, until_kimg=1000)
     assert early.fits and early.stage.resolution == 8
