@@ -341,7 +341,7 @@ MAX_RESOLUTION = 2 ** 14         # 16384x16384.
 MAX_MINIBATCH = 2 ** 16
 MAX_KIMG = 10 ** 6               # A billion images (the paper: 12000 kimg).
 MAX_NUM_IMAGES = 10 ** 7         # Generated images per metric (the paper: 50000 for FID).
-MAX_D_REPEATS = 1000
+MAX_D_REPEATS = 1000            # d_repeats and minibatch_repeats.
 MAX_LAYER_PARAMS = 2 ** 31       # 8.6 GB of fp32 weights in one layer.
 MAX_TOTAL_PARAMS = 2 ** 34       # G and D together: 69 GB of fp32 weights, ~600 GB to train.
 MAX_LAYER_ACTIVATIONS = 2 ** 31  # Elements of one layer's output for one image (8.6 GB fp32).
@@ -407,6 +407,9 @@ def check_size_fields(spec: Spec, raw: RawSpec | None = None) -> None:
             raise _err(raw, ["architecture", "options", key], f"{key} {getattr(opts, key)} exceeds the limit {MAX_WIDTH}",
                        "the official code uses a group of 4 and 1 feature")
     kimgs = [(["training", "total_kimg"], tr.total_kimg)]
+    rampup = getattr(tr, "lr_rampup", None)
+    if rampup is not None:
+        kimgs.append((["training", "lr_rampup", "kimg"], rampup.kimg))
     kimgs += [(["training", "defaults", k], getattr(tr.defaults, k)) for k in ("stabilize_kimg", "fade_kimg")]
     kimgs += [(["training", "schedule", i, k], getattr(r, k)) for i, r in enumerate(tr.schedule)
               for k in ("stabilize_kimg", "fade_kimg") if getattr(r, k) is not None]
@@ -414,13 +417,17 @@ def check_size_fields(spec: Spec, raw: RawSpec | None = None) -> None:
         if _over(kimg, MAX_KIMG):
             raise _err(raw, path, f"{path[-1]} {kimg:g} exceeds the limit {MAX_KIMG:g} (a billion images)",
                        "the paper trains for 12000 kimg in all")
-    if _over(tr.d_repeats, MAX_D_REPEATS):
-        raise _err(raw, ["training", "d_repeats"], f"d_repeats {tr.d_repeats} exceeds the limit {MAX_D_REPEATS}",
-                   "the paper uses 1")
-    if _over(spec.evaluation.num_images, MAX_NUM_IMAGES):
-        raise _err(raw, ["evaluation", "num_images"],
-                   f"num_images {spec.evaluation.num_images} exceeds the limit {MAX_NUM_IMAGES:,}",
-                   "the paper uses 16384 for SWD and 50000 for FID")
+    for key, usual in (("d_repeats", 1), ("minibatch_repeats", 4)):
+        value = getattr(tr, key, None)
+        if value is not None and _over(value, MAX_D_REPEATS):
+            raise _err(raw, ["training", key], f"{key} {value} exceeds the limit {MAX_D_REPEATS}",
+                       f"the official code uses {usual}")
+    counts = spec.evaluation.num_images
+    per_metric = [([], counts)] if isinstance(counts, int) else [([m], n) for m, n in counts.items()]
+    for sub, n in per_metric:
+        if _over(n, MAX_NUM_IMAGES):
+            raise _err(raw, ["evaluation", "num_images", *sub], f"num_images {n} exceeds the limit {MAX_NUM_IMAGES:,}",
+                       "the paper uses 16384 for SWD and 50000 for FID")
 
 
 def _layer_sizes(spec: Spec) -> list[tuple[list, str, int, int]]:
