@@ -38,7 +38,8 @@ import torch
 from tqdm import tqdm
 
 from progan_zoo import __version__
-from progan_zoo.compiler import compile_spec
+from progan_zoo.compiler import CompiledSpec, build, load, validate
+from progan_zoo.compiler.graph import to_graph
 from progan_zoo.data import RealLoader, open_dataset
 from progan_zoo.errors import RunFailure, UsageError, UserError
 from progan_zoo.nn import downsample2x, upsample2x
@@ -49,6 +50,7 @@ from .checkpoint import TrainState
 from .dist import DistInfo, all_reduce_grads, all_reduce_mean, barrier, broadcast_module, init_distributed, shutdown
 from .interrupt import StopRequests
 from .losses import make_loss
+from .preflight import check_memory
 from .samples import make_grid, save_png
 from .schedule import Phase, Schedule
 
@@ -298,9 +300,15 @@ class Run:
         spec_path = cfg.spec or (str(resume_run / "spec.yaml") if resume_run else None)
         if spec_path is None:
             raise UsageError("no spec given (hint: progan-zoo train SPEC, or --resume RUN_DIR)")
+        # The spec's cost is checked against the device's free memory before any weight is made.
+        raw = load(spec_path)
+        spec = validate(raw)
+        graph = to_graph(spec)
+        until = float(cfg.kimg if cfg.kimg is not None else spec.training.total_kimg)
+        self.preflight = check_memory(graph, spec, device, info.world, until_kimg=until)
         torch.manual_seed(cfg.seed)  # The initial weights: the same on every rank.
-        self.compiled = compiled = compile_spec(spec_path)
-        self.spec = spec = compiled.spec
+        self.compiled = compiled = CompiledSpec(raw, spec, graph, *build(graph))
+        self.spec = spec
         if resume and resume.state.spec_sha256 != compiled.sha256:
             raise UsageError(f"{spec_path}: differs from the spec the checkpoint {resume.path} was trained with "
                              f"(sha256 {resume.state.spec_sha256[:12]}...) (hint: resume with the run's own spec.yaml, "
@@ -398,7 +406,7 @@ class Run:
             "spec_name": spec.name, "spec_revision": spec.revision, "spec_sha256": self.compiled.sha256,
             "data": str(self.data_source), "data_images": len(self.images), "seed": self.seed,
             "command": cfg.argv or sys.argv, "world_size": self.info.world, "device": self.device.type,
-            "total_kimg": self.total_kimg, "tick_kimg": self.tick_kimg,
+            "total_kimg": self.total_kimg, "tick_kimg": self.tick_kimg, "memory_estimate": self.preflight.message(),
             "resumed_from": str(self.resume.path) if self.resume else None, "config": asdict(cfg),
             "versions": versions(), "started": datetime.now().isoformat(timespec="seconds"),
         }
