@@ -121,6 +121,14 @@ OP_COSTS: dict[str, OpCost] = {
     "upsample": OpCost(lambda a: 0, _resample_saved),
     "downsample": OpCost(lambda a: 0, _resample_saved),
     "mbstd": OpCost(lambda a: 0, _mbstd_saved),
+    "mbstd_gan_zoo": OpCost(lambda a: 0, _mbstd_saved),
+    # pytorch_GAN_zoo's first G layer: one bias per value (16 per map), not one per map.
+    "dense4x4_fullbias": OpCost(lambda a: a["params"] - 16 * a["out_channels"], _layer_saved),
+    # The official fused ops run a 4x4 kernel (the 3x3 one padded and summed): G's as a stride-2
+    # transposed conv over the input pixels (a quarter of the output's), D's as a stride-2 conv
+    # over the output pixels, so each counts 16 of every 9 stored weights per pixel it runs on.
+    "upconv3x3": OpCost(lambda a: _weights(a) * 16 // 9 * _area(a) // 4, _layer_saved),
+    "conv3x3_down": OpCost(lambda a: _weights(a) * 16 // 9 * _area(a), _layer_saved),
     # The fade blend: D's blended features are kept by the next conv; G's blend is the image.
     "lerp": OpCost(lambda a: 0, lambda a: float(_elems(a["out_shape"])) if a["network"] == "D" else 0.0),
     # Inputs: the normalized latent keeps z and its output; D's image is kept by fromRGB.

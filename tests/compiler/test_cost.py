@@ -71,7 +71,10 @@ def _steps(compiled, stage: int, alpha: float, n: int):
     return z, reals, d_step, g_step
 
 
-@pytest.mark.parametrize("path", TINY, ids=lambda p: p.stem)
+FUSED = REPO / "tests" / "fixtures" / "specs" / "tiny_fused_16.yaml"
+
+
+@pytest.mark.parametrize("path", [*TINY, FUSED], ids=lambda p: p.stem)
 def test_flops_match_torch_flop_counter(path) -> None:
     compiled = compile_spec(path)
     G, D = compiled.G, compiled.D
@@ -102,7 +105,7 @@ def _saved_bytes(fn) -> int:
     return sum(seen.values())
 
 
-@pytest.mark.parametrize("path", TINY, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [*TINY, FUSED], ids=lambda p: p.stem)
 def test_saved_activations_match_autograd(path) -> None:
     """Per image: the slope between two minibatches (the weights and their scaled copies cancel)."""
     compiled = compile_spec(path)
