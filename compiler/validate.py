@@ -23,6 +23,8 @@ from .schema import (
     DEFAULT_D_LAST,
     DEFAULT_G_BLOCK,
     DEFAULT_G_FIRST,
+    FUSED_D_BLOCK,
+    FUSED_G_BLOCK,
     SPEC_VERSIONS,
     Spec,
     json_schema,
@@ -172,14 +174,18 @@ def _check_schema(raw: RawSpec) -> None:
 def g_layers(spec: Spec, index: int) -> list[str]:
     """Layers of generator row ``index`` with the defaults applied."""
     row = spec.architecture.generator[index]
-    return list(row.layers) if row.layers else list(DEFAULT_G_FIRST if index == 0 else DEFAULT_G_BLOCK)
+    fused = spec.architecture.options.fused_scale
+    return list(row.layers) if row.layers else list(DEFAULT_G_FIRST if index == 0 else
+                                                    FUSED_G_BLOCK if fused else DEFAULT_G_BLOCK)
 
 
 def d_layers(spec: Spec, index: int) -> list[str]:
     """Layers of discriminator row ``index`` (rows run from the top resolution down to 4)."""
     rows = spec.architecture.discriminator
     row = rows[index]
-    return list(row.layers) if row.layers else list(DEFAULT_D_LAST if index == len(rows) - 1 else DEFAULT_D_BLOCK)
+    fused = spec.architecture.options.fused_scale
+    return list(row.layers) if row.layers else list(DEFAULT_D_LAST if index == len(rows) - 1 else
+                                                    FUSED_D_BLOCK if fused else DEFAULT_D_BLOCK)
 
 
 def _err(raw: RawSpec | None, path: list, message: str, hint: str | None = None, at_value: bool = True) -> SpecError:
@@ -233,18 +239,20 @@ def check_rules(spec: Spec, raw: RawSpec | None = None) -> None:
                    f"data has {spec.data.channels} channel(s), the networks {arch.image_channels}",
                    "make architecture.image_channels equal data.channels")
 
-    # Layer lists: the 4x4 rows are special (latent in, score out); every other row changes the size once.
+    # Layer lists: the 4x4 rows are special (latent in, score out); every other row changes the size once,
+    # with a separate upsample/downsample or a fused op (upconv3x3, conv3x3_down: official fused_scale).
     for i, row in enumerate(g_rows):
         layers, path = g_layers(spec, i), G + [i, "layers"]
         res = row.resolution
-        if i == 0 and (layers[0] != "dense4x4" or layers.count("dense4x4") != 1 or "upsample" in layers):
+        ups = sum(_scales(op, 2) for op in layers)
+        if i == 0 and (not _is_dense(layers[0]) or sum(map(_is_dense, layers)) != 1 or ups):
             raise _err(raw, path, "the 4x4 generator row must start with dense4x4 (latent to a 4x4 map) and use it once, "
                        "without upsample", "use layers: [dense4x4, conv3x3]")
-        if i > 0 and "dense4x4" in layers:
+        if i > 0 and any(map(_is_dense, layers)):
             raise _err(raw, path, "dense4x4 is only allowed in the 4x4 generator row", "use conv3x3")
-        if i > 0 and layers.count("upsample") != 1:
-            raise _err(raw, path, f"the {res}x{res} generator row needs exactly one upsample, got {layers.count('upsample')}",
-                       "use layers: [upsample, conv3x3, conv3x3]")
+        if i > 0 and ups != 1:
+            raise _err(raw, path, f"the {res}x{res} generator row needs exactly one upsample (or fused upconv3x3), "
+                       f"got {ups}", "use layers: [upsample, conv3x3, conv3x3] or [upconv3x3, conv3x3]")
         if not any(OPS.get(op).takes_channels for op in layers):
             raise _err(raw, path, "a generator row needs at least one conv or dense layer (its channels apply to them)",
                        "add conv3x3")
@@ -252,20 +260,22 @@ def check_rules(spec: Spec, raw: RawSpec | None = None) -> None:
     for i, row in enumerate(d_rows):
         layers, path = d_layers(spec, i), D + [i, "layers"]
         res, last = row.resolution, i == len(d_rows) - 1
-        if not last and layers.count("downsample") != 1:
-            raise _err(raw, path, f"the {res}x{res} discriminator row needs exactly one downsample, "
-                       f"got {layers.count('downsample')}", "use layers: [conv3x3, conv3x3, downsample]")
-        if not last and ("dense4x4" in layers or "mbstd" in layers):
+        downs = sum(_scales(op, 0.5) for op in layers)
+        n_mbstd = sum(map(_is_mbstd, layers))
+        if not last and downs != 1:
+            raise _err(raw, path, f"the {res}x{res} discriminator row needs exactly one downsample (or fused "
+                       f"conv3x3_down), got {downs}",
+                       "use layers: [conv3x3, conv3x3, downsample] or [conv3x3, conv3x3_down]")
+        if not last and (any(map(_is_dense, layers)) or n_mbstd):
             raise _err(raw, path, "dense4x4 and mbstd are only allowed in the 4x4 discriminator row",
                        "use conv3x3 and downsample here")
-        if last and ("downsample" in layers or layers[-1] != "dense4x4" or layers.count("dense4x4") != 1
-                     or layers.count("mbstd") > 1):
+        if last and (downs or layers[-1] != "dense4x4" or layers.count("dense4x4") != 1 or n_mbstd > 1):
             raise _err(raw, path, "the 4x4 discriminator row must end with its only dense4x4, have at most one mbstd "
                        "and not downsample", "use layers: [mbstd, conv3x3, dense4x4]")
-        if last and mbstd_on and "mbstd" not in layers:
+        if last and mbstd_on and not n_mbstd:
             raise _err(raw, path, f"mbstd_group_size is {arch.options.mbstd_group_size} but the 4x4 row has no mbstd layer",
                        "add mbstd first, or set architecture.options.mbstd_group_size: 0")
-        if last and not mbstd_on and "mbstd" in layers:
+        if last and not mbstd_on and n_mbstd:
             raise _err(raw, path, f"the 4x4 row has an mbstd layer but mbstd_group_size {arch.options.mbstd_group_size} "
                        "disables it", "remove mbstd, or set architecture.options.mbstd_group_size: 4")
         if not any(OPS.get(op).takes_channels for op in layers):
@@ -316,6 +326,19 @@ def check_rules(spec: Spec, raw: RawSpec | None = None) -> None:
         if stray:
             raise _err(raw, ["training", "loss", stray[0]], f"'{stray[0]}' only applies to wgan_gp, not {loss.name}",
                        f"remove '{stray[0]}', or use name: wgan_gp", at_value=False)
+
+
+def _scales(op: str, factor: float) -> bool:
+    """Whether a layer op changes the spatial size by ``factor`` (2: upsampling, 0.5: downsampling)."""
+    return OPS.get(op).out_size(16) == int(16 * factor)
+
+
+def _is_dense(op: str) -> bool:
+    return op.startswith("dense4x4")
+
+
+def _is_mbstd(op: str) -> bool:
+    return op.startswith("mbstd")
 
 
 def minibatch_at(spec: Spec, resolution: int) -> tuple[int, list]:
