@@ -118,7 +118,6 @@ CASES = [
     ("leaderboard", ["--metric", "nope", "--no-hub"], "nope"),
     ("leaderboard", ["--bogus-flag"], "--bogus-flag"),
     ("import", ["{w}/nowhere.pkl", "--out", "{w}/imp"], "nowhere.pkl"),
-    ("import", ["{w}/notes.txt", "--out", "{w}/imp"], "notes.txt"),
     ("import", ["{w}/hostile.pkl", "--out", "{w}/imp"], "hostile.pkl"),
     ("import", ["{w}/truncated.pkl", "--out", "{w}/imp"], "truncated.pkl"),
 ]
