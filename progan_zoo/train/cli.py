@@ -7,7 +7,8 @@ import sys
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", nargs="?", help="spec YAML file (optional with --resume: the run's own spec.yaml)")
+    p.add_argument("spec", nargs="?", help="spec YAML file or a shipped spec's name, e.g. mnist-32 "
+                                           "(progan-zoo specs lists them; optional with --resume: the run's own spec.yaml)")
     p.add_argument("--data", metavar="PATH_OR_NAME",
                    help="built-in dataset (mnist, lfw-100), dataset cache folder, image folder or zip (default: the spec's data.source)")
     p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<spec name>-<date-time>, or the resumed run's)")
@@ -32,10 +33,11 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from progan_zoo.specs import resolve_spec
     from progan_zoo.train.trainer import TrainConfig, train
 
     cfg = TrainConfig(
-        spec=args.spec, data=args.data, out=args.out, kimg=args.kimg, resume=args.resume, seed=args.seed,
+        spec=resolve_spec(args.spec) if args.spec else None, data=args.data, out=args.out, kimg=args.kimg, resume=args.resume, seed=args.seed,
         device=args.device, tick_kimg=args.tick_kimg, snapshot_ticks=args.snapshot_ticks, keep=args.keep,
         grid=args.grid, mirror=args.mirror, amp=args.amp, tf32=args.tf32, channels_last=args.channels_last,
         deterministic=args.deterministic, max_steps=args.steps, progress=args.progress, argv=list(sys.argv),
