@@ -102,7 +102,7 @@ class Monitor:
 
         num = min(self.num, len(reals))
         device = next(G_ema.parameters()).device
-        gen = AtPhase(G_ema, stage, alpha, reals.shape[-1])
+        gen = AtPhase(G_ema, stage, alpha, reals.shape[-1]).eval()     # G_ema stays in eval mode after the metric
         real = torch.from_numpy(np.array(reals[:num]))               # a writable copy (the levels are read-only)
         fields: dict[str, float] = {}
         for name in self.metrics:
