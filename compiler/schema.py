@@ -15,9 +15,11 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from progan_zoo.metrics.registry import OFFICIAL_NUM_IMAGES
 
 from .ops import OPS
 
@@ -151,13 +153,24 @@ class Data(_Strict):
     source: str = Field(min_length=1, description="A dataset cache path, an image folder or zip, or a built-in name (mnist, lfw-100).")
     resolution: int = Field(ge=4, description="Image resolution the data is served at.")
     channels: int = Field(ge=1, description="Image channels.")
+    crop: Literal["center", "celeba", "none"] | None = Field(None, description="How raw images become squares (`progan-zoo dataset --crop`): center = the largest centred square, then a Lanczos resize (the official create_lsun); celeba = the official create_celeba box, 128x128 centred at x=89, y=121 of the aligned 178x218 CelebA images, no resize; none = stretch. Applied to an image folder or zip and checked against a cache's manifest; unset: center for raw images, any cache.")
 
 
 class Evaluation(_Strict):
     """How a trained model is scored."""
 
     metrics: list[MetricName] = Field(["swd"], description="Metrics the trained model is scored with.")
-    num_images: int = Field(10000, ge=1, description="Generated images per metric (the paper: 16384 for SWD, 50000 for FID).")
+    num_images: Annotated[int, Field(ge=1)] | dict[MetricName, Annotated[int, Field(ge=1)]] = Field(
+        {m: OFFICIAL_NUM_IMAGES[m] for m in get_args(MetricName)},
+        description="Images per metric, generated and real (reals are cycled when the data set is smaller, as the official evaluation does; MS-SSIM uses num_images / 2 pairs): one number for every metric, or a mapping metric -> number whose missing metrics take the official count. Default: the official counts, swd 16384, fid 50000, kid 50000, msssim 20000 (10,000 pairs).")
+
+    def count(self, metric: str) -> int:
+        """Images for a registered metric: the spec's number for it (SWD's for its noise floor), else the
+        official count."""
+        if isinstance(self.num_images, int):
+            return self.num_images
+        key = "swd" if metric == "swd_noise_floor" else metric
+        return int(self.num_images.get(key, OFFICIAL_NUM_IMAGES[metric]))
 
 
 class Spec(_Strict):

@@ -29,12 +29,17 @@ import numpy as np
 from progan_zoo.errors import UserError
 from progan_zoo.fsutil import fsync_path
 
-from .images import is_power_of_two, iter_levels
+from .images import downsample_to, is_power_of_two, iter_levels
 
 FORMAT = "progan-zoo-dataset"
 VERSION = 1
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
-CROPS = ("center", "none")
+CROPS = ("center", "celeba", "none")
+# The official create_celeba (dataset_tool.py): a fixed 128x128 box centred at x=89, y=121 of the aligned
+# 178x218 CelebA images (img_align_celeba), kept at 128x128 without a resize.
+CELEBA_SIZE = (178, 218)                      # PIL (width, height)
+CELEBA_CENTER = (89, 121)                     # (x, y)
+CELEBA_CROP = 128
 
 
 def level_file(resolution: int) -> str:
@@ -87,7 +92,13 @@ def list_images(src: str | Path) -> ImageSource:
 
 
 def decode(data: bytes, name: str, resolution: int, channels: int, crop: str) -> np.ndarray:
-    """Image bytes -> uint8 [C, R, R]: centre-crop to a square (``crop='center'``), then Lanczos resize."""
+    """Image bytes -> uint8 [C, R, R].
+
+    ``center``: the largest centred square, then a Lanczos resize (the official create_lsun: its crop
+    ``img[(h - s) // 2 : (h + s) // 2, (w - s) // 2 : (w + s) // 2]`` with s = min(h, w), then PIL
+    ANTIALIAS, i.e. Lanczos); ``none``: a Lanczos resize of the whole image; ``celeba``: the official CelebA
+    box (``celeba_box``), 2x2 box-averaged down when ``resolution`` < 128, as the official lower levels are.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -97,6 +108,13 @@ def decode(data: bytes, name: str, resolution: int, channels: int, crop: str) ->
         raise UserError(f"{name}: cannot read the image ({exc.__class__.__name__}) (hint: remove or re-save it)") from None
     img = img.convert("L" if channels == 1 else "RGB")
     w, h = img.size
+    if crop == "celeba":
+        if img.size != CELEBA_SIZE:
+            raise UserError(f"{name}: {w}x{h} pixels; --crop celeba takes the aligned CelebA images "
+                            f"(img_align_celeba, {CELEBA_SIZE[0]}x{CELEBA_SIZE[1]}) (hint: use --crop center for other images)")
+        arr = np.asarray(img.crop(celeba_box()), dtype=np.uint8)
+        arr = arr[None] if channels == 1 else arr.transpose(2, 0, 1)
+        return downsample_to(arr[None], resolution)[0]
     if crop == "center" and w != h:
         s = min(w, h)
         left, top = (w - s) // 2, (h - s) // 2
@@ -107,9 +125,25 @@ def decode(data: bytes, name: str, resolution: int, channels: int, crop: str) ->
     return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
 
 
+def celeba_box() -> tuple[int, int, int, int]:
+    """The official CelebA crop as a PIL box (left, top, right, bottom): numpy ``img[57:185, 25:153]``."""
+    (cx, cy), half = CELEBA_CENTER, CELEBA_CROP // 2
+    return cx - half, cy - half, cx + half, cy + half
+
+
+def check_crop(crop: str, resolution: int) -> None:
+    """A known crop that can give ``resolution`` (the CelebA box is 128 pixels and is never upsampled)."""
+    if crop not in CROPS:
+        raise UserError(f"--crop {crop}: unknown; known: {', '.join(CROPS)}")
+    if crop == "celeba" and resolution > CELEBA_CROP:
+        raise UserError(f"--crop celeba with --resolution {resolution}: the official CelebA crop is "
+                        f"{CELEBA_CROP}x{CELEBA_CROP} (hint: use --resolution {CELEBA_CROP} or lower)")
+
+
 def load_images(src: str | Path, resolution: int, channels: int, crop: str = "center",
                 progress: bool = True) -> np.ndarray:
     """All images of a folder or zip as uint8 [N, C, R, R] in memory (for small folders)."""
+    check_crop(crop, resolution)
     source = list_images(src)
     out = np.empty((len(source), channels, resolution, resolution), np.uint8)
     for i, (name, data) in enumerate(_bar(source.read(), len(source), f"reading {src}", progress)):
@@ -124,8 +158,7 @@ def create_cache(src: str | Path, out: str | Path, resolution: int, channels: in
         raise UserError(f"--resolution {resolution}: must be a power of two >= {lowest} (hint: e.g. 32, 64, 256)")
     if channels not in (1, 3):
         raise UserError(f"--channels {channels}: must be 1 (grey) or 3 (RGB)")
-    if crop not in CROPS:
-        raise UserError(f"--crop {crop}: unknown; known: {', '.join(CROPS)}")
+    check_crop(crop, resolution)
     out = Path(out)
     if out.exists() and not overwrite:
         raise UserError(f"{out}: already exists (hint: pass --overwrite or choose another OUT)")

@@ -79,8 +79,10 @@ def add_dataset_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", help="cache folder to create")
     p.add_argument("--resolution", type=int, required=True, metavar="R", help="top resolution, a power of two; levels 4..R are stored")
     p.add_argument("--channels", type=int, default=3, choices=[1, 3], help="1 (grey) or 3 (RGB) (default: 3)")
-    p.add_argument("--crop", default="center", choices=["center", "none"],
-                   help="center: crop the largest centred square first; none: stretch to square (default: center)")
+    p.add_argument("--crop", default="center", choices=["center", "celeba", "none"],
+                   help="center: the largest centred square, then a Lanczos resize (the official LSUN tool); celeba: "
+                        "the official CelebA crop, 128x128 centred at x=89, y=121 of the aligned 178x218 images, "
+                        "no resize; none: stretch to square (default: center)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 

@@ -328,7 +328,7 @@ class Run:
             mirror = resume.state.rng["data_sampler"]["mirror"] if resume else spec.training.mirror_augment
         self.data_source = cfg.data or (resume.state.data if resume else None) or spec.data.source
         self.images = open_dataset(self.data_source, spec.data.resolution, spec.data.channels,
-                                   progress=cfg.progress and info.is_main)
+                                   progress=cfg.progress and info.is_main, crop=spec.data.crop)
         self.loader = RealLoader(self.images, self.seed, mirror)
         self.gen = torch.Generator().manual_seed(self.seed)   # latents and mixing factors of every step
         self.fixed_z = torch.from_numpy(

@@ -256,18 +256,26 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", default=None,
                    help="comma-separated: swd, fid, kid, msssim (default: the spec's evaluation.metrics)")
     p.add_argument("--num", type=_positive, default=None,
-                   help="generated images per metric (default: the spec's evaluation.num_images)")
+                   help="images per metric, generated and real, for every metric (default: the spec's "
+                        "evaluation.num_images, per metric; reals are cycled when the data has fewer)")
     p.add_argument("--data", default=None,
                    help="real data: a dataset cache, image folder or built-in name (default: the spec's data.source)")
     p.add_argument("--out", default=None, help="write the results as JSON here (default: TARGET/metrics-*.json for "
                                                "runs, else results.json)")
     p.add_argument("--seed", type=int, default=0, help="seed of latents and metric randomness (default 0)")
     p.add_argument("--checkpoint", default=None, help="for a run: which checkpoint (default: the newest)")
-    p.add_argument("--resolution", type=int, default=None, help="evaluate the lower-resolution generator inside")
+    p.add_argument("--resolution", type=int, default=None,
+                   help="evaluate the lower-resolution generator inside, at its own size (default for a run: its "
+                        "current stage, upsampled to the final resolution as the official code scores snapshots)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     p.add_argument("--batch-size", type=_positive, default=64, help="generator batch size (default 64)")
     p.add_argument("--record", action="store_true",
                    help="for a saved model folder: store the results in metadata.json and re-render its card")
+    mirror = p.add_mutually_exclusive_group()
+    mirror.add_argument("--mirror", dest="mirror", action="store_true", default=None,
+                        help="mirror the reals at random, as the official evaluation does for runs trained with "
+                             "mirror augmentation (default: what the run or the spec trained with)")
+    mirror.add_argument("--no-mirror", dest="mirror", action="store_false", help="never mirror the reals")
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
