@@ -100,6 +100,11 @@ def _open_cache(path: Path, resolution: int, channels: int, crop: str | None = N
         except (OSError, ValueError) as exc:
             raise UserError(f"{file}: cannot open the {res}px level ({exc.__class__.__name__}) "
                             "(hint: re-create the cache with progan-zoo dataset)") from None
+        want = (manifest.get("count"), channels, res, res)
+        if levels[res].shape != want or levels[res].dtype != np.uint8:
+            # A level that does not match the manifest (a copy cut short, a file from another cache).
+            raise UserError(f"{file}: holds {levels[res].dtype} {list(levels[res].shape)}, the manifest says uint8 "
+                            f"{list(want)} (hint: re-create the cache with progan-zoo dataset)")
         res //= 2
     return ImageSet(levels, str(path))
 

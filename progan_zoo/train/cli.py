@@ -84,6 +84,8 @@ def add_dataset_arguments(p: argparse.ArgumentParser) -> None:
                         "the official CelebA crop, 128x128 centred at x=89, y=121 of the aligned 178x218 images, "
                         "no resize; none: stretch to square (default: center)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip unreadable or wrong-mode images (listed in OUT/manifest.json) instead of stopping at the first")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
@@ -91,9 +93,12 @@ def run_dataset(args: argparse.Namespace) -> int:
     from progan_zoo.data.cache import create_cache, read_manifest
 
     out = create_cache(args.src, args.out, args.resolution, args.channels, args.crop, overwrite=args.overwrite,
-                       progress=args.progress)
+                       progress=args.progress, skip_bad=args.skip_bad)
     m = read_manifest(out)
     print(f"{out}: {m['count']} images, {m['channels']} channel(s), levels {', '.join(m['levels'])}")
+    if m.get("skipped"):
+        print(f"skipped {len(m['skipped'])} unreadable or wrong-mode file(s), listed under \"skipped\" in "
+              f"{out / 'manifest.json'}")
     return 0
 
 

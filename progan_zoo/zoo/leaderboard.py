@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from progan_zoo.errors import UsageError, UserError
+from progan_zoo.errors import ProganZooError, UsageError, UserError
 
 from . import folder as F
 from .card import comparable_settings, metric_display, parse_card, render_card, results_from_card
@@ -94,9 +94,9 @@ def gather(include_hub: bool = True, want_samples: bool = False) -> tuple[list[R
                 if want_samples:
                     try:
                         samples = download_file(e.location, F.SAMPLES, e.revision)
-                    except UserError:
+                    except ProganZooError:
                         samples = None
-        except UserError as exc:
+        except ProganZooError as exc:
             notes.append(f"{name}: skipped: {exc}")
             continue
         got = _rows_from_card(front, name, e.where, samples, e)
