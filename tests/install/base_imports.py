@@ -85,3 +85,4 @@ from progan_zoo.cli import main  # noqa: E402
 
 rc = main(sys.argv[2:])
 print(json.dumps({"rc": rc, "blocked": blocked, "probed": sorted(probed), "used": sorted(used)}))
+sys.exit(rc)
