@@ -18,7 +18,8 @@ STAGES = ("load", "validate", "graph")
 
 def add_compile_arguments(p: argparse.ArgumentParser) -> None:
     """Declare the options of ``progan-zoo compile``."""
-    p.add_argument("spec", nargs="?", metavar="SPEC", help="spec YAML file, e.g. specs/celebahq_1024.yaml")
+    p.add_argument("spec", nargs="?", metavar="SPEC",
+                   help="spec YAML file (e.g. specs/celebahq_1024.yaml) or a shipped spec's name (e.g. celebahq-1024)")
     p.add_argument("--stop-after", choices=STAGES, metavar="STAGE",
                    help="stop after this stage and show its output: load (keys and their line:col), "
                         "validate (OK and a summary), graph (nodes and edges)")
@@ -70,7 +71,8 @@ def run_compile(args: argparse.Namespace) -> int:
     if args.graph and stop in ("load", "validate"):
         raise UsageError(f"--graph needs the graph stage: drop '--stop-after {stop}' or use '--stop-after graph'")
 
-    raw = load(args.spec)
+    from progan_zoo.specs import resolve_spec
+    raw = load(resolve_spec(args.spec))
     if stop == "load":
         _emit(args, summary.load_report(raw),
               {"stage": "load", "file": raw.file, "sha256": raw.sha256, "keys": summary.load_summary(raw)})
@@ -134,4 +136,39 @@ def _run_cost(args: argparse.Namespace, graph: Any, spec: Any, raw: Any) -> int:
           + cost_model.cost_report(cost, rate, args.devices),
           {"stage": "cost", **summary.compile_json(graph, spec, raw, fade=args.fade),
            "cost": cost_model.cost_json(cost, rate, args.devices)})
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- specs
+def add_specs_arguments(p: argparse.ArgumentParser) -> None:
+    """Declare the options of ``progan-zoo specs``."""
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
+    p.epilog = "Train or compile one by name: progan-zoo train mnist-32, progan-zoo compile celebahq-1024."
+
+
+def run_specs(args: argparse.Namespace) -> int:
+    """List the shipped specs: name, resolution, G and D parameters (from the graph, no torch), description."""
+    from progan_zoo.compiler.graph import param_count, to_graph
+    from progan_zoo.compiler.load import load
+    from progan_zoo.compiler.summary import human
+    from progan_zoo.compiler.validate import validate
+    from progan_zoo.specs import spec_files
+
+    rows = []
+    for name, path in spec_files().items():
+        spec = validate(load(path))
+        graph = to_graph(spec)
+        rows.append({"name": name, "resolution": spec.architecture.resolution, "params_G": param_count(graph, "G"),
+                     "params_D": param_count(graph, "D"), "description": spec.description or "", "file": str(path)})
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    table = [("name", "res", "G params", "D params", "description")]
+    table += [(r["name"], str(r["resolution"]), human(r["params_G"]), human(r["params_D"]), r["description"])
+              for r in rows]
+    widths = [max(len(row[j]) for row in table) for j in range(4)]
+    for row in table:
+        print("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(row[:4], widths)))
+              + "  " + row[4])
     return 0

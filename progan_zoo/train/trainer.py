@@ -50,6 +50,7 @@ from .checkpoint import TrainState
 from .dist import DistInfo, all_reduce_grads, all_reduce_mean, barrier, broadcast_module, init_distributed, shutdown
 from .interrupt import StopRequests
 from .losses import make_loss
+from .monitor import Monitor, check_metric_options
 from .preflight import check_memory
 from .samples import make_grid, save_png
 from .schedule import Phase, Schedule
@@ -78,6 +79,10 @@ class TrainConfig:
     max_steps: int | None = None      # Stop after the group in which this process's G steps reach this (tests, benchmarks).
     progress: bool = True
     argv: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)   # Metrics measured during training (e.g. ["swd"]).
+    metrics_ticks: int = 5            # ... every this many ticks, and at the end.
+    metrics_num: int = 1000           # ... with this many generated and real images (at most the data's size).
+    tensorboard: str = "auto"         # auto (when installed) | on | off: event files in the run directory.
 
 
 @dataclass
@@ -315,6 +320,7 @@ class Run:
                              "or leave SPEC out)")
         self.seed = resume.state.seed if resume else cfg.seed
         check_precision(cfg, device)
+        check_metric_options(cfg.metrics, spec.data.resolution)
         self.run_dir = Path(cfg.out) if cfg.out else resume_run if resume_run is not None else \
             Path("runs") / f"{spec.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
         # Refuse a directory that holds another run, or that another process trains into, before any
@@ -438,12 +444,13 @@ class Run:
                              f"{self.run_dir}`)") from None
 
     @torch.no_grad()
-    def sample_grid(self, phase: Phase) -> None:
+    def sample_grid(self, phase: Phase) -> np.ndarray:
         G_ema = self.nets.G_ema
         imgs = torch.cat([G_ema(z.to(self.device), phase.stage, phase.alpha) for z in self.fixed_z.split(64)])
         picture = make_grid(imgs, size=self.spec.data.resolution)
         save_png(picture, self.run_dir / "samples" / f"kimg-{self.nimg // 1000:06d}.png")
         save_png(picture, self.run_dir / "samples" / "latest.png")
+        return picture
 
     # -- the loop ----------------------------------------------------------------------------------
 
@@ -483,11 +490,14 @@ class Run:
                         "(hint: lower the learning rate, or resume from that checkpoint with another --seed)")
 
     def write_tick(self, phase: Phase, record: dict, done: bool) -> Path | None:
-        """Rank 0: the log line, the sample grid, and every ``snapshot_ticks`` ticks (and at the end) a checkpoint."""
+        """Rank 0: metrics when due, the log line, the sample grid, TensorBoard, and every ``snapshot_ticks``
+        ticks (and at the end) a checkpoint."""
+        record.update(self.monitor.measure(self.tick, done, self.nets.G_ema, phase.stage, phase.alpha,
+                                           self.images.level(self.spec.data.resolution), record["kimg"]))
         try:
             with open(self.run_dir / "log.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
-            self.sample_grid(phase)
+            self.monitor.write(record, self.sample_grid(phase), self.nimg)
         except OSError as exc:
             raise RunFailure(f"{exc.filename or self.run_dir}: cannot write ({exc.strerror or exc}); stopped. Last "
                              f"complete checkpoint: {self.last_ckpt or 'none'} (hint: free space, then "
@@ -501,6 +511,8 @@ class Run:
         cfg, info = self.cfg, self.info
         if info.is_main:
             self.write_run_json()
+            self.monitor = Monitor(self.run_dir, cfg.metrics, cfg.metrics_ticks, cfg.metrics_num, self.seed,
+                                   cfg.tensorboard)
         total_nimg = int(round(self.total_kimg * 1000))
         bar = tqdm(total=total_nimg, initial=min(self.nimg, total_nimg), unit="img", unit_scale=True,
                    dynamic_ncols=True, desc=self.spec.name) if cfg.progress and info.is_main else None
@@ -560,6 +572,8 @@ class Run:
             self.stop.restore()
             if bar is not None:
                 bar.close()
+            if info.is_main:
+                self.monitor.close()
         if self.stopped and info.is_main:
             print(f"progan-zoo train: stopped by {self.stop.name or 'a signal to another rank'} at kimg {self.nimg / 1000:.3f}; checkpoint "
                   f"{self.last_ckpt} (continue with: progan-zoo train --resume {self.run_dir})", file=sys.stderr)

