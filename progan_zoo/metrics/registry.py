@@ -81,13 +81,6 @@ METRICS = Registry("metric")
 # What a metric gets
 
 
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """Generator output in [-1, 1] -> uint8, as the official evaluation: x * 127.5 + 127.5, round, saturate."""
-    import torch
-
-    return (images.float() * 127.5 + 127.5).round_().clamp_(0, 255).to(torch.uint8)
-
-
 def generator_device(generator: Any) -> torch.device:
     import torch
 
@@ -147,6 +140,8 @@ class MetricContext:
     def fake_batches(self, num: int | None = None, seed: int | None = None) -> Iterator[torch.Tensor]:
         """Generated images as uint8 batches (num images, latents seeded)."""
         import torch
+
+        from progan_zoo.data.pixels import to_uint8
 
         g = self.need_generator("sampling")
         num = self.num if num is None else num

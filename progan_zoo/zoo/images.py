@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 
+from progan_zoo.data.pixels import tile
+
 if TYPE_CHECKING:
     import PIL.Image
 
 
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """[N, C, H, W] in nominal [-1, 1] -> uint8 [N, C, H, W].
-
-    The official code maps the range [-1, 1] to [0, 255] with rounding and clipping
-    (``adjust_dynamic_range`` then ``rint`` and ``clip``); G's output is not clamped, so clip here.
-    """
-    x = (images.detach().float() + 1.0) * 127.5
-    return x.round_().clamp_(0, 255).to(torch.uint8)
-
-
 def grid(images: torch.Tensor, cols: int | None = None, pad: int = 0) -> np.ndarray:
     """uint8 [N, C, H, W] -> one uint8 picture [rows*H, cols*W, C] (C is 1 or 3), row-major."""
-    n, c, h, w = images.shape
-    cols = cols or max(1, math.ceil(math.sqrt(n)))
-    rows = math.ceil(n / cols)
-    canvas = np.zeros((rows * (h + pad) - pad if rows else 0, cols * (w + pad) - pad, c), dtype=np.uint8)
-    arr = images.permute(0, 2, 3, 1).cpu().numpy()
-    for i in range(n):
-        r, q = divmod(i, cols)
-        canvas[r * (h + pad): r * (h + pad) + h, q * (w + pad): q * (w + pad) + w] = arr[i]
-    return canvas
+    return tile(images, cols=cols, pad=pad)
 
 
 def to_pil(picture: np.ndarray) -> "PIL.Image.Image":

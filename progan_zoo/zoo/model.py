@@ -10,7 +10,7 @@ from torch import nn
 from progan_zoo.errors import UserError
 from progan_zoo.nn import Generator
 
-from .images import to_uint8
+from progan_zoo.data.pixels import to_uint8
 
 
 def latents(n: int, z_dim: int, seed: int | None = 0) -> torch.Tensor:

@@ -13,7 +13,7 @@ from progan_zoo.errors import UsageError
 from progan_zoo.zoo import folder as F
 from progan_zoo.zoo.card import parse_card
 from progan_zoo.zoo.export import export_model
-from progan_zoo.zoo.images import to_uint8
+from progan_zoo.data.pixels import to_uint8
 from progan_zoo.zoo.weights import read_header, tensor_shapes
 
 from conftest import make_run
