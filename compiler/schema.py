@@ -110,6 +110,7 @@ class Loss(_Strict):
     gp_lambda: float = Field(10.0, ge=0, description="wgan_gp: gradient-penalty weight lambda.")
     gp_target: float = Field(1.0, gt=0, description="wgan_gp: gradient-norm target gamma (750 for the paper's CIFAR-10 run); the official code weights the penalty (|grad| - gamma)^2 by lambda / gamma^2.")
     drift: float = Field(0.001, ge=0, description="wgan_gp: drift term epsilon * E[D(real)^2].")
+    gp_at: Literal["final", "stage"] = Field("final", description="wgan_gp: the resolution the penalised gradient is taken at. final (the official code): D sees every image nearest-upsampled to the final resolution and pools it down itself, so the norm is the stage-resolution norm divided by final/stage. stage: the gradient at the stage's own resolution (a different penalty at every stage but the last; progan-zoo before spec revision 2).")
 
 
 class Optimizer(_Strict):
@@ -119,7 +120,14 @@ class Optimizer(_Strict):
     beta1: float = Field(0.0, ge=0, lt=1, description="Adam beta1 (first-moment decay).")
     beta2: float = Field(0.99, ge=0, lt=1, description="Adam beta2 (second-moment decay).")
     eps: float = Field(1e-8, gt=0, description="Adam epsilon.")
-    reset_on_growth: bool = Field(False, description="Reset the Adam state at every level-of-detail change: when a fade-in starts and when it ends (the official reset_opt_for_new_lod).")
+    reset_on_growth: bool = Field(True, description="Reset the Adam state at every level-of-detail change: when a fade-in starts and when it ends (the official reset_opt_for_new_lod=True; the Theano original re-created its Adam updates at the same points).")
+
+
+class LRRampup(_Strict):
+    """A learning-rate ramp-up at the start of training (the paper-era Theano code's rampup_kimg)."""
+
+    kimg: float = Field(0.0, ge=0, description="Length of the ramp-up in thousands of real images (Theano train_gan: 40 by default; 0 disables).")
+    shape: Literal["exp", "linear"] = Field("exp", description="exp: the Theano misc.rampup, lr * exp(-5 (1 - kimg/length)^2); linear: the TF TrainingSchedule's lrate_rampup_kimg, lr * min(kimg/length, 1).")
 
 
 class Training(_Strict):
@@ -130,8 +138,10 @@ class Training(_Strict):
     schedule: list[PhaseRow] = Field([], description="Per-resolution overrides of the defaults.")
     loss: Loss = Field(default_factory=Loss, description="GAN loss; default WGAN-GP with the paper's parameters.")
     optimizer: Optimizer = Field(default_factory=Optimizer, description="Optimizer; default Adam with the paper's parameters.")
-    d_repeats: int = Field(1, ge=1, description="D steps per G step.")
-    g_ema_decay: float = Field(0.999, ge=0, lt=1, description="Decay of the generator's exponential moving average used for samples and evaluation.")
+    d_repeats: int = Field(1, ge=1, description="D steps per G step (official D_repeats).")
+    minibatch_repeats: int = Field(4, ge=1, description="Minibatches (D steps + G step) run between updates of the schedule: level of detail, minibatch, learning rate and the optimizer-reset check (official TF minibatch_repeats = 4; the Theano original: 1).")
+    lr_rampup: LRRampup = Field(default_factory=LRRampup, description="Learning-rate ramp-up; default none.")
+    g_ema_decay: float = Field(0.999, ge=0, lt=1, description="Decay of the generator's exponential moving average used for samples and evaluation; updated with every D step from G's weights before that iteration's G step, as the official Gs_update_op.")
     mirror_augment: bool = Field(False, description="Random horizontal flips of the real images.")
 
 

@@ -312,7 +312,7 @@ def check_rules(spec: Spec, raw: RawSpec | None = None) -> None:
     # Loss parameters that do not apply to the chosen loss.
     loss = spec.training.loss
     if loss.name != "wgan_gp":
-        stray = sorted(loss.model_fields_set & {"gp_lambda", "gp_target", "drift"})
+        stray = sorted(loss.model_fields_set & {"gp_lambda", "gp_target", "drift", "gp_at"})
         if stray:
             raise _err(raw, ["training", "loss", stray[0]], f"'{stray[0]}' only applies to wgan_gp, not {loss.name}",
                        f"remove '{stray[0]}', or use name: wgan_gp", at_value=False)

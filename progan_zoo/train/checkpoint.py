@@ -19,8 +19,9 @@ import os
 import re
 import shutil
 import signal
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -72,7 +73,7 @@ def _maybe_die() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def save_checkpoint(run_dir: str | Path, nimg: int, tensors: dict[str, dict[str, torch.Tensor]], state: dict,
+def save_checkpoint(run_dir: str | Path, nimg: int, tensors: dict[str, dict[str, torch.Tensor]], state: TrainState,
                     keep: int = 3) -> Path:
     """Write ``tensors`` (file stem -> name -> tensor) and ``state`` (JSON) atomically; keep the newest ``keep``."""
     global _written
@@ -91,7 +92,7 @@ def save_checkpoint(run_dir: str | Path, nimg: int, tensors: dict[str, dict[str,
         fsync_path(path)
         if i == 0:
             _maybe_die()
-    (tmp / "state.json").write_text(json.dumps(state, indent=1) + "\n")
+    (tmp / "state.json").write_text(state.to_json())
     fsync_path(tmp / "state.json")
     fsync_path(tmp)
     os.replace(tmp, final)
@@ -104,11 +105,49 @@ def save_checkpoint(run_dir: str | Path, nimg: int, tensors: dict[str, dict[str,
 
 
 @dataclass
+class TrainState:
+    """``state.json`` of a checkpoint: the one definition of the format, read and written only here."""
+
+    nimg: int                              # Real images shown so far (the official cur_nimg).
+    step: int                              # G steps taken.
+    tick: int                              # Ticks completed.
+    stage: int                             # Highest active resolution's index (0 is 4x4).
+    resolution: int
+    alpha: float                           # Newest block's fade weight.
+    lod: float                             # Official level of detail.
+    seed: int
+    spec_sha256: str
+    spec_name: str
+    data: str                              # Dataset the run trains on.
+    world_size: int
+    optimizer: dict[str, Any]              # Name, learning rate, betas, eps (for readers; tensors are in optim.safetensors).
+    rng: dict[str, Any]                    # Every random state (trainer.rng_state).
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def kimg(self) -> float:
+        return self.nimg / 1000.0
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "kimg": self.kimg}, indent=1) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, where: str = "state.json") -> "TrainState":
+        data = json.loads(text)
+        names = {f.name for f in fields(cls)}
+        missing = sorted(f.name for f in fields(cls) if f.name not in data and f.name != "versions")
+        if missing:
+            raise UserError(f"{where}: not a progan-zoo checkpoint state (missing {', '.join(missing)}) "
+                            "(hint: resume from a checkpoint folder written by progan-zoo train)")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
 class Checkpoint:
-    """A loaded checkpoint: the folder, its state.json and a reader for its safetensors files."""
+    """A loaded checkpoint: the folder, its typed state and a reader for its safetensors files."""
 
     path: Path
-    state: dict
+    state: TrainState
 
     def tensors(self, stem: str) -> dict[str, torch.Tensor]:
         file = self.path / f"{stem}.safetensors"
@@ -123,8 +162,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     """Open a checkpoint folder, or a run directory's newest checkpoint."""
     ckpt = resolve_checkpoint(path)
     try:
-        state = json.loads((ckpt / "state.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        state = TrainState.from_json((ckpt / "state.json").read_text(), str(ckpt / "state.json"))
+    except (OSError, json.JSONDecodeError, TypeError) as exc:
         raise UserError(f"{ckpt / 'state.json'}: cannot read ({exc.__class__.__name__}) "
                         "(hint: resume from an older checkpoint)") from None
     return Checkpoint(ckpt, state)

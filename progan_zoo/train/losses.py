@@ -45,10 +45,14 @@ LOSSES = Registry("loss")
 
 
 def gradient_penalty(D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor,
-                     target: float = 1.0) -> torch.Tensor:
-    """Per-sample (||grad_x D(x_hat)|| - target)^2 at x_hat = lerp(reals, fakes, mix), in fp32.
+                     target: float = 1.0, norm_scale: float = 1.0) -> torch.Tensor:
+    """Per-sample (norm_scale * ||grad_x D(x_hat)|| - target)^2 at x_hat = lerp(reals, fakes, mix), in fp32.
 
     The WGAN-GP penalty (Gulrajani et al. 2017) as the official ``D_wgangp_acgan`` computes it.
+    ``norm_scale`` = stage / final resolution gives the official penalty: the official D takes every
+    image nearest-upsampled by f = final / stage and average-pools it back, so its gradient with
+    respect to the full-resolution image is the stage gradient spread over f^2 pixels, divided by
+    f^2: a norm f times smaller.
     Autocast is switched off so the double backward runs in full precision whatever ``--amp`` says.
     The graph is kept (``create_graph``) so the penalty trains D.
     """
@@ -56,7 +60,7 @@ def gradient_penalty(D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torc
         mixed = torch.lerp(reals.float(), fakes.float().detach(), mix.float()).requires_grad_(True)  # [NCHW]
         scores = D(mixed).float()                                                                # [N1]
         (grads,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)                   # [NCHW]
-        norms = grads.square().sum(dim=(1, 2, 3)).sqrt()                                          # [N]
+        norms = grads.square().sum(dim=(1, 2, 3)).sqrt() * norm_scale                             # [N]
         return (norms - target).square()
 
 
@@ -72,14 +76,20 @@ class WGANGP:
 
     def __init__(self, cfg: LossConfig) -> None:
         self.lam, self.target, self.drift = cfg.gp_lambda, cfg.gp_target, cfg.drift
+        self.gp_at = cfg.gp_at
 
-    def d_loss(self, D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor) -> tuple[torch.Tensor, Stats]:
+    def norm_scale(self, stage_resolution: int, final_resolution: int) -> float:
+        """Factor from the stage-resolution gradient norm to the penalised one (``gp_at``)."""
+        return stage_resolution / final_resolution if self.gp_at == "final" else 1.0
+
+    def d_loss(self, D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor,
+               norm_scale: float = 1.0) -> tuple[torch.Tensor, Stats]:
         real = D(reals).float()                                     # [N1]
-        fake = D(fakes).float()                                     # [N1]
+        fake = D(fakes).float()  # [N1]
         loss = (fake - real).squeeze(1)                             # [N]
         stats = {"D/real": real.mean().detach(), "D/fake": fake.mean().detach()}
         if self.lam > 0:
-            gp = gradient_penalty(D, reals, fakes, mix.view(-1, 1, 1, 1), self.target)
+            gp = gradient_penalty(D, reals, fakes, mix.view(-1, 1, 1, 1), self.target, norm_scale)
             loss = loss + gp * (self.lam / self.target ** 2)
             stats["D/gp"] = gp.mean().detach()
         if self.drift > 0:
@@ -102,8 +112,13 @@ class LSGAN:
     def __init__(self, cfg: LossConfig) -> None:
         pass
 
-    def d_loss(self, D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor | None = None) -> tuple[torch.Tensor, Stats]:
-        real, fake = D(reals).float(), D(fakes).float()
+    def norm_scale(self, stage_resolution: int, final_resolution: int) -> float:
+        return 1.0
+
+    def d_loss(self, D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor | None = None,
+               norm_scale: float = 1.0) -> tuple[torch.Tensor, Stats]:
+        real = D(reals).float()
+        fake = D(fakes).float()
         loss = 0.5 * ((real - 1).square() + fake.square()).mean()
         return loss, {"D/loss": loss.detach(), "D/real": real.mean().detach(), "D/fake": fake.mean().detach()}
 
@@ -121,8 +136,13 @@ class LogisticNS:
     def __init__(self, cfg: LossConfig) -> None:
         pass
 
-    def d_loss(self, D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor | None = None) -> tuple[torch.Tensor, Stats]:
-        real, fake = D(reals).float(), D(fakes).float()
+    def norm_scale(self, stage_resolution: int, final_resolution: int) -> float:
+        return 1.0
+
+    def d_loss(self, D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor | None = None,
+               norm_scale: float = 1.0) -> tuple[torch.Tensor, Stats]:
+        real = D(reals).float()
+        fake = D(fakes).float()
         loss = (F.softplus(fake) + F.softplus(-real)).mean()
         return loss, {"D/loss": loss.detach(), "D/real": real.mean().detach(), "D/fake": fake.mean().detach()}
 

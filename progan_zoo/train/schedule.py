@@ -54,6 +54,16 @@ class Schedule:
         self.learning_rate = [float(pick(r, "learning_rate")) for r in self.resolutions]
         self.total_kimg = float(spec.training.total_kimg)
         self.max_lod = len(self.resolutions) - 1
+        self.rampup_kimg = float(spec.training.lr_rampup.kimg)
+        self.rampup_shape = spec.training.lr_rampup.shape
+
+    def lr_factor(self, kimg: float) -> float:
+        """Learning-rate ramp-up factor after ``kimg`` thousand images: the Theano ``misc.rampup``
+        (exp(-5 (1 - p)^2), p = kimg / length) or the TF ``lrate_rampup_kimg`` (min(p, 1))."""
+        if self.rampup_kimg <= 0 or kimg >= self.rampup_kimg:
+            return 1.0
+        p = max(0.0, kimg) / self.rampup_kimg
+        return p if self.rampup_shape == "linear" else math.exp(-5.0 * (1.0 - p) ** 2)
 
     def lod(self, kimg: float) -> float:
         """The official level of detail after ``kimg`` thousand images."""
@@ -86,7 +96,8 @@ class Schedule:
         frac = lod - math.floor(lod)
         alpha = 1.0 - frac
         return Phase(kimg=kimg, lod=lod, stage=stage, alpha=alpha, resolution=self.resolutions[stage],
-                     fading=frac > 0.0, minibatch=self.minibatch[stage], learning_rate=self.learning_rate[stage])
+                     fading=frac > 0.0, minibatch=self.minibatch[stage],
+                     learning_rate=self.learning_rate[stage] * self.lr_factor(kimg))
 
     def stage_starts(self) -> list[tuple[int, float, float]]:
         """(stage, kimg where its fade starts, kimg where it is fully in) for a timeline plot."""

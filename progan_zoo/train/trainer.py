@@ -1,12 +1,17 @@
 """The progressive training loop (paper section 2; official TF ``train.py``), readable top to bottom.
 
-One iteration, as in the official loop with ``D_repeats`` D steps per G step:
+The official loop, which ``Run.train`` follows step for step::
 
-    phase = Schedule(spec).at(kimg)            stage, alpha, minibatch, learning rate from images shown
-    D step (x d_repeats): reals faded like G's output; fakes from G; loss (WGAN-GP by default)
-    G step: fresh latents through G and D
-    G_ema <- lerp(G, G_ema, decay)             the generator used for samples and evaluation
-    images shown += minibatch per D step       (the official ``cur_nimg``)
+    while images shown < total:
+        phase = Schedule(spec).at(kimg)        level of detail, minibatch, learning rate  (once per group)
+        reset Adam if floor or ceil of the lod changed                                     (official reset_opt_for_new_lod)
+        repeat minibatch_repeats (4) times:
+            repeat d_repeats times:
+                D step: reals faded like G's output; fakes from G; WGAN-GP + drift
+                G_ema <- lerp(G, G_ema, decay)     with every D step, before the G step (official Gs_update_op)
+                images shown += minibatch
+            G step: fresh latents through G and D
+        maybe a tick: log line, sample grid, checkpoint
 
 Every random draw of a step (image indices, mirror flips, latents, penalty mixing factors) is made
 for the *global* minibatch, on every rank, from generators seeded by ``--seed``; a rank keeps the
@@ -19,7 +24,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import platform
 import random
 import sys
@@ -31,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from progan_zoo import __version__
 from progan_zoo.compiler import compile_spec
@@ -39,6 +44,7 @@ from progan_zoo.errors import UsageError, UserError
 from progan_zoo.nn import downsample2x, upsample2x
 
 from . import checkpoint as ckpt_io
+from .checkpoint import TrainState
 from .dist import DistInfo, all_reduce_grads, all_reduce_mean, barrier, broadcast_module, init_distributed, shutdown
 from .losses import make_loss
 from .samples import make_grid, save_png
@@ -65,7 +71,7 @@ class TrainConfig:
     tf32: bool = False                # Allow TF32 matmuls and convolutions on CUDA.
     channels_last: bool = False       # NHWC memory format.
     deterministic: bool = False       # torch.use_deterministic_algorithms(True).
-    max_steps: int | None = None      # Stop after this many G steps in this process (tests, benchmarks).
+    max_steps: int | None = None      # Stop after the group in which this process's G steps reach this (tests, benchmarks).
     progress: bool = True
     argv: list[str] = field(default_factory=list)
 
@@ -83,12 +89,18 @@ class Nets:
     dist: DistInfo
     amp: bool = False
     channels_last: bool = False
+    final_resolution: int = 0          # The penalty's gradient is taken at this resolution (official; 0: the stage's).
+    ema_decay: float = 0.999
 
     def autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
 
     def fmt(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def norm_scale(self, phase: Phase) -> float:
+        scale = getattr(self.loss, "norm_scale", None)
+        return scale(phase.resolution, self.final_resolution or phase.resolution) if scale else 1.0
 
 
 # ------------------------------------------------------------------------------------------------
@@ -124,7 +136,8 @@ def d_step(nets: Nets, reals: torch.Tensor, z: torch.Tensor, mix: torch.Tensor |
     with torch.no_grad(), nets.autocast():
         fakes = nets.fmt(G(z, phase.stage, phase.alpha).float())                   # [NCHW]
     with nets.autocast():
-        loss, stats = nets.loss.d_loss(lambda x: D(x, phase.stage, phase.alpha), reals, fakes, mix)
+        loss, stats = nets.loss.d_loss(lambda x: D(x, phase.stage, phase.alpha), reals, fakes, mix,
+                                       norm_scale=nets.norm_scale(phase))
     nets.opt_D.zero_grad(set_to_none=True)
     loss.backward()
     all_reduce_grads(D.parameters(), nets.dist)
@@ -148,7 +161,7 @@ def g_step(nets: Nets, z: torch.Tensor, phase: Phase) -> dict:
 
 @torch.no_grad()
 def ema_update(G_ema: torch.nn.Module, G: torch.nn.Module, decay: float) -> None:
-    """Official ``setup_as_moving_average_of``: ema <- lerp(G, ema, decay) for every weight, every step.
+    """Official ``setup_as_moving_average_of``: ema <- lerp(G, ema, decay) for every weight.
     The fade weight is not averaged: samples use the current alpha (the official copies ``lod`` with beta 0)."""
     ema_p, g_p = list(G_ema.parameters()), list(G.parameters())
     torch._foreach_lerp_(ema_p, g_p, 1.0 - decay)
@@ -160,6 +173,18 @@ def lod_crossed(prev: float | None, lod: float) -> bool:
     """The official ``reset_opt_for_new_lod`` trigger: floor or ceil of the level of detail changed
     (a fade starts, or a fade ends)."""
     return prev is not None and (math.floor(prev) != math.floor(lod) or math.ceil(prev) != math.ceil(lod))
+
+
+def reset_optimizers(*opts: torch.optim.Optimizer) -> None:
+    """Official ``reset_optimizer_state``: Adam's moments and step counts back to zero."""
+    for opt in opts:
+        opt.state.clear()
+
+
+def set_learning_rate(lr: float, *opts: torch.optim.Optimizer) -> None:
+    for opt in opts:
+        for group in opt.param_groups:
+            group["lr"] = lr
 
 
 # ------------------------------------------------------------------------------------------------
@@ -226,6 +251,20 @@ def versions() -> dict:
             "python": platform.python_version()}
 
 
+def check_precision(cfg: TrainConfig, device: torch.device) -> None:
+    """The opt-in speed flags; the default is paper-faithful fp32."""
+    if cfg.amp not in ("none", "bf16"):
+        raise UsageError(f"--amp {cfg.amp}: unknown (hint: none or bf16)")
+    if cfg.amp == "bf16" and device.type != "cuda":
+        raise UsageError("--amp bf16 needs a CUDA device (hint: drop --amp on the CPU)")
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
+        torch.backends.cudnn.allow_tf32 = cfg.tf32
+        torch.backends.cudnn.benchmark = not cfg.deterministic
+    if cfg.deterministic:
+        torch.use_deterministic_algorithms(True)
+
+
 # ------------------------------------------------------------------------------------------------
 # The run.
 
@@ -234,210 +273,222 @@ def train(cfg: TrainConfig) -> Path:
     non-finite loss (after which the last good checkpoint is still there to resume from)."""
     info = init_distributed(cfg.device)
     try:
-        return _train(cfg, info)
+        return Run(cfg, info).train()
     finally:
         shutdown(info)
 
 
-def _train(cfg: TrainConfig, info: DistInfo) -> Path:
-    device = info.device
+class Run:
+    """One training run: its networks, data, counters and run directory, and the loop's steps as methods."""
 
-    # -- what to resume, which spec ------------------------------------------------------------
-    resume = ckpt_io.load_checkpoint(cfg.resume) if cfg.resume else None
-    resume_run = resume.path.parent.parent if resume else None
-    spec_path = cfg.spec or (str(resume_run / "spec.yaml") if resume_run else None)
-    if spec_path is None:
-        raise UsageError("no spec given (hint: progan-zoo train SPEC, or --resume RUN_DIR)")
-    torch.manual_seed(cfg.seed)  # The initial weights: the same on every rank.
-    compiled = compile_spec(spec_path)
-    spec = compiled.spec
-    if resume and resume.state["spec_sha256"] != compiled.sha256:
-        raise UserError(f"{spec_path}: differs from the spec the checkpoint {resume.path} was trained with "
-                        f"(sha256 {resume.state['spec_sha256'][:12]}...) (hint: resume with the run's own spec.yaml, "
-                        "or leave SPEC out)")
-    seed = int(resume.state["seed"]) if resume else cfg.seed
+    def __init__(self, cfg: TrainConfig, info: DistInfo) -> None:
+        self.cfg, self.info = cfg, info
+        device = self.device = info.device
 
-    # -- precision and speed options (the default is paper-faithful fp32) ---------------------------
-    if cfg.amp not in ("none", "bf16"):
-        raise UserError(f"--amp {cfg.amp}: unknown (hint: none or bf16)")
-    if cfg.amp == "bf16" and device.type != "cuda":
-        raise UserError("--amp bf16 needs a CUDA device (hint: drop --amp on the CPU)")
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
-        torch.backends.cudnn.allow_tf32 = cfg.tf32
-        torch.backends.cudnn.benchmark = not cfg.deterministic
-    if cfg.deterministic:
-        torch.use_deterministic_algorithms(True)
+        # What to resume, which spec.
+        self.resume = resume = ckpt_io.load_checkpoint(cfg.resume) if cfg.resume else None
+        resume_run = resume.path.parent.parent if resume else None
+        spec_path = cfg.spec or (str(resume_run / "spec.yaml") if resume_run else None)
+        if spec_path is None:
+            raise UsageError("no spec given (hint: progan-zoo train SPEC, or --resume RUN_DIR)")
+        torch.manual_seed(cfg.seed)  # The initial weights: the same on every rank.
+        self.compiled = compiled = compile_spec(spec_path)
+        self.spec = spec = compiled.spec
+        if resume and resume.state.spec_sha256 != compiled.sha256:
+            raise UsageError(f"{spec_path}: differs from the spec the checkpoint {resume.path} was trained with "
+                             f"(sha256 {resume.state.spec_sha256[:12]}...) (hint: resume with the run's own spec.yaml, "
+                             "or leave SPEC out)")
+        self.seed = resume.state.seed if resume else cfg.seed
+        check_precision(cfg, device)
 
-    # -- networks, optimizers, loss, schedule -----------------------------------------------------
-    G, D = compiled.G.to(device), compiled.D.to(device)
-    if cfg.channels_last:
-        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
-    broadcast_module(G, info)
-    broadcast_module(D, info)
-    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    opt_G, opt_D = make_optimizer(G, spec, device), make_optimizer(D, spec, device)
-    nets = Nets(G, D, G_ema, opt_G, opt_D, make_loss(spec.training.loss), info,
-                amp=cfg.amp == "bf16", channels_last=cfg.channels_last)
-    sched = Schedule(spec)
-    check_minibatches(spec, sched, info.world)
-    total_kimg = float(cfg.kimg if cfg.kimg is not None else spec.training.total_kimg)
-    tick_kimg = float(cfg.tick_kimg or default_tick_kimg(total_kimg))
-    decay = spec.training.g_ema_decay
+        # Networks, optimizers, loss, schedule.
+        G, D = compiled.G.to(device), compiled.D.to(device)
+        if cfg.channels_last:
+            G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+        broadcast_module(G, info)
+        broadcast_module(D, info)
+        G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+        self.nets = Nets(G, D, G_ema, make_optimizer(G, spec, device), make_optimizer(D, spec, device),
+                         make_loss(spec.training.loss), info, amp=cfg.amp == "bf16", channels_last=cfg.channels_last,
+                         final_resolution=spec.architecture.resolution, ema_decay=spec.training.g_ema_decay)
+        self.sched = Schedule(spec)
+        check_minibatches(spec, self.sched, info.world)
+        self.total_kimg = float(cfg.kimg if cfg.kimg is not None else spec.training.total_kimg)
+        self.tick_kimg = float(cfg.tick_kimg or default_tick_kimg(self.total_kimg))
 
-    # -- data and random streams -------------------------------------------------------------------
-    mirror = cfg.mirror
-    if mirror is None:
-        mirror = resume.state["rng"]["data_sampler"]["mirror"] if resume else spec.training.mirror_augment
-    data_source = cfg.data or (resume.state.get("data") if resume else None) or spec.data.source
-    images = open_dataset(data_source, spec.data.resolution, spec.data.channels, progress=cfg.progress and info.is_main)
-    loader = RealLoader(images, seed, mirror)
-    gen = torch.Generator().manual_seed(seed)       # latents and mixing factors of every step
-    fixed_z = torch.from_numpy(np.random.default_rng([seed, 7]).standard_normal((cfg.grid, G.z_dim)).astype(np.float32))
+        # Data and random streams.
+        mirror = cfg.mirror
+        if mirror is None:
+            mirror = resume.state.rng["data_sampler"]["mirror"] if resume else spec.training.mirror_augment
+        self.data_source = cfg.data or (resume.state.data if resume else None) or spec.data.source
+        self.images = open_dataset(self.data_source, spec.data.resolution, spec.data.channels,
+                                   progress=cfg.progress and info.is_main)
+        self.loader = RealLoader(self.images, self.seed, mirror)
+        self.gen = torch.Generator().manual_seed(self.seed)   # latents and mixing factors of every step
+        self.fixed_z = torch.from_numpy(
+            np.random.default_rng([self.seed, 7]).standard_normal((cfg.grid, G.z_dim)).astype(np.float32))
 
-    # -- state ---------------------------------------------------------------------------------------
-    nimg, step, tick = 0, 0, 0
-    prev_lod: float | None = None
-    if resume:
-        G.load_state_dict(resume.tensors("G"))
-        G_ema.load_state_dict(resume.tensors("G_ema"))
-        D.load_state_dict(resume.tensors("D"))
+        # Counters.
+        self.nimg, self.step, self.tick = 0, 0, 0
+        self.prev_lod: float | None = None
+        if resume:
+            self._load(resume)
+        self.run_dir = Path(cfg.out) if cfg.out else resume_run if resume_run is not None else \
+            Path("runs") / f"{spec.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+    # -- state in and out ------------------------------------------------------------------------
+
+    def _load(self, resume: ckpt_io.Checkpoint) -> None:
+        n = self.nets
+        n.G.load_state_dict(resume.tensors("G"))
+        n.G_ema.load_state_dict(resume.tensors("G_ema"))
+        n.D.load_state_dict(resume.tensors("D"))
         optim = resume.tensors("optim")
-        ckpt_io.load_optimizer_tensors(opt_G, dict(G.named_parameters()), "G", optim)
-        ckpt_io.load_optimizer_tensors(opt_D, dict(D.named_parameters()), "D", optim)
+        ckpt_io.load_optimizer_tensors(n.opt_G, dict(n.G.named_parameters()), "G", optim)
+        ckpt_io.load_optimizer_tensors(n.opt_D, dict(n.D.named_parameters()), "D", optim)
         s = resume.state
-        nimg, step, tick, prev_lod = int(s["nimg"]), int(s["step"]), int(s["tick"]), s["lod"]
-        set_rng_state(s["rng"], gen, loader, device)
+        self.nimg, self.step, self.tick, self.prev_lod = s.nimg, s.step, s.tick, s.lod
+        set_rng_state(s.rng, self.gen, self.loader, self.device)
 
-    # -- the run directory (rank 0 writes everything) ----------------------------------------------
-    if cfg.out:
-        run_dir = Path(cfg.out)
-    elif resume_run is not None:
-        run_dir = resume_run
-    else:
-        run_dir = Path("runs") / f"{spec.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    if info.is_main:
-        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-        if not (run_dir / "spec.yaml").exists():
-            (run_dir / "spec.yaml").write_text(compiled.raw.text)
+    def write_run_json(self) -> None:
+        cfg, spec = self.cfg, self.spec
+        (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        if not (self.run_dir / "spec.yaml").exists():
+            (self.run_dir / "spec.yaml").write_text(self.compiled.raw.text)
         run_json = {
-            "spec_name": spec.name, "spec_revision": spec.revision, "spec_sha256": compiled.sha256,
-            "data": str(data_source), "data_images": len(images), "seed": seed, "command": cfg.argv or sys.argv,
-            "world_size": info.world, "device": device.type, "total_kimg": total_kimg, "tick_kimg": tick_kimg,
-            "resumed_from": str(resume.path) if resume else None, "config": asdict(cfg), "versions": versions(),
-            "started": datetime.now().isoformat(timespec="seconds"),
+            "spec_name": spec.name, "spec_revision": spec.revision, "spec_sha256": self.compiled.sha256,
+            "data": str(self.data_source), "data_images": len(self.images), "seed": self.seed,
+            "command": cfg.argv or sys.argv, "world_size": self.info.world, "device": self.device.type,
+            "total_kimg": self.total_kimg, "tick_kimg": self.tick_kimg,
+            "resumed_from": str(self.resume.path) if self.resume else None, "config": asdict(cfg),
+            "versions": versions(), "started": datetime.now().isoformat(timespec="seconds"),
         }
-        (run_dir / "run.json").write_text(json.dumps(run_json, indent=2) + "\n")
+        (self.run_dir / "run.json").write_text(json.dumps(run_json, indent=2) + "\n")
 
-    def save(phase: Phase) -> Path | None:
-        if not info.is_main:
-            return None
+    def save(self, phase: Phase) -> Path:
+        n, spec = self.nets, self.spec
         tensors = {
-            "G": G.state_dict(), "G_ema": G_ema.state_dict(), "D": D.state_dict(),
-            "optim": {**ckpt_io.optimizer_tensors(opt_G, dict(G.named_parameters()), "G"),
-                      **ckpt_io.optimizer_tensors(opt_D, dict(D.named_parameters()), "D")},
+            "G": n.G.state_dict(), "G_ema": n.G_ema.state_dict(), "D": n.D.state_dict(),
+            "optim": {**ckpt_io.optimizer_tensors(n.opt_G, dict(n.G.named_parameters()), "G"),
+                      **ckpt_io.optimizer_tensors(n.opt_D, dict(n.D.named_parameters()), "D")},
         }
-        state = {
-            "nimg": nimg, "kimg": nimg / 1000.0, "step": step, "tick": tick, "stage": phase.stage,
-            "resolution": phase.resolution, "alpha": phase.alpha, "lod": phase.lod, "seed": seed,
-            "spec_sha256": compiled.sha256, "spec_name": spec.name, "data": str(data_source), "world_size": info.world,
-            "optimizer": {"name": "adam", "learning_rate": phase.learning_rate,
-                          "betas": [spec.training.optimizer.beta1, spec.training.optimizer.beta2],
-                          "eps": spec.training.optimizer.eps},
-            "rng": rng_state(gen, loader, device), "versions": versions(),
-        }
-        return ckpt_io.save_checkpoint(run_dir, nimg, tensors, state, keep=cfg.keep)
+        o = spec.training.optimizer
+        state = TrainState(
+            nimg=self.nimg, step=self.step, tick=self.tick, stage=phase.stage, resolution=phase.resolution,
+            alpha=phase.alpha, lod=phase.lod, seed=self.seed, spec_sha256=self.compiled.sha256, spec_name=spec.name,
+            data=str(self.data_source), world_size=self.info.world,
+            optimizer={"name": "adam", "learning_rate": phase.learning_rate, "betas": [o.beta1, o.beta2], "eps": o.eps},
+            rng=rng_state(self.gen, self.loader, self.device), versions=versions(),
+        )
+        return ckpt_io.save_checkpoint(self.run_dir, self.nimg, tensors, state, keep=self.cfg.keep)
 
-    def sample_grid(phase: Phase) -> None:
-        if not info.is_main:
-            return
-        with torch.no_grad():
-            imgs = torch.cat([G_ema(z.to(device), phase.stage, phase.alpha) for z in fixed_z.split(64)])
-        picture = make_grid(imgs, size=spec.data.resolution)
-        save_png(picture, run_dir / "samples" / f"kimg-{nimg // 1000:06d}.png")
-        save_png(picture, run_dir / "samples" / "latest.png")
+    @torch.no_grad()
+    def sample_grid(self, phase: Phase) -> None:
+        G_ema = self.nets.G_ema
+        imgs = torch.cat([G_ema(z.to(self.device), phase.stage, phase.alpha) for z in self.fixed_z.split(64)])
+        picture = make_grid(imgs, size=self.spec.data.resolution)
+        save_png(picture, self.run_dir / "samples" / f"kimg-{self.nimg // 1000:06d}.png")
+        save_png(picture, self.run_dir / "samples" / "latest.png")
 
-    # -- the loop ------------------------------------------------------------------------------------
-    total_nimg = int(round(total_kimg * 1000))
-    bar = None
-    if cfg.progress and info.is_main:
-        from tqdm import tqdm
-        bar = tqdm(total=total_nimg, initial=min(nimg, total_nimg), unit="img", unit_scale=True, dynamic_ncols=True,
-                   desc=spec.name)
-    tick_start_nimg, tick_time, train_time = nimg, time.time(), 0.0
-    sums: dict[str, float] = {}
-    count = 0
-    steps_here = 0
-    phase = sched.at(nimg / 1000.0)
-    last_ckpt: Path | None = ckpt_io.latest_checkpoint(run_dir) if info.is_main else None
-    while nimg < total_nimg and (cfg.max_steps is None or steps_here < cfg.max_steps):
-        t0 = time.time()
-        phase = sched.at(nimg / 1000.0)
-        if spec.training.optimizer.reset_on_growth and lod_crossed(prev_lod, phase.lod):
-            opt_G.state.clear()
-            opt_D.state.clear()
-        prev_lod = phase.lod
-        for opt in (opt_G, opt_D):
-            for group in opt.param_groups:
-                group["lr"] = phase.learning_rate
+    # -- the loop ----------------------------------------------------------------------------------
 
+    def begin_group(self) -> Phase:
+        """Official: the schedule, the optimizer-reset check and the learning rate, once per
+        ``minibatch_repeats`` minibatches."""
+        n = self.nets
+        phase = self.sched.at(self.nimg / 1000.0)
+        if self.spec.training.optimizer.reset_on_growth and lod_crossed(self.prev_lod, phase.lod):
+            reset_optimizers(n.opt_G, n.opt_D)
+        self.prev_lod = phase.lod
+        set_learning_rate(phase.learning_rate, n.opt_G, n.opt_D)
+        return phase
+
+    def minibatch(self, phase: Phase) -> dict[str, torch.Tensor]:
+        """One official minibatch: d_repeats D steps (each followed by the EMA update), then a G step."""
+        n, training = self.nets, self.spec.training
+        z_dim = n.G.z_dim
         stats: dict[str, torch.Tensor] = {}
-        for _ in range(spec.training.d_repeats):
-            reals = real_batch(loader, phase, nets)
-            z, mix = draw(gen, phase, G.z_dim, info, nets.loss.needs_mix)
-            stats.update(d_step(nets, reals, z, mix, phase))
-            nimg += phase.minibatch
-        z, _ = draw(gen, phase, G.z_dim, info, False)
-        stats.update(g_step(nets, z, phase))
-        ema_update(G_ema, G, decay)
-        step += 1
-        steps_here += 1
+        for _ in range(training.d_repeats):
+            reals = real_batch(self.loader, phase, n)
+            z, mix = draw(self.gen, phase, z_dim, self.info, n.loss.needs_mix)
+            stats.update(d_step(n, reals, z, mix, phase))
+            ema_update(n.G_ema, n.G, n.ema_decay)
+            self.nimg += phase.minibatch
+        z, _ = draw(self.gen, phase, z_dim, self.info, False)
+        stats.update(g_step(n, z, phase))
+        self.step += 1
+        return stats
 
-        # Losses: averaged over ranks (so every rank agrees whether they are finite), summed over the tick.
-        keys = sorted(stats)
-        values = all_reduce_mean(torch.stack([stats[k].float() for k in keys]), info).tolist()
-        train_time += time.time() - t0
-        if not all(math.isfinite(v) for v in values):
-            bad = ", ".join(f"{k} {v:.4g}" for k, v in zip(keys, values))
-            where = last_ckpt or "none written yet"
+    def check_finite(self, keys: list[str], values: list[float], phase: Phase, last_ckpt: Path | None) -> None:
+        if all(math.isfinite(v) for v in values):
+            return
+        bad = ", ".join(f"{k} {v:.4g}" for k, v in zip(keys, values))
+        raise UserError(f"non-finite loss at kimg {self.nimg / 1000:.3f} ({phase.resolution}x{phase.resolution}, "
+                        f"alpha {phase.alpha:.3f}): {bad}; stopped, last good checkpoint: {last_ckpt or 'none written yet'} "
+                        "(hint: lower the learning rate, or resume from that checkpoint with another --seed)")
+
+    def write_tick(self, phase: Phase, record: dict, done: bool) -> Path | None:
+        """Rank 0: the log line, the sample grid, and every ``snapshot_ticks`` ticks (and at the end) a checkpoint."""
+        with open(self.run_dir / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        self.sample_grid(phase)
+        if self.tick % max(self.cfg.snapshot_ticks, 1) == 0 or done:
+            return self.save(phase)
+        return None
+
+    def train(self) -> Path:
+        cfg, info = self.cfg, self.info
+        if info.is_main:
+            self.write_run_json()
+        total_nimg = int(round(self.total_kimg * 1000))
+        bar = tqdm(total=total_nimg, initial=min(self.nimg, total_nimg), unit="img", unit_scale=True,
+                   dynamic_ncols=True, desc=self.spec.name) if cfg.progress and info.is_main else None
+        tick_start_nimg, tick_time, train_time = self.nimg, time.time(), 0.0
+        sums: dict[str, float] = {}
+        count, steps_here = 0, 0
+        last_ckpt = ckpt_io.latest_checkpoint(self.run_dir) if info.is_main else None
+        try:
+            while self.nimg < total_nimg and (cfg.max_steps is None or steps_here < cfg.max_steps):
+                t0 = time.time()
+                phase = self.begin_group()
+                group: list[dict[str, torch.Tensor]] = []
+                for _ in range(self.spec.training.minibatch_repeats):
+                    group.append(self.minibatch(phase))
+                    steps_here += 1
+                # Losses: averaged over the group's minibatches and over ranks (so every rank agrees whether they are finite).
+                keys = sorted(group[0])
+                values = all_reduce_mean(torch.stack([torch.stack([s[k].float() for s in group]).mean() for k in keys]),
+                                         info).tolist()
+                train_time += time.time() - t0
+                self.check_finite(keys, values, phase, last_ckpt)
+                for k, v in zip(keys, values):
+                    sums[k] = sums.get(k, 0.0) + v
+                count += 1
+                rate = (self.nimg - tick_start_nimg) / max(train_time, 1e-9)
+                if bar is not None:
+                    bar.update(min(self.nimg, total_nimg) - bar.n)
+                    bar.set_postfix_str(f"{phase.resolution}px a={phase.alpha:.2f} kimg={self.nimg / 1000:.1f} {rate:.0f}img/s "
+                                        + " ".join(f"{k}={sums[k] / count:.3g}" for k in ("D/loss", "G/loss") if k in sums))
+
+                # A tick (official: checked after each group): log line, sample grid, maybe a checkpoint.
+                done = self.nimg >= total_nimg or (cfg.max_steps is not None and steps_here >= cfg.max_steps)
+                if self.nimg - tick_start_nimg >= self.tick_kimg * 1000 or done:
+                    self.tick += 1
+                    record = {
+                        "tick": self.tick, "kimg": round(self.nimg / 1000.0, 3), "step": self.step,
+                        "resolution": phase.resolution, "stage": phase.stage, "alpha": round(phase.alpha, 6),
+                        "lod": round(phase.lod, 6), "minibatch": phase.minibatch, "learning_rate": phase.learning_rate,
+                        **{k: sums[k] / count for k in sorted(sums)},
+                        "images_per_s": round(rate, 2), "sec_per_tick": round(time.time() - tick_time, 3),
+                        "time": datetime.now().isoformat(timespec="seconds"),
+                    }
+                    if self.device.type == "cuda":
+                        record["peak_mem_gib"] = round(torch.cuda.max_memory_allocated(self.device) / 2**30, 3)
+                    if info.is_main:
+                        last_ckpt = self.write_tick(phase, record, done) or last_ckpt
+                    barrier(info)
+                    tick_start_nimg, tick_time, train_time, sums, count = self.nimg, time.time(), 0.0, {}, 0
+        finally:
             if bar is not None:
                 bar.close()
-            raise UserError(f"non-finite loss at kimg {nimg / 1000:.3f} ({phase.resolution}x{phase.resolution}, "
-                            f"alpha {phase.alpha:.3f}): {bad}; stopped, last good checkpoint: {where} "
-                            "(hint: lower the learning rate, or resume from that checkpoint with another --seed)")
-        for k, v in zip(keys, values):
-            sums[k] = sums.get(k, 0.0) + v
-        count += 1
-        if bar is not None:
-            bar.update(min(nimg, total_nimg) - bar.n)
-            if step % 5 == 0:
-                bar.set_postfix_str(f"{phase.resolution}px a={phase.alpha:.2f} kimg={nimg / 1000:.1f} "
-                                    f"{(nimg - tick_start_nimg) / max(train_time, 1e-9):.0f}img/s "
-                                    + " ".join(f"{k}={sums[k] / count:.3g}" for k in ("D/loss", "G/loss") if k in sums))
-
-        # -- a tick: log line, sample grid, maybe a checkpoint --------------------------------------
-        done = nimg >= total_nimg or (cfg.max_steps is not None and steps_here >= cfg.max_steps)
-        if nimg - tick_start_nimg >= tick_kimg * 1000 or done:
-            tick += 1
-            now = time.time()
-            record = {
-                "tick": tick, "kimg": round(nimg / 1000.0, 3), "step": step, "resolution": phase.resolution,
-                "stage": phase.stage, "alpha": round(phase.alpha, 6), "lod": round(phase.lod, 6),
-                "minibatch": phase.minibatch, "learning_rate": phase.learning_rate,
-                **{k: sums[k] / count for k in sorted(sums)},
-                "images_per_s": round((nimg - tick_start_nimg) / max(train_time, 1e-9), 2),
-                "sec_per_tick": round(now - tick_time, 3), "time": datetime.now().isoformat(timespec="seconds"),
-            }
-            if device.type == "cuda":
-                record["peak_mem_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
-            if info.is_main:
-                with open(run_dir / "log.jsonl", "a") as f:
-                    f.write(json.dumps(record) + "\n")
-                sample_grid(phase)
-                if tick % max(cfg.snapshot_ticks, 1) == 0 or done:
-                    last_ckpt = save(phase)
-            barrier(info)
-            tick_start_nimg, tick_time, train_time, sums, count = nimg, time.time(), 0.0, {}, 0
-    if bar is not None:
-        bar.close()
-    return run_dir
+        return self.run_dir

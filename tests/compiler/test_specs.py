@@ -64,9 +64,9 @@ def test_celebahq_matches_table2_and_official_counts() -> None:
 
 @pytest.mark.parametrize("name, fmap_base, fmap_max, latent", [
     ("celebahq_1024", 8192, 512, 512),
-    ("lsun_256", 8192, 512, 512),       # paper-era config.py, section 6.4
+    ("lsun_256", 4096, 512, 512),       # paper-era config.py, section 6.4.1: G.update(fmap_base=4096)
     ("celeba_128", 2048, 512, 512),     # section 6.1: G.update(fmap_base=2048)
-    ("cifar10_32", 4096, 128, 128),     # section 6.5: fmap_base 4096, fmap_max 128, latent 128
+    ("cifar10_32", 4096, 512, 512),     # section 6.4.2: fmap_base 4096; fmap_max and latent the baseline's
 ])
 def test_paper_specs_follow_official_nf(name: str, fmap_base: int, fmap_max: int, latent: int) -> None:
     spec = load_spec(REPO / "specs" / f"{name}.yaml")
@@ -79,12 +79,15 @@ def test_paper_specs_follow_official_nf(name: str, fmap_base: int, fmap_max: int
 def test_paper_era_training_settings() -> None:
     """The numbers of the Theano config.py the three paper specs encode."""
     lsun, celeba, cifar = (load_spec(REPO / "specs" / f"{n}.yaml") for n in ("lsun_256", "celeba_128", "cifar10_32"))
-    for spec, kimg, total, mirror in ((lsun, 800, 20000, False), (celeba, 800, 10000, True), (cifar, 400, 20000, False)):
+    for spec, kimg, total, mirror in ((lsun, 800, 20000, False), (celeba, 800, 10000, True), (cifar, 400, 15000, False)):
         t = spec.training
         assert (t.defaults.stabilize_kimg, t.defaults.fade_kimg, t.total_kimg) == (kimg, kimg, total)
         assert t.defaults.minibatch == 16 and t.schedule == [] and t.mirror_augment is mirror
         assert spec.architecture.options.mbstd_group_size == 16  # mbstat_avg 'all': one group per minibatch
-    assert cifar.training.loss.gp_target == 750 and cifar.architecture.latent_size == 128
+        assert t.minibatch_repeats == 1 and t.optimizer.reset_on_growth  # the Theano loop, see docs/training.md
+    assert cifar.training.loss.gp_target == 750 and cifar.architecture.latent_size == 512
+    assert lsun.training.lr_rampup.kimg == 40 and lsun.training.lr_rampup.shape == "exp"
+    assert celeba.training.lr_rampup.kimg == cifar.training.lr_rampup.kimg == 0
 
 
 def test_built_modules_are_float32_and_fresh() -> None:

@@ -55,7 +55,7 @@ def test_tiny_run_writes_the_run_directory(tiny_spec, tmp_path):
     grid = Image.open(out / "samples" / "latest.png")
     assert grid.size == (4 * 17 + 1, 4 * 17 + 1)
     ckpts = ckpt_io.list_checkpoints(out)
-    assert [c.name for c in ckpts] == ["ckpt-000000400", "ckpt-000000480"]
+    assert [c.name for c in ckpts] == ["ckpt-000000448", "ckpt-000000480"]  # ticks after groups of 4 minibatches
     state = json.loads((ckpts[-1] / "state.json").read_text())
     assert state["nimg"] == 480 and state["stage"] == 1 and state["resolution"] == 8
     assert set(state["rng"]) >= {"step_generator", "torch_cpu", "numpy", "python", "data_sampler"}
@@ -75,18 +75,18 @@ def test_resume_mid_fade_is_bitwise_exact(tiny_spec, tmp_path):
     train(TrainConfig(out=str(tmp_path / "whole"), max_steps=70, **common))
     train(TrainConfig(out=str(tmp_path / "half"), max_steps=35, **common))
     state = json.loads((ckpt_io.latest_checkpoint(tmp_path / "half") / "state.json").read_text())
-    assert state["nimg"] == 280 and 0 < state["alpha"] < 1  # stopped in the middle of the 8x8 fade-in
+    assert state["nimg"] == 288 and 0 < state["alpha"] < 1  # 35 steps end with their group of 4: mid 8x8 fade-in
     train(TrainConfig(resume=str(tmp_path / "half"), max_steps=35, progress=False, tick_kimg=0.1))
     ckpt_a, a = _final_tensors(tmp_path / "whole")
     ckpt_b, b = _final_tensors(tmp_path / "half")
-    assert ckpt_a.name == ckpt_b.name == "ckpt-000000560"
+    assert ckpt_a.name == ckpt_b.name == "ckpt-000000576"
     for stem in a:
         assert a[stem].keys() == b[stem].keys()
         for key in a[stem]:
             assert torch.equal(a[stem][key], b[stem][key]), f"{stem}:{key} differs after resume"
     sa = json.loads((ckpt_a / "state.json").read_text())
     sb = json.loads((ckpt_b / "state.json").read_text())
-    assert sa["rng"] == sb["rng"] and sa["step"] == sb["step"] == 70
+    assert sa["rng"] == sb["rng"] and sa["step"] == sb["step"] == 72
 
 
 def test_resume_refuses_another_spec(tiny_spec, tmp_path):
@@ -105,29 +105,33 @@ class _NaNAfter:
     def __init__(self, inner, after: int) -> None:
         self.inner, self.after, self.calls, self.needs_mix = inner, after, 0, inner.needs_mix
 
-    def d_loss(self, D, reals, fakes, mix):
+    def d_loss(self, D, reals, fakes, mix, **kw):
         self.calls += 1
-        loss, stats = self.inner.d_loss(D, reals, fakes, mix)
+        loss, stats = self.inner.d_loss(D, reals, fakes, mix, **kw)
         if self.calls >= self.after:
             loss = loss * float("nan")
             stats["D/loss"] = loss.detach()
         return loss, stats
 
-    def g_loss(self, D, fakes):
-        return self.inner.g_loss(D, fakes)
+    def g_loss(self, D, fakes, **kw):
+        return self.inner.g_loss(D, fakes, **kw)
+
+    def norm_scale(self, stage_resolution, final_resolution):
+        return self.inner.norm_scale(stage_resolution, final_resolution)
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_spec, tmp_path, monkeypatch):
     real_make = trainer_mod.make_loss
     monkeypatch.setattr(trainer_mod, "make_loss", lambda cfg: _NaNAfter(real_make(cfg), after=30))
     out = tmp_path / "run"
-    with pytest.raises(UserError, match=r"non-finite loss at kimg 0\.240 .*ckpt-000000208") as err:
+    # The 30th D step is in the 8th group of 4; losses are checked after each group, before its tick.
+    with pytest.raises(UserError, match=r"non-finite loss at kimg 0\.256 .*ckpt-000000128") as err:
         train(TrainConfig(spec=str(tiny_spec), out=str(out), tick_kimg=0.1, snapshot_ticks=1, progress=False))
     assert "\n" not in str(err.value)
     last = ckpt_io.latest_checkpoint(out)
-    assert last.name == "ckpt-000000208"
+    assert last.name == "ckpt-000000128"
     G = load_file(str(last / "G.safetensors"))
     assert all(torch.isfinite(t).all() for t in G.values())
     monkeypatch.setattr(trainer_mod, "make_loss", real_make)
     train(TrainConfig(resume=str(out), max_steps=5, progress=False))
-    assert ckpt_io.latest_checkpoint(out).name == "ckpt-000000248"
+    assert ckpt_io.latest_checkpoint(out).name == "ckpt-000000192"  # 5 steps end with their group: 8 x 8 images
