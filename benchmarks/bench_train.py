@@ -168,7 +168,7 @@ class _NoModuleTracking:
 class Bench:
     """One mode's networks, data and step function, built like ``Run`` builds them."""
 
-    def __init__(self, args, mode: Mode, device: torch.device) -> None:
+    def __init__(self, args, mode: Mode, device: torch.device, batch: int | None = None) -> None:
         self.mode, self.device = mode, device
         torch.manual_seed(0)
         compiled = compile_spec(args.spec or "bench-32.yaml", text=None if args.spec else BENCH_SPEC)
@@ -182,7 +182,7 @@ class Bench:
                          channels_last=mode.channels_last, final_resolution=spec.architecture.resolution,
                          amp_penalty=mode.amp_penalty, lazy_penalty=mode.lazy_penalty, shared_fakes=mode.shared_fakes)
         stage = G.num_stages - 1 if args.stage is None else args.stage
-        batch = args.batch or spec.training.defaults.minibatch
+        batch = batch or args.batch or spec.training.defaults.minibatch
         fading = args.fading and stage > 0
         self.phase = Phase(kimg=0.0, lod=0.5 if fading else 0.0, stage=stage, alpha=0.5 if fading else 1.0,
                            resolution=G.resolutions[stage], fading=fading, minibatch=batch,
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", help="comma-separated mode names (default: every mode the device runs; see --list)")
     p.add_argument("--list", action="store_true", help="list the modes and their train flags, then exit")
     p.add_argument("--rounds", type=int, default=3, help="round-robin rounds (median reported)")
-    p.add_argument("--block", type=int, default=8, help="minibatches per timed block (a multiple of every lazy k)")
+    p.add_argument("--block", type=int, help="minibatches per timed block (default: the largest lazy k, at least 4)")
     p.add_argument("--warmup", type=int, default=1, help="untimed blocks per mode")
     p.add_argument("--json", action="store_true", help="print one JSON object per mode instead of a table")
     args = p.parse_args(argv)
@@ -265,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         modes = [m for m in MODES if device.type == "cuda" or not m.cuda_only]
     modes = sorted(modes, key=lambda m: m.name != "fp32")  # the reference first
+    args.block = args.block or max([4] + [m.lazy_penalty for m in modes])
     for m in modes:
         if args.block % m.lazy_penalty:
             p.error(f"--block {args.block} is not a multiple of mode {m.name}'s lazy penalty interval {m.lazy_penalty}")
@@ -273,16 +274,20 @@ def main(argv: list[str] | None = None) -> int:
     if any(m.amp for m in modes):
         rate["bf16"] = matmul_gflops(device, torch.bfloat16)
     benches = [Bench(args, m, device) for m in modes]
-    flops = [b.flops(args.block) for b in benches]
+    # FLOPs grow linearly with the minibatch: count them on a minibatch of 4 (one minibatch-stddev group).
+    small = 4 if benches[0].phase.minibatch % 4 == 0 else benches[0].phase.minibatch
+    flops = [Bench(args, m, device, batch=small).flops(args.block) * b.phase.minibatch / small for m, b in zip(modes, benches)]
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     for b in benches:
         for _ in range(args.warmup):
             b.block(args.block)
     times: list[list[float]] = [[] for _ in benches]
-    for _ in range(args.rounds):
+    for k in range(args.rounds):
         for i, b in enumerate(benches):
             times[i].append(b.block(args.block) / args.block)
+            print(f"round {k + 1}/{args.rounds} {b.mode.name}: {b.phase.minibatch / times[i][-1]:.1f} img/s",
+                  file=sys.stderr, flush=True)
     rows = []
     for m, b, f, t in zip(modes, benches, flops, times):
         dt = statistics.median(t)
