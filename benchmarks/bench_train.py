@@ -270,13 +270,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.block % m.lazy_penalty:
             p.error(f"--block {args.block} is not a multiple of mode {m.name}'s lazy penalty interval {m.lazy_penalty}")
 
+    def note(msg: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
     rate = {"fp32": matmul_gflops(device, torch.float32)}
     if any(m.amp for m in modes):
         rate["bf16"] = matmul_gflops(device, torch.bfloat16)
+    note(f"matmul: {rate}; building {len(modes)} modes")
     benches = [Bench(args, m, device) for m in modes]
+    note("counting FLOPs")
     # FLOPs grow linearly with the minibatch: count them on a minibatch of 4 (one minibatch-stddev group).
     small = 4 if benches[0].phase.minibatch % 4 == 0 else benches[0].phase.minibatch
     flops = [Bench(args, m, device, batch=small).flops(args.block) * b.phase.minibatch / small for m, b in zip(modes, benches)]
+    note("FLOPs counted; timing")
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     for b in benches:
