@@ -27,6 +27,18 @@ def add_compile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fade", action="store_true", help="list the fade nodes (no weights) in the tables")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of tables")
     p.add_argument("--schema", action="store_true", help="print the JSON Schema of spec files and exit")
+    # ---- cost model (compiler/cost.py): from the graph alone, nothing is allocated.
+    cost = p.add_argument_group("cost", "parameters, FLOPs, memory and schedule time from the graph alone "
+                                        "(the networks are not built)")
+    cost.add_argument("--cost", action="store_true", help="print parameters, FLOPs and memory per stage and the "
+                                                          "schedule's images and FLOPs (see docs/spec.md)")
+    cost.add_argument("--rate", type=float, metavar="IMG_PER_S", help="measured training images/s (implies --cost): "
+                      "also print the projected wall time of the schedule")
+    cost.add_argument("--rate-res", type=int, metavar="R", help="resolution --rate was measured at (default: the final one)")
+    cost.add_argument("--rate-from", metavar="FILE", help="take the rate from benchmarks/bench_train.py --json output "
+                                                          "or a run's log.jsonl (implies --cost)")
+    cost.add_argument("--devices", type=int, default=1, metavar="N", help="also project the time on N devices, "
+                                                                        "assuming linear scaling (default: 1)")
     p.epilog = ("exit status: 0 when the spec compiles, 2 when it is invalid (one line: file:line:col: "
                 "key.path: problem (hint: fix)).")
 
@@ -52,6 +64,9 @@ def run_compile(args: argparse.Namespace) -> int:
     if not args.spec:
         raise UsageError("give a SPEC file, e.g. progan-zoo compile specs/mnist_32.yaml (or --schema)")
     stop = args.stop_after
+    want_cost = args.cost or args.rate is not None or args.rate_from is not None
+    if want_cost:
+        _check_cost_arguments(args)
     if args.graph and stop in ("load", "validate"):
         raise UsageError(f"--graph needs the graph stage: drop '--stop-after {stop}' or use '--stop-after graph'")
 
@@ -74,6 +89,8 @@ def run_compile(args: argparse.Namespace) -> int:
     if stop == "graph":
         _emit(args, summary.graph_report(graph), {"stage": "graph", **summary.graph_json(graph)})
         return 0
+    if want_cost:
+        return _run_cost(args, graph, spec, raw)
 
     from progan_zoo.compiler.build import build
     G, D = build(graph)
@@ -83,4 +100,38 @@ def run_compile(args: argparse.Namespace) -> int:
             raise RuntimeError(f"internal error: built {net} has {built} parameters, the graph {param_count(graph, net)}")
     _emit(args, summary.compile_report(graph, spec, raw.file, fade=args.fade),
           {"stage": "build", **summary.compile_json(graph, spec, raw, fade=args.fade)})
+    return 0
+
+
+def _check_cost_arguments(args: argparse.Namespace) -> None:
+    if args.stop_after in ("load", "validate", "graph"):
+        raise UsageError(f"--cost reads the graph and prints its own tables: drop '--stop-after {args.stop_after}'")
+    if args.rate is not None and args.rate_from is not None:
+        raise UsageError("give --rate or --rate-from, not both")
+    if args.rate is not None and not args.rate > 0:
+        raise UsageError(f"--rate {args.rate:g}: images per second must be positive (hint: e.g. --rate 20.9)")
+    if args.devices < 1:
+        raise UsageError(f"--devices {args.devices}: must be at least 1")
+    if args.rate_res is not None and args.rate is None:
+        raise UsageError("--rate-res needs --rate IMG_PER_S")
+
+
+def _run_cost(args: argparse.Namespace, graph: Any, spec: Any, raw: Any) -> int:
+    """``compile --cost``: Table 2 from the graph, then the cost tables; nothing is built or allocated."""
+    from progan_zoo.compiler import cost as cost_model
+    from progan_zoo.compiler import summary
+
+    cost = cost_model.spec_cost(graph, spec)
+    rate = None
+    if args.rate is not None:
+        try:
+            rate = cost_model.rate_from_images(cost, args.rate, args.rate_res)
+        except ValueError as exc:
+            raise UsageError(f"--rate-res {args.rate_res}: {exc}") from None
+    elif args.rate_from is not None:
+        rate = cost_model.rate_from_file(cost, args.rate_from)
+    _emit(args, summary.compile_report(graph, spec, raw.file, fade=args.fade) + "\n\n"
+          + cost_model.cost_report(cost, rate, args.devices),
+          {"stage": "cost", **summary.compile_json(graph, spec, raw, fade=args.fade),
+           "cost": cost_model.cost_json(cost, rate, args.devices)})
     return 0

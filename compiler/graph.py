@@ -34,7 +34,7 @@ def _names(layers: list[str]) -> list[str]:
     counts: dict[str, int] = {}
     names = []
     for op in layers:
-        base = {"upsample": "up", "downsample": "down", "mbstd": "mbstd"}.get(op)
+        base = {"upsample": "up", "downsample": "down", "mbstd": "mbstd", "mbstd_gan_zoo": "mbstd"}.get(op)
         if base is None:
             base = "dense" if op.startswith("dense") else "conv"
             names.append(f"{base}{counts.get(base, 0)}")

@@ -132,6 +132,59 @@ for _k in (1, 3):
         activation=_lrelu,
     ))
 
+# The official TF code's default, fused_scale=True (networks.py G_paper / D_paper): G's up-convolution
+# and D's down-convolution are single strided convolutions. Same parameters as the separate rows.
+OPS.register(Op(
+    name="upconv3x3",
+    label="Upconv 3x3",
+    networks=("G",),
+    description="Fused 2x upsample + 3x3 conv (official upscale2d_conv2d, fused_scale=True): a stride-2 "
+                "transposed 4x4 conv built from the 3x3 kernel; then leaky ReLU and pixel norm. Replaces "
+                "upsample, conv3x3.",
+    params=lambda c: c.in_channels * c.out_channels * 9 + c.out_channels,
+    out_channels=lambda c: c.out_channels,
+    out_size=lambda s: s * 2,
+    make=lambda c: _nn().EqualizedUpConv2d(
+        c.in_channels, c.out_channels, 3, equalized=c.equalized, lrelu_slope=c.lrelu_slope,
+        pixel_norm_eps=c.pixel_norm_eps,
+    ),
+    activation=_lrelu,
+))
+
+OPS.register(Op(
+    name="conv3x3_down",
+    label="Conv 3x3 + Downsample",
+    networks=("D",),
+    description="3x3 conv, 2x2 average pool, then bias and leaky ReLU (official conv2d_downscale2d, "
+                "fused_scale=True: the activation comes after the pool). Replaces conv3x3, downsample, "
+                "which activates before the pool.",
+    params=lambda c: c.in_channels * c.out_channels * 9 + c.out_channels,
+    out_channels=lambda c: c.out_channels,
+    out_size=lambda s: s // 2,
+    make=lambda c: _nn().EqualizedConvDown2d(
+        c.in_channels, c.out_channels, 3, equalized=c.equalized, lrelu_slope=c.lrelu_slope,
+    ),
+    activation=_lrelu,
+))
+
+# pytorch_GAN_zoo's PGAN (imported checkpoints): G's first layer has one bias per output value.
+OPS.register(Op(
+    name="dense4x4_fullbias",
+    label="Conv 4x4",
+    networks=("G",),
+    description="As G's dense4x4 but with one bias per output value (16 per map), as pytorch_GAN_zoo's "
+                "PGAN formatLayer; leaky ReLU and pixel norm.",
+    params=lambda c: c.in_channels * 16 * c.out_channels + 16 * c.out_channels,
+    out_channels=lambda c: c.out_channels,
+    out_size=lambda s: 4 if s == 1 else 1,
+    make=lambda c: _nn().EqualizedLinear(
+        c.in_channels, c.out_channels * 16, gain=math.sqrt(2) / 4, equalized=c.equalized,
+        lrelu_slope=c.lrelu_slope, pixel_norm_eps=c.pixel_norm_eps, reshape_to=(c.out_channels, 4, 4),
+        bias_per_map=False,
+    ),
+    activation=_lrelu,
+))
+
 OPS.register(Op(
     name="upsample",
     label="Upsample",
@@ -166,6 +219,20 @@ OPS.register(Op(
     out_channels=lambda c: c.in_channels + c.mbstd_num_features,
     out_size=lambda s: s,
     make=lambda c: _nn().MinibatchStddev(c.mbstd_group_size, c.mbstd_num_features),
+    takes_channels=False,
+))
+
+
+OPS.register(Op(
+    name="mbstd_gan_zoo",
+    label="Minibatch stddev",
+    networks=("D",),
+    description="Minibatch stddev as pytorch_GAN_zoo's PGAN computes it (imported checkpoints): groups of "
+                "mbstd_group_size consecutive samples, unbiased variance, one extra feature map.",
+    params=lambda c: 0,
+    out_channels=lambda c: c.in_channels + 1,
+    out_size=lambda s: s,
+    make=lambda c: _nn().MinibatchStddevGanZoo(c.mbstd_group_size),
     takes_channels=False,
 ))
 

@@ -15,9 +15,11 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from progan_zoo.metrics.registry import OFFICIAL_NUM_IMAGES
 
 from .ops import OPS
 
@@ -33,6 +35,9 @@ DEFAULT_G_FIRST = ["dense4x4", "conv3x3"]
 DEFAULT_G_BLOCK = ["upsample", "conv3x3", "conv3x3"]
 DEFAULT_D_BLOCK = ["conv3x3", "conv3x3", "downsample"]
 DEFAULT_D_LAST = ["mbstd", "conv3x3", "dense4x4"]
+# The official TF code's default, fused_scale=True (networks.py): one fused op per resolution change.
+FUSED_G_BLOCK = ["upconv3x3", "conv3x3"]
+FUSED_D_BLOCK = ["conv3x3", "conv3x3_down"]
 
 Channels = Annotated[int, Field(ge=1)]
 
@@ -52,6 +57,7 @@ class Options(_Strict):
     mbstd_num_features: int = Field(1, ge=1, description="Feature maps appended by minibatch stddev.")
     activation: Literal["lrelu"] = Field("lrelu", description="Hidden-layer activation.")
     lrelu_slope: float = Field(0.2, ge=0, lt=1, description="Leaky ReLU slope.")
+    fused_scale: bool = Field(False, description="The official TF code's fused_scale (its default, True): rows without their own `layers` use [upconv3x3, conv3x3] in G (a stride-2 transposed conv built from the 3x3 kernel) and [conv3x3, conv3x3_down] in D (conv, 2x2 average pool, then bias and leaky ReLU). False: [upsample, conv3x3, conv3x3] and [conv3x3, conv3x3, downsample], where D activates before the pool (the Theano-era networks, and every spec written before this option).")
     upsample: Literal["nearest"] = Field("nearest", description="G upsampling method (nearest-neighbour 2x).")
     downsample: Literal["avgpool"] = Field("avgpool", description="D downsampling method (2x2 average pooling).")
     fade: Literal["linear"] = Field("linear", description="Fade-in blend: linear interpolation with weight alpha on the new block.")
@@ -62,7 +68,7 @@ class GRow(_Strict):
 
     resolution: int = Field(ge=4, description="Output resolution of the block (a power of two).")
     channels: int = Field(ge=1, description="Feature maps of every layer in the block.")
-    layers: list[GOp] | None = Field(None, min_length=1, description="Layer ops in order. Default: [dense4x4, conv3x3] for 4x4, [upsample, conv3x3, conv3x3] above.")
+    layers: list[GOp] | None = Field(None, min_length=1, description="Layer ops in order. Default: [dense4x4, conv3x3] for 4x4, [upsample, conv3x3, conv3x3] above ([upconv3x3, conv3x3] with options.fused_scale).")
 
 
 class DRow(_Strict):
@@ -70,7 +76,7 @@ class DRow(_Strict):
 
     resolution: int = Field(ge=4, description="Input resolution of the block (a power of two).")
     channels: list[Channels] = Field(min_length=2, max_length=2, description="[in, out]: fromRGB and all but the last weighted layer output `in`; the last outputs `out` (Table 2 at 1024: [16, 32], i.e. 16 -> 16 -> 32).")
-    layers: list[DOp] | None = Field(None, min_length=1, description="Layer ops in order. Default: [conv3x3, conv3x3, downsample], and [mbstd, conv3x3, dense4x4] for 4x4 (followed by the linear output layer).")
+    layers: list[DOp] | None = Field(None, min_length=1, description="Layer ops in order. Default: [conv3x3, conv3x3, downsample] ([conv3x3, conv3x3_down] with options.fused_scale), and [mbstd, conv3x3, dense4x4] for 4x4 (followed by the linear output layer).")
 
 
 class Architecture(_Strict):
@@ -151,13 +157,24 @@ class Data(_Strict):
     source: str = Field(min_length=1, description="A dataset cache path, an image folder or zip, or a built-in name (mnist, lfw-100).")
     resolution: int = Field(ge=4, description="Image resolution the data is served at.")
     channels: int = Field(ge=1, description="Image channels.")
+    crop: Literal["center", "celeba", "none"] | None = Field(None, description="How raw images become squares (`progan-zoo dataset --crop`): center = the largest centred square, then a Lanczos resize (the official create_lsun); celeba = the official create_celeba box, 128x128 centred at x=89, y=121 of the aligned 178x218 CelebA images, no resize; none = stretch. Applied to an image folder or zip and checked against a cache's manifest; unset: center for raw images, any cache.")
 
 
 class Evaluation(_Strict):
     """How a trained model is scored."""
 
     metrics: list[MetricName] = Field(["swd"], description="Metrics the trained model is scored with.")
-    num_images: int = Field(10000, ge=1, description="Generated images per metric (the paper: 16384 for SWD, 50000 for FID).")
+    num_images: Annotated[int, Field(ge=1)] | dict[MetricName, Annotated[int, Field(ge=1)]] = Field(
+        {m: OFFICIAL_NUM_IMAGES[m] for m in get_args(MetricName)},
+        description="Images per metric, generated and real (reals are cycled when the data set is smaller, as the official evaluation does; MS-SSIM uses num_images / 2 pairs): one number for every metric, or a mapping metric -> number whose missing metrics take the official count. Default: the official counts, swd 16384, fid 50000, kid 50000, msssim 20000 (10,000 pairs).")
+
+    def count(self, metric: str) -> int:
+        """Images for a registered metric: the spec's number for it (SWD's for its noise floor), else the
+        official count."""
+        if isinstance(self.num_images, int):
+            return self.num_images
+        key = "swd" if metric == "swd_noise_floor" else metric
+        return int(self.num_images.get(key, OFFICIAL_NUM_IMAGES[metric]))
 
 
 class Spec(_Strict):

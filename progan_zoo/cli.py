@@ -11,9 +11,10 @@ import argparse
 import importlib
 import os
 import sys
+from typing import NoReturn
 
 from progan_zoo import __version__
-from progan_zoo.errors import UserError
+from progan_zoo.errors import ProganZooError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -24,35 +25,54 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("progan_zoo.zoo.cli", "make a saved-model folder (safetensors + spec + card) from a run"),
     "generate": ("progan_zoo.zoo.cli", "sample a grid of images from a model"),
     "interpolate": ("progan_zoo.zoo.cli", "write a latent-walk GIF from a model"),
+    "import": ("progan_zoo.zoo.cli", "turn an official ProGAN release pickle or a pytorch_GAN_zoo checkpoint into a saved model"),
     "publish": ("progan_zoo.zoo.cli", "publish a model to the Hugging Face Hub or a local registry"),
     "models": ("progan_zoo.zoo.cli", "list the models the zoo knows and where they live"),
     "leaderboard": ("progan_zoo.zoo.cli", "tabulate the evaluation results of every known model"),
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (exit 2) naming the fix, not a usage block."""
+
+    commands: dict[str, argparse.ArgumentParser]
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="progan-zoo",
         description="Progressive Growing of GANs: specs, compiler, trainer, metrics and model zoo.",
     )
     parser.add_argument("--version", action="version", version=f"progan-zoo {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.commands = {}  # name -> its parser, so an unknown flag is reported by the subcommand's parser
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
+        parser.commands[name] = p
         mod = importlib.import_module(module)
         getattr(mod, f"add_{name}_arguments")(p)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         p.set_defaults(_handler=(module, f"run_{name}"))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    args.debug = bool(getattr(args, "debug", False))
     module, func = args._handler
     try:
         return int(getattr(importlib.import_module(module), func)(args) or 0)
-    except UserError as err:
-        print(f"progan-zoo {args.command}: error: {err}", file=sys.stderr)
+    except ProganZooError as err:
+        if args.debug:
+            raise
+        print(f"progan-zoo {args.command}: error: {' '.join(str(err).split(chr(10)))}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print(f"progan-zoo {args.command}: interrupted", file=sys.stderr)
@@ -60,6 +80,26 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Exception as err:  # noqa: BLE001 - anything else: one line, exit 1 (--debug shows the traceback)
+        if args.debug:
+            raise
+        code, what = _classify(err)
+        print(f"progan-zoo {args.command}: error: {what} (run with --debug for the traceback)", file=sys.stderr)
+        return code
+
+
+def _classify(err: Exception) -> tuple[int, str]:
+    """Exit status and one line for an exception no layer turned into a ProganZooError.
+
+    A path that does not exist or is the wrong kind is the user's input (2); anything else, a full
+    disk or a bug among them, is not (1).
+    """
+    text = " ".join(str(err).split())
+    if isinstance(err, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
+        return 2, f"{err.filename}: {err.strerror}" if err.filename else text
+    if isinstance(err, OSError) and err.filename:
+        return 1, f"{err.filename}: {err.strerror}"
+    return 1, f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 if __name__ == "__main__":

@@ -10,7 +10,22 @@ A cache is a folder:
 
 Each ``.npy`` opens with ``np.load(path, mmap_mode="r")``, so training reads only the images it
 draws. Levels are 2x2 box averages of the level above, computed in float and rounded once (the
-official ``dataset_tool.py``). The cache is written to ``OUT.tmp`` and renamed when complete.
+official ``dataset_tool.py``). The cache is written to ``OUT.tmp`` and renamed when complete;
+``manifest.json`` is written last, so a killed run leaves no folder that ``open_dataset`` accepts.
+
+One rule for mixed sizes and modes (the official tool refuses anything but equal square RGB or grey
+images; we convert what converts without loss of meaning and refuse the rest):
+
+- size: every image is centre-cropped to its largest centred square (``--crop none``: stretched
+  instead), then Lanczos-resized to the top resolution, up or down;
+- mode: 8-bit grey, palette and colour images (PIL modes 1, L, P, RGB, CMYK, YCbCr, LAB, HSV, and
+  those with an alpha channel that is fully opaque) convert to ``--channels`` (grey -> RGB repeats the
+  channel; RGB -> grey is ITU-R 601 luma);
+- refused as *wrong mode*: transparent pixels (converting would show whatever colour hides under
+  them) and more than 8 bits per channel (I;16, I, F: converting would clip).
+
+An unreadable or wrong-mode file stops the build, naming it; ``--skip-bad`` skips it instead, counts
+it and lists it under ``skipped`` in the manifest.
 """
 
 from __future__ import annotations
@@ -29,12 +44,17 @@ import numpy as np
 from progan_zoo.errors import UserError
 from progan_zoo.fsutil import fsync_path
 
-from .images import is_power_of_two, iter_levels
+from .images import downsample_to, is_power_of_two, iter_levels
 
 FORMAT = "progan-zoo-dataset"
 VERSION = 1
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
-CROPS = ("center", "none")
+CROPS = ("center", "celeba", "none")
+# The official create_celeba (dataset_tool.py): a fixed 128x128 box centred at x=89, y=121 of the aligned
+# 178x218 CelebA images (img_align_celeba), kept at 128x128 without a resize.
+CELEBA_SIZE = (178, 218)                      # PIL (width, height)
+CELEBA_CENTER = (89, 121)                     # (x, y)
+CELEBA_CROP = 128
 
 
 def level_file(resolution: int) -> str:
@@ -54,6 +74,10 @@ class ImageSource:
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def where(self, name: str) -> str:
+        """How a message names one file of the source: ``folder/name`` or ``archive.zip:name``."""
+        return f"{self.path}:{name}" if self.is_zip else str(self.path / name)
 
     def read(self) -> Iterator[tuple[str, bytes]]:
         if self.is_zip:
@@ -87,16 +111,30 @@ def list_images(src: str | Path) -> ImageSource:
 
 
 def decode(data: bytes, name: str, resolution: int, channels: int, crop: str) -> np.ndarray:
-    """Image bytes -> uint8 [C, R, R]: centre-crop to a square (``crop='center'``), then Lanczos resize."""
+    """Image bytes -> uint8 [C, R, R].
+
+    ``center``: the largest centred square, then a Lanczos resize (the official create_lsun: its crop
+    ``img[(h - s) // 2 : (h + s) // 2, (w - s) // 2 : (w + s) // 2]`` with s = min(h, w), then PIL
+    ANTIALIAS, i.e. Lanczos); ``none``: a Lanczos resize of the whole image; ``celeba``: the official CelebA
+    box (``celeba_box``), 2x2 box-averaged down when ``resolution`` < 128, as the official lower levels are.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
         img = Image.open(io.BytesIO(data))
         img.load()
-    except (UnidentifiedImageError, OSError) as exc:
-        raise UserError(f"{name}: cannot read the image ({exc.__class__.__name__}) (hint: remove or re-save it)") from None
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise BadImage(name, f"cannot read the image ({exc.__class__.__name__})") from None
+    check_mode(img, name)
     img = img.convert("L" if channels == 1 else "RGB")
     w, h = img.size
+    if crop == "celeba":
+        if img.size != CELEBA_SIZE:
+            raise UserError(f"{name}: {w}x{h} pixels; --crop celeba takes the aligned CelebA images "
+                            f"(img_align_celeba, {CELEBA_SIZE[0]}x{CELEBA_SIZE[1]}) (hint: use --crop center for other images)")
+        arr = np.asarray(img.crop(celeba_box()), dtype=np.uint8)
+        arr = arr[None] if channels == 1 else arr.transpose(2, 0, 1)
+        return downsample_to(arr[None], resolution)[0]
     if crop == "center" and w != h:
         s = min(w, h)
         left, top = (w - s) // 2, (h - s) // 2
@@ -107,25 +145,65 @@ def decode(data: bytes, name: str, resolution: int, channels: int, crop: str) ->
     return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
 
 
+def celeba_box() -> tuple[int, int, int, int]:
+    """The official CelebA crop as a PIL box (left, top, right, bottom): numpy ``img[57:185, 25:153]``."""
+    (cx, cy), half = CELEBA_CENTER, CELEBA_CROP // 2
+    return cx - half, cy - half, cx + half, cy + half
+
+
+def check_crop(crop: str, resolution: int) -> None:
+    """A known crop that can give ``resolution`` (the CelebA box is 128 pixels and is never upsampled)."""
+    if crop not in CROPS:
+        raise UserError(f"--crop {crop}: unknown; known: {', '.join(CROPS)}")
+    if crop == "celeba" and resolution > CELEBA_CROP:
+        raise UserError(f"--crop celeba with --resolution {resolution}: the official CelebA crop is "
+                        f"{CELEBA_CROP}x{CELEBA_CROP} (hint: use --resolution {CELEBA_CROP} or lower)")
+
+
+class BadImage(UserError):
+    """An unreadable or wrong-mode image: ``where`` names the file, ``reason`` says what is wrong."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where, self.reason = where, reason
+        super().__init__(f"{where}: {reason} (hint: remove or re-save it, or pass --skip-bad to skip such files)")
+
+
+EIGHT_BIT_MODES = ("1", "L", "P", "RGB", "CMYK", "YCbCr", "LAB", "HSV", "LA", "La", "PA", "RGBA", "RGBa")
+
+
+def check_mode(img: "Image.Image", where: str) -> None:
+    """Refuse what converting to grey/RGB would distort: >8-bit modes and transparent pixels (module docstring)."""
+    if img.mode not in EIGHT_BIT_MODES:
+        raise BadImage(where, f"wrong mode {img.mode} (more than 8 bits per channel; convert it to 8-bit grey or RGB)")
+    if img.mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in img.info:
+        if img.convert("RGBA").getchannel("A").getextrema()[0] < 255:
+            raise BadImage(where, f"wrong mode {img.mode} with transparent pixels (flatten it onto a background)")
+
+
 def load_images(src: str | Path, resolution: int, channels: int, crop: str = "center",
                 progress: bool = True) -> np.ndarray:
     """All images of a folder or zip as uint8 [N, C, R, R] in memory (for small folders)."""
+    check_crop(crop, resolution)
     source = list_images(src)
     out = np.empty((len(source), channels, resolution, resolution), np.uint8)
     for i, (name, data) in enumerate(_bar(source.read(), len(source), f"reading {src}", progress)):
-        out[i] = decode(data, name, resolution, channels, crop)
+        out[i] = decode(data, source.where(name), resolution, channels, crop)
     return out
 
 
 def create_cache(src: str | Path, out: str | Path, resolution: int, channels: int = 3, crop: str = "center",
-                 lowest: int = 4, chunk: int = 256, overwrite: bool = False, progress: bool = True) -> Path:
-    """Build a cache of every resolution ``lowest..resolution`` from a folder or zip of images."""
+                 lowest: int = 4, chunk: int = 256, overwrite: bool = False, progress: bool = True,
+                 skip_bad: bool = False) -> Path:
+    """Build a cache of every resolution ``lowest..resolution`` from a folder or zip of images.
+
+    ``skip_bad``: skip unreadable and wrong-mode files (listed under ``skipped`` in the manifest)
+    instead of stopping at the first one.
+    """
     if not is_power_of_two(resolution) or resolution < lowest:
         raise UserError(f"--resolution {resolution}: must be a power of two >= {lowest} (hint: e.g. 32, 64, 256)")
     if channels not in (1, 3):
         raise UserError(f"--channels {channels}: must be 1 (grey) or 3 (RGB)")
-    if crop not in CROPS:
-        raise UserError(f"--crop {crop}: unknown; known: {', '.join(CROPS)}")
+    check_crop(crop, resolution)
     out = Path(out)
     if out.exists() and not overwrite:
         raise UserError(f"{out}: already exists (hint: pass --overwrite or choose another OUT)")
@@ -136,33 +214,55 @@ def create_cache(src: str | Path, out: str | Path, resolution: int, channels: in
     tmp.mkdir(parents=True)
     n = len(source) if builtin is None else len(builtin)
     resolutions = [r for r, _ in iter_levels(np.zeros((1, 1, resolution, resolution), np.uint8), lowest)]
-    arrays = {r: np.lib.format.open_memmap(tmp / level_file(r), mode="w+", dtype=np.uint8, shape=(n, channels, r, r))
-              for r in resolutions}
-    if builtin is not None:
-        _write_chunk(arrays, builtin, 0, lowest)
-    else:
-        batch, start = [], 0
-        for name, data in _bar(source.read(), n, f"caching {src}", progress):
-            batch.append(decode(data, name, resolution, channels, crop))
-            if len(batch) == chunk:
+    skipped: list[dict[str, str]] = []
+    try:
+        arrays = {r: np.lib.format.open_memmap(tmp / level_file(r), mode="w+", dtype=np.uint8,
+                                               shape=(n, channels, r, r)) for r in resolutions}
+        if builtin is not None:
+            _write_chunk(arrays, builtin, 0, lowest)
+        else:
+            batch, start = [], 0
+            for name, data in _bar(source.read(), n, f"caching {src}", progress):
+                try:
+                    batch.append(decode(data, source.where(name), resolution, channels, crop))
+                except BadImage as bad:
+                    if not skip_bad:
+                        raise
+                    skipped.append({"file": name, "reason": bad.reason})
+                    continue
+                if len(batch) == chunk:
+                    start = _write_chunk(arrays, np.stack(batch), start, lowest)
+                    batch = []
+            if batch:
                 start = _write_chunk(arrays, np.stack(batch), start, lowest)
-                batch = []
-        if batch:
-            _write_chunk(arrays, np.stack(batch), start, lowest)
-    for arr in arrays.values():
-        arr.flush()
-    del arrays
+            if start == 0:
+                raise UserError(f"{src}: none of its {n} images could be used (first: {skipped[0]['file']}: "
+                                f"{skipped[0]['reason']})")
+            if skipped:
+                arrays, n = _shrink(arrays, tmp, start), start
+        for arr in arrays.values():
+            arr.flush()
+        del arrays
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a failed build leaves nothing behind (a kill leaves OUT.tmp,
+        raise                                   # which has no manifest, so nothing accepts it)
     manifest = {
         "format": FORMAT, "version": VERSION, "count": n, "channels": channels, "resolution": resolution,
         "levels": {str(r): level_file(r) for r in sorted(resolutions)}, "source": str(src), "crop": crop,
         "dtype": "uint8", "layout": "NCHW",
     }
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    if skipped:
+        manifest["skipped"] = skipped
     for f in tmp.iterdir():
         fsync_path(f)
+    # The manifest is the completion marker: written last, after every level is on disk.
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    fsync_path(tmp / "manifest.json")
+    fsync_path(tmp)
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)
+    fsync_path(out.parent)
     return out
 
 
@@ -177,6 +277,21 @@ def _builtin_images(src: str | Path, resolution: int, channels: int) -> np.ndarr
     if images.shape[-1] < resolution:
         raise UserError(f"{src}: the built-in images are {images.shape[-1]}px, smaller than --resolution {resolution}")
     return downsample_to(images, resolution)
+
+
+def _shrink(arrays: dict[int, np.ndarray], folder: Path, count: int) -> dict[int, np.ndarray]:
+    """Keep the first ``count`` images of every level (files were skipped): copy into right-sized files."""
+    out = {}
+    for res, arr in arrays.items():
+        part = folder / (level_file(res) + ".part")
+        small = np.lib.format.open_memmap(part, mode="w+", dtype=arr.dtype, shape=(count, *arr.shape[1:]))
+        for i in range(0, count, 1024):
+            small[i:i + 1024] = arr[i:min(i + 1024, count)]
+        small.flush()
+        del arr
+        os.replace(part, folder / level_file(res))
+        out[res] = np.load(folder / level_file(res), mmap_mode="r+")
+    return out
 
 
 def _write_chunk(arrays: dict[int, np.ndarray], chunk: np.ndarray, start: int, lowest: int) -> int:

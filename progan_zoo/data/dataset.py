@@ -44,9 +44,13 @@ class ImageSet:
         return sorted(self._levels)
 
 
-def open_dataset(source: str | Path, resolution: int, channels: int, progress: bool = True) -> ImageSet:
+def open_dataset(source: str | Path, resolution: int, channels: int, progress: bool = True,
+                 crop: str | None = None) -> ImageSet:
     """Open a built-in name (``mnist``, ``lfw-100``), a cache folder (has manifest.json), or a folder/zip
-    of images, served at ``resolution`` and every power of two below it down to 4."""
+    of images, served at ``resolution`` and every power of two below it down to 4.
+
+    ``crop`` (a spec's ``data.crop``): how a folder or zip is cropped (default ``center``); a cache made
+    with another ``--crop`` is an error. ``None`` accepts any cache."""
     if not is_power_of_two(resolution) or resolution < 4:
         raise UserError(f"data resolution {resolution}: must be a power of two >= 4")
     text = str(source)
@@ -55,9 +59,9 @@ def open_dataset(source: str | Path, resolution: int, channels: int, progress: b
         images = match_channels(load_builtin(text), channels, text)
         return ImageSet(_levels_from(images, resolution, text), text)
     if path.is_dir() and (path / "manifest.json").exists():
-        return _open_cache(path, resolution, channels)
+        return _open_cache(path, resolution, channels, crop)
     if path.is_dir() or path.suffix.lower() == ".zip":
-        images = load_images(path, resolution, channels, progress=progress)
+        images = load_images(path, resolution, channels, crop=crop or "center", progress=progress)
         return ImageSet(_levels_from(images, resolution, text), text)
     raise UserError(f"{text}: not a built-in dataset, a dataset cache, an image folder or a zip "
                     f"(hint: use one of {', '.join(BUILTINS)}, or make a cache with progan-zoo dataset)")
@@ -76,8 +80,11 @@ def _levels_from(images: np.ndarray, resolution: int, name: str) -> dict[int, np
     return levels
 
 
-def _open_cache(path: Path, resolution: int, channels: int) -> ImageSet:
+def _open_cache(path: Path, resolution: int, channels: int, crop: str | None = None) -> ImageSet:
     manifest = read_manifest(path)
+    if crop is not None and manifest.get("crop", "center") != crop:
+        raise UserError(f"{path}: the cache was made with --crop {manifest.get('crop', 'center')}, the spec's "
+                        f"data.crop is {crop} (hint: re-create it with progan-zoo dataset --crop {crop})")
     if manifest["channels"] != channels:
         raise UserError(f"{path}: the cache has {manifest['channels']} channel(s), the spec wants {channels} "
                         f"(hint: re-create it with --channels {channels})")
@@ -93,6 +100,11 @@ def _open_cache(path: Path, resolution: int, channels: int) -> ImageSet:
         except (OSError, ValueError) as exc:
             raise UserError(f"{file}: cannot open the {res}px level ({exc.__class__.__name__}) "
                             "(hint: re-create the cache with progan-zoo dataset)") from None
+        want = (manifest.get("count"), channels, res, res)
+        if levels[res].shape != want or levels[res].dtype != np.uint8:
+            # A level that does not match the manifest (a copy cut short, a file from another cache).
+            raise UserError(f"{file}: holds {levels[res].dtype} {list(levels[res].shape)}, the manifest says uint8 "
+                            f"{list(want)} (hint: re-create the cache with progan-zoo dataset)")
         res //= 2
     return ImageSet(levels, str(path))
 

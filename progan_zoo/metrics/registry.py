@@ -20,7 +20,15 @@ from progan_zoo.errors import UserError
 if TYPE_CHECKING:  # torch is imported on use: `import progan_zoo.metrics` stays cheap
     import torch
 
+    from progan_zoo.metrics.reals import RealStream
+
 METRICS_LOG = "metrics.jsonl"
+
+# Images per metric in the official evaluation (config.py's evaluate_metrics lines): SWD-16k (its second
+# real pass is the noise floor), FID-50k, IS-50k, MS-SSIM over 20k images = 10,000 pairs (the paper's
+# count); KID takes FID's count.
+OFFICIAL_NUM_IMAGES = {"swd": 16384, "swd_noise_floor": 16384, "fid": 50000, "kid": 50000, "is": 50000,
+                       "msssim": 20000}
 
 
 class UnknownMetricError(UserError, KeyError):
@@ -156,22 +164,29 @@ class MetricContext:
             if isinstance(g, torch.nn.Module) and was_training:
                 g.train()
 
-    def real_batches(self, num: int | None = None) -> Iterator[torch.Tensor]:
-        """Real uint8 batches, the first ``num`` images of the data in order."""
+    def real_stream(self, num: int | None = None) -> "RealStream":
+        """The first ``num`` real images as the official evaluation reads them: in order, cycled from the
+        start when the data has fewer (a stream built by ``evaluate`` also carries its mirror flips)."""
         import torch
 
+        from progan_zoo.metrics.reals import RealStream, is_indexable
         from progan_zoo.metrics.swd import iter_batches
 
         real = self.need_real("data")
-        num = self.num if num is None else num
-        if isinstance(real, torch.utils.data.Dataset) and not isinstance(real, torch.utils.data.IterableDataset):
-            real = torch.utils.data.DataLoader(real, batch_size=self.batch_size)
-        seen = 0
-        for batch in iter_batches(real, self.batch_size, num):
-            seen += batch.shape[0]
-            yield batch
-        if seen < num:
-            raise UserError(f"asked for {num} real images, the data has {seen}")
+        num = self.num if num is None else int(num)
+        if isinstance(real, RealStream) and num <= len(real):
+            return real.head(num)
+        if is_indexable(real):
+            return RealStream(real, num)
+        # An iterable of batches: read up to num images once; the stream cycles them.
+        batches = [b.cpu() for b in iter_batches(real, self.batch_size, num)]
+        if not batches:
+            raise UserError("the real data gave no images")
+        return RealStream(torch.cat(batches), num)
+
+    def real_batches(self, num: int | None = None) -> Iterator[torch.Tensor]:
+        """Real uint8 batches: the first ``num`` images of ``real_stream``."""
+        yield from self.real_stream(num).iter_batches(self.batch_size)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -261,15 +276,16 @@ def _swd_floor(ctx: MetricContext) -> dict[str, Any]:
 
 
 def _fidelity(ctx: MetricContext, which: str) -> dict[str, Any]:
-    # FID and KID come from one torch-fidelity pass when both are requested.
-    key = "fidelity"
+    # FID and KID come from one torch-fidelity pass when both are requested with the same count.
+    key = f"fidelity-{ctx.num}"
     if key not in ctx.shared:
         from progan_zoo.metrics.fid import fid_kid
 
-        wanted = [m for m in ("fid", "kid") if m in ctx.requested] or [which]
+        counts = ctx.options.get("counts") or {}
+        wanted = [m for m in ("fid", "kid") if m in ctx.requested and counts.get(m, ctx.num) == ctx.num] or [which]
         ctx.shared[key] = fid_kid(
             ctx.need_generator(which),
-            ctx.need_real(which),
+            ctx.real_stream(),  # exactly num images, so they are taken in stream order
             num=ctx.num,
             metrics=wanted,
             seed=ctx.seed,
@@ -300,13 +316,14 @@ def _is(ctx: MetricContext) -> dict[str, Any]:
     return inception_score(ctx)
 
 
-@METRICS.register("msssim", "mean MS-SSIM of random pairs of generated images (variation; paper, Sec. 5)")
+@METRICS.register("msssim", "mean MS-SSIM of pairs of generated images (variation; paper, Sec. 5)")
 def _msssim(ctx: MetricContext) -> dict[str, Any]:
     import torch
 
-    from progan_zoo.metrics.msssim import DEFAULT_PAIRS, ms_ssim_pairs
+    from progan_zoo.metrics.msssim import ms_ssim_pairs
 
-    pairs = int(ctx.options.get("msssim_pairs") or DEFAULT_PAIRS)
+    # The official API scores num_images / 2 pairs: images (0, 1), (2, 3), ... of distinct latents.
+    pairs = int(ctx.options.get("msssim_pairs") or max(1, ctx.num // 2))
     g = ctx.need_generator("msssim")
 
     def batches() -> Iterable[torch.Tensor]:

@@ -3,8 +3,11 @@
 from .layers import (
     Downsample2x,
     EqualizedConv2d,
+    EqualizedConvDown2d,
     EqualizedLinear,
+    EqualizedUpConv2d,
     MinibatchStddev,
+    MinibatchStddevGanZoo,
     PixelNorm,
     Upsample2x,
     downsample2x,
@@ -15,6 +18,7 @@ from .layers import (
 from .networks import Block, Discriminator, Generator
 
 __all__ = [
-    "Block", "Discriminator", "Downsample2x", "EqualizedConv2d", "EqualizedLinear", "Generator",
-    "MinibatchStddev", "PixelNorm", "Upsample2x", "downsample2x", "lerp", "pixel_norm", "upsample2x",
+    "Block", "Discriminator", "Downsample2x", "EqualizedConv2d", "EqualizedConvDown2d", "EqualizedLinear",
+    "EqualizedUpConv2d", "Generator", "MinibatchStddev", "MinibatchStddevGanZoo", "PixelNorm", "Upsample2x",
+    "downsample2x", "lerp", "pixel_norm", "upsample2x",
 ]

@@ -51,6 +51,87 @@ class EqualizedConv2d(nn.Module):
                 f"lrelu={self.lrelu_slope}, pixel_norm={self.pixel_norm_eps is not None}")
 
 
+class EqualizedUpConv2d(nn.Module):
+    """Fused 2x upsample + conv (official ``upscale2d_conv2d``, G with ``fused_scale=True``).
+
+    The official code pads the k x k kernel by one and adds its four shifted copies into a
+    (k+1) x (k+1) kernel, then runs a stride-2 transposed convolution ('SAME'), so the output is
+    twice the input size. The stored weight is the k x k kernel in transposed-conv layout
+    ``[in, out, k, k]`` (the TF variable ``[k, k, out, in]``), so the parameter count equals an
+    upsample + conv3x3 row; fan-in ``k*k*in`` as in the official ``get_weight`` call. Then bias,
+    leaky ReLU and pixel norm, as every G conv.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,                      # Input feature maps.
+        out_channels: int,                     # Output feature maps.
+        kernel_size: int = 3,                  # The kernel before fusing (3 in ProGAN).
+        gain: float = SQRT2,
+        equalized: bool = True,
+        lrelu_slope: float | None = None,
+        pixel_norm_eps: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        std = gain / math.sqrt(in_channels * kernel_size * kernel_size)
+        self.weight = nn.Parameter(torch.randn(in_channels, out_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.scale = _init_scale(self.weight, std, equalized)
+        self.lrelu_slope, self.pixel_norm_eps = lrelu_slope, pixel_norm_eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight * self.scale if self.scale != 1.0 else self.weight
+        w = F.pad(w, (1, 1, 1, 1))                                             # [I, O, k+2, k+2]
+        w = w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]  # [I, O, k+1, k+1]
+        # TF 'SAME' conv2d_transpose with stride 2 and an even kernel crops (k+1)//2 - 1 ... here 1 per side.
+        x = F.conv_transpose2d(x, w, self.bias, stride=2, padding=(self.kernel_size - 1) // 2)  # [N, O, 2H, 2W]
+        return _post(x, self.lrelu_slope, self.pixel_norm_eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, k={self.kernel_size} fused up, scale={self.scale:.4g}, "
+                f"lrelu={self.lrelu_slope}, pixel_norm={self.pixel_norm_eps is not None}")
+
+
+class EqualizedConvDown2d(nn.Module):
+    """Conv, 2x2 average pool, then bias and activation (official ``conv2d_downscale2d``, D with
+    ``fused_scale=True``).
+
+    The official code averages the four shifted copies of the padded k x k kernel and runs a
+    stride-2 convolution; that equals the k x k conv followed by 2x2 average pooling, with the bias
+    and leaky ReLU applied after the pool (not before it, as a conv3x3 + downsample row does). The
+    weight is a plain conv weight ``[out, in, k, k]``, so parameters equal conv3x3's.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        gain: float = SQRT2,
+        equalized: bool = True,
+        lrelu_slope: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        std = gain / math.sqrt(in_channels * kernel_size * kernel_size)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.scale = _init_scale(self.weight, std, equalized)
+        self.lrelu_slope = lrelu_slope
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight * self.scale if self.scale != 1.0 else self.weight
+        w = F.pad(w, (1, 1, 1, 1))                                             # [O, I, k+2, k+2]
+        w = (w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]) * 0.25
+        x = F.conv2d(x, w, self.bias, stride=2, padding=(self.kernel_size - 1) // 2 + 0)  # [N, O, H/2, W/2]
+        return _post(x, self.lrelu_slope, None)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, k={self.kernel_size} then avgpool, "
+                f"scale={self.scale:.4g}, lrelu={self.lrelu_slope}")
+
+
 class EqualizedLinear(nn.Module):
     """Dense layer with runtime He scaling.
 
@@ -69,12 +150,15 @@ class EqualizedLinear(nn.Module):
         pixel_norm_eps: float | None = None,
         flatten_input: bool = False,
         reshape_to: tuple[int, int, int] | None = None,
+        bias_per_map: bool = True,             # With reshape_to: one bias per map (official) or per value.
     ) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         std = gain / math.sqrt(in_features)
         self.weight = nn.Parameter(torch.randn(out_features, in_features))
-        self.bias = nn.Parameter(torch.zeros(reshape_to[0] if reshape_to else out_features))
+        per_map = reshape_to is not None and bias_per_map
+        self.bias = nn.Parameter(torch.zeros(reshape_to[0] if per_map else out_features))
+        self.bias_per_map = per_map
         self.scale = _init_scale(self.weight, std, equalized)
         self.lrelu_slope, self.pixel_norm_eps = lrelu_slope, pixel_norm_eps
         self.flatten_input, self.reshape_to = flatten_input, reshape_to
@@ -85,6 +169,8 @@ class EqualizedLinear(nn.Module):
         w = self.weight * self.scale if self.scale != 1.0 else self.weight
         if self.reshape_to is None:
             x = F.linear(x, w, self.bias)                         # [NC]
+        elif not self.bias_per_map:
+            x = F.linear(x, w, self.bias).reshape(-1, *self.reshape_to)  # [NCHW]
         else:
             x = F.linear(x, w).reshape(-1, *self.reshape_to)      # [NCHW]
             x = x + self.bias.reshape(1, -1, 1, 1)
@@ -154,6 +240,37 @@ class MinibatchStddev(nn.Module):
 
     def extra_repr(self) -> str:
         return f"group_size={self.group_size}, num_features={self.num_features}"
+
+
+class MinibatchStddevGanZoo(nn.Module):
+    """Minibatch stddev as pytorch_GAN_zoo's PGAN computes it (``miniBatchStdDev``), for its imported networks.
+
+    It differs from the official layer in three ways: the variance is the unbiased one (divided by
+    G - 1); a batch the group size does not divide is one group (a group of one gives a zero map);
+    and the statistic of group ``m`` (formed, as officially, from samples ``i`` with ``i % M == m``)
+    is written to the consecutive samples ``m*G .. m*G+G-1``. The last quirk only shows when a batch
+    holds more than one group; it is kept because it is what the imported networks compute.
+    """
+
+    def __init__(self, group_size: int = 4) -> None:
+        super().__init__()
+        self.group_size = group_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        g = min(n, self.group_size)
+        if n % g:
+            g = n
+        if g <= 1:
+            return torch.cat([x, x.new_zeros(n, 1, h, w)], dim=1)
+        y = x.reshape(g, -1, c, h, w)                          # [GMCHW]
+        y = (torch.var(y, dim=0) + 1e-8).sqrt()                # [MCHW]
+        y = y.reshape(y.shape[0], -1).mean(dim=1)              # [M]
+        y = y.repeat_interleave(g).reshape(n, 1, 1, 1).expand(n, 1, h, w)  # [N1HW]
+        return torch.cat([x, y], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"group_size={self.group_size}, unbiased variance (pytorch_GAN_zoo)"
 
 
 class Upsample2x(nn.Module):

@@ -85,23 +85,38 @@ def save_checkpoint(run_dir: str | Path, nimg: int, tensors: dict[str, dict[str,
         return final  # Same images shown, same training state: already written.
     tmp = folder / (final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    for i, (stem, named) in enumerate(tensors.items()):
-        path = tmp / f"{stem}.safetensors"
-        save_file({k: v.detach().contiguous().cpu() for k, v in named.items()}, str(path))
-        fsync_path(path)
-        if i == 0:
-            _maybe_die()
-    (tmp / "state.json").write_text(state.to_json())
-    fsync_path(tmp / "state.json")
-    fsync_path(tmp)
+    try:
+        tmp.mkdir()
+        for i, (stem, named) in enumerate(tensors.items()):
+            path = tmp / f"{stem}.safetensors"
+            save_file({k: v.detach().contiguous().cpu() for k, v in named.items()}, str(path))
+            fsync_path(path)
+            if i == 0:
+                _maybe_die()
+        (tmp / "state.json").write_text(state.to_json())
+        fsync_path(tmp / "state.json")
+        fsync_path(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # e.g. a full disk: free what was written; older checkpoints are untouched
+        raise
     os.replace(tmp, final)
     fsync_path(folder)
-    for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
+    prune_checkpoints(run_dir, keep, final)
     for stale in folder.glob("ckpt-*.tmp"):
         shutil.rmtree(stale, ignore_errors=True)
     return final
+
+
+def prune_checkpoints(run_dir: str | Path, keep: int, current: Path) -> list[Path]:
+    """Delete all but the newest ``keep`` complete checkpoints (0 keeps all); ``current``, the one just
+    written, is always among those kept, whatever the names of the others. Returns the deleted ones."""
+    if keep <= 0:
+        return []
+    others = [c for c in list_checkpoints(run_dir) if c != current]
+    doomed = others[:len(others) - (keep - 1)] if len(others) > keep - 1 else []
+    for old in doomed:
+        shutil.rmtree(old, ignore_errors=True)
+    return doomed
 
 
 @dataclass

@@ -59,9 +59,13 @@ def add_dataset_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", help="cache folder to create")
     p.add_argument("--resolution", type=int, required=True, metavar="R", help="top resolution, a power of two; levels 4..R are stored")
     p.add_argument("--channels", type=int, default=3, choices=[1, 3], help="1 (grey) or 3 (RGB) (default: 3)")
-    p.add_argument("--crop", default="center", choices=["center", "none"],
-                   help="center: crop the largest centred square first; none: stretch to square (default: center)")
+    p.add_argument("--crop", default="center", choices=["center", "celeba", "none"],
+                   help="center: the largest centred square, then a Lanczos resize (the official LSUN tool); celeba: "
+                        "the official CelebA crop, 128x128 centred at x=89, y=121 of the aligned 178x218 images, "
+                        "no resize; none: stretch to square (default: center)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip unreadable or wrong-mode images (listed in OUT/manifest.json) instead of stopping at the first")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
@@ -69,7 +73,10 @@ def run_dataset(args: argparse.Namespace) -> int:
     from progan_zoo.data.cache import create_cache, read_manifest
 
     out = create_cache(args.src, args.out, args.resolution, args.channels, args.crop, overwrite=args.overwrite,
-                       progress=args.progress)
+                       progress=args.progress, skip_bad=args.skip_bad)
     m = read_manifest(out)
     print(f"{out}: {m['count']} images, {m['channels']} channel(s), levels {', '.join(m['levels'])}")
+    if m.get("skipped"):
+        print(f"skipped {len(m['skipped'])} unreadable or wrong-mode file(s), listed under \"skipped\" in "
+              f"{out / 'manifest.json'}")
     return 0

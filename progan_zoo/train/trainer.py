@@ -28,7 +28,7 @@ import platform
 import random
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,15 +38,19 @@ import torch
 from tqdm import tqdm
 
 from progan_zoo import __version__
-from progan_zoo.compiler import compile_spec
+from progan_zoo.compiler import CompiledSpec, build, load, validate
+from progan_zoo.compiler.graph import to_graph
 from progan_zoo.data import RealLoader, open_dataset
-from progan_zoo.errors import UsageError, UserError
+from progan_zoo.errors import RunFailure, UsageError, UserError
 from progan_zoo.nn import downsample2x, upsample2x
 
 from . import checkpoint as ckpt_io
+from . import rundir
 from .checkpoint import TrainState
 from .dist import DistInfo, all_reduce_grads, all_reduce_mean, barrier, broadcast_module, init_distributed, shutdown
+from .interrupt import StopRequests
 from .losses import make_loss
+from .preflight import check_memory
 from .samples import make_grid, save_png
 from .schedule import Phase, Schedule
 
@@ -290,11 +294,14 @@ def check_precision(cfg: TrainConfig, device: torch.device) -> None:
 # The run.
 
 def train(cfg: TrainConfig) -> Path:
-    """Train a spec progressively; returns the run directory. Raises UserError on bad input or a
-    non-finite loss (after which the last good checkpoint is still there to resume from)."""
+    """Train a spec progressively; returns the run directory. Raises UserError on bad input (a run
+    directory that holds another run or is locked by another process among them), RunFailure on a
+    non-finite loss or a failed write (after which the last good checkpoint is still there to resume
+    from). SIGINT/SIGTERM end the run early with a checkpoint (``interrupt.py``)."""
     info = init_distributed(cfg.device)
     try:
-        return Run(cfg, info).train()
+        with ExitStack() as held:  # the run directory's lock, released however the run ends
+            return Run(cfg, info, held).train()
     finally:
         shutdown(info)
 
@@ -302,7 +309,9 @@ def train(cfg: TrainConfig) -> Path:
 class Run:
     """One training run: its networks, data, counters and run directory, and the loop's steps as methods."""
 
-    def __init__(self, cfg: TrainConfig, info: DistInfo) -> None:
+    def __init__(self, cfg: TrainConfig, info: DistInfo, held: ExitStack | None = None) -> None:
+        """``held``: where the run directory's lock goes (``train`` releases it at the end); without it
+        the directory is only checked (a Run built to inspect, not to train)."""
         self.cfg, self.info = cfg, info
         device = self.device = info.device
 
@@ -312,15 +321,32 @@ class Run:
         spec_path = cfg.spec or (str(resume_run / "spec.yaml") if resume_run else None)
         if spec_path is None:
             raise UsageError("no spec given (hint: progan-zoo train SPEC, or --resume RUN_DIR)")
+        # The spec's cost is checked against the device's free memory before any weight is made.
+        raw = load(spec_path)
+        spec = validate(raw)
+        graph = to_graph(spec)
+        until = float(cfg.kimg if cfg.kimg is not None else spec.training.total_kimg)
+        self.preflight = check_memory(graph, spec, device, info.world, until_kimg=until)
         torch.manual_seed(cfg.seed)  # The initial weights: the same on every rank.
-        self.compiled = compiled = compile_spec(spec_path)
-        self.spec = spec = compiled.spec
+        self.compiled = compiled = CompiledSpec(raw, spec, graph, *build(graph))
+        self.spec = spec
         if resume and resume.state.spec_sha256 != compiled.sha256:
             raise UsageError(f"{spec_path}: differs from the spec the checkpoint {resume.path} was trained with "
                              f"(sha256 {resume.state.spec_sha256[:12]}...) (hint: resume with the run's own spec.yaml, "
                              "or leave SPEC out)")
         self.seed = resume.state.seed if resume else cfg.seed
         check_precision(cfg, device)
+        self.run_dir = Path(cfg.out) if cfg.out else resume_run if resume_run is not None else \
+            Path("runs") / f"{spec.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        # Refuse a directory that holds another run, or that another process trains into, before any
+        # weights are read (the other process may be pruning them) or anything is written (rundir.py).
+        resume_ckpt = resume.path if resume else None
+        if held is None:
+            self.on_main(lambda: rundir.check_target(self.run_dir, resume_ckpt))
+        else:
+            lock = self.on_main(lambda: rundir.claim(self.run_dir, resume_ckpt))
+            if lock is not None:
+                held.callback(lock.release)
 
         # Networks, optimizers, loss, schedule.
         G, D = compiled.G.to(device), compiled.D.to(device)
@@ -335,8 +361,11 @@ class Run:
                          amp_penalty=cfg.amp_penalty, lazy_penalty=cfg.lazy_penalty, shared_fakes=cfg.shared_fakes)
         self.sched = Schedule(spec)
         check_minibatches(spec, self.sched, info.world)
-        self.total_kimg = float(cfg.kimg if cfg.kimg is not None else spec.training.total_kimg)
-        self.tick_kimg = float(cfg.tick_kimg or default_tick_kimg(self.total_kimg))
+        # A resumed run keeps its own length and tick unless asked otherwise: `--resume RUN` after a
+        # Ctrl-C continues the run that was cut, not the spec's default one.
+        prior = rundir.prior_settings(resume_run) if resume_run is not None else {}
+        self.total_kimg = float(cfg.kimg if cfg.kimg is not None else prior.get("total_kimg", spec.training.total_kimg))
+        self.tick_kimg = float(cfg.tick_kimg or prior.get("tick_kimg") or default_tick_kimg(self.total_kimg))
 
         # Data and random streams.
         mirror = cfg.mirror
@@ -344,7 +373,7 @@ class Run:
             mirror = resume.state.rng["data_sampler"]["mirror"] if resume else spec.training.mirror_augment
         self.data_source = cfg.data or (resume.state.data if resume else None) or spec.data.source
         self.images = open_dataset(self.data_source, spec.data.resolution, spec.data.channels,
-                                   progress=cfg.progress and info.is_main)
+                                   progress=cfg.progress and info.is_main, crop=spec.data.crop)
         self.loader = RealLoader(self.images, self.seed, mirror)
         self.gen = torch.Generator().manual_seed(self.seed)   # latents and mixing factors of every step
         self.fixed_z = torch.from_numpy(
@@ -355,8 +384,26 @@ class Run:
         self.prev_lod: float | None = None
         if resume:
             self._load(resume)
-        self.run_dir = Path(cfg.out) if cfg.out else resume_run if resume_run is not None else \
-            Path("runs") / f"{spec.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        self.stop = StopRequests(announce=info.is_main)
+        self.last_ckpt: Path | None = None
+        self.stopped = False                  # a stop request (on any rank) ended the run early
+
+    def on_main(self, fn):
+        """Run ``fn`` on rank 0 only; if it raises a UserError, every rank raises (none is left waiting
+        in a collective for a rank that has gone). Returns what ``fn`` returned (None on other ranks)."""
+        err, out = None, None
+        if self.info.is_main:
+            try:
+                out = fn()
+            except UserError as exc:
+                err = exc
+        if self.info.enabled:
+            failed = all_reduce_mean(torch.tensor([1.0 if err else 0.0], device=self.device), self.info).item() > 0
+            if failed and err is None:
+                raise UsageError("rank 0 refused to start (its message says why)")
+        if err is not None:
+            raise err
+        return out
 
     # -- state in and out ------------------------------------------------------------------------
 
@@ -381,7 +428,7 @@ class Run:
             "spec_name": spec.name, "spec_revision": spec.revision, "spec_sha256": self.compiled.sha256,
             "data": str(self.data_source), "data_images": len(self.images), "seed": self.seed,
             "command": cfg.argv or sys.argv, "world_size": self.info.world, "device": self.device.type,
-            "total_kimg": self.total_kimg, "tick_kimg": self.tick_kimg,
+            "total_kimg": self.total_kimg, "tick_kimg": self.tick_kimg, "memory_estimate": self.preflight.message(),
             "resumed_from": str(self.resume.path) if self.resume else None, "config": asdict(cfg),
             "versions": versions(), "started": datetime.now().isoformat(timespec="seconds"),
         }
@@ -402,7 +449,15 @@ class Run:
             optimizer={"name": "adam", "learning_rate": phase.learning_rate, "betas": [o.beta1, o.beta2], "eps": o.eps},
             rng=rng_state(self.gen, self.loader, self.device), versions=versions(),
         )
-        return ckpt_io.save_checkpoint(self.run_dir, self.nimg, tensors, state, keep=self.cfg.keep)
+        try:
+            return ckpt_io.save_checkpoint(self.run_dir, self.nimg, tensors, state, keep=self.cfg.keep)
+        except OSError as exc:
+            # A full disk (or any failed write) is not the user's input: stop with one line (exit 1).
+            # The half-written checkpoint is gone (save_checkpoint removes it); the previous one is intact.
+            raise RunFailure(f"{self.run_dir / 'checkpoints'}: cannot write the checkpoint at kimg {self.nimg / 1000:.3f} "
+                             f"({exc.strerror or exc}); stopped. Last complete checkpoint: "
+                             f"{self.last_ckpt or 'none'} (hint: free space, then `progan-zoo train --resume "
+                             f"{self.run_dir}`)") from None
 
     @torch.no_grad()
     def sample_grid(self, phase: Phase) -> None:
@@ -453,17 +508,23 @@ class Run:
         if all(math.isfinite(v) for v in values):
             return
         bad = ", ".join(f"{k} {v:.4g}" for k, v in zip(keys, values))
-        raise UserError(f"non-finite loss at kimg {self.nimg / 1000:.3f} ({phase.resolution}x{phase.resolution}, "
+        raise RunFailure(f"non-finite loss at kimg {self.nimg / 1000:.3f} ({phase.resolution}x{phase.resolution}, "
                         f"alpha {phase.alpha:.3f}): {bad}; stopped, last good checkpoint: {last_ckpt or 'none written yet'} "
                         "(hint: lower the learning rate, or resume from that checkpoint with another --seed)")
 
     def write_tick(self, phase: Phase, record: dict, done: bool) -> Path | None:
         """Rank 0: the log line, the sample grid, and every ``snapshot_ticks`` ticks (and at the end) a checkpoint."""
-        with open(self.run_dir / "log.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-        self.sample_grid(phase)
+        try:
+            with open(self.run_dir / "log.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+            self.sample_grid(phase)
+        except OSError as exc:
+            raise RunFailure(f"{exc.filename or self.run_dir}: cannot write ({exc.strerror or exc}); stopped. Last "
+                             f"complete checkpoint: {self.last_ckpt or 'none'} (hint: free space, then "
+                             f"`progan-zoo train --resume {self.run_dir}`)") from None
         if self.tick % max(self.cfg.snapshot_ticks, 1) == 0 or done:
-            return self.save(phase)
+            self.last_ckpt = self.save(phase)
+            return self.last_ckpt
         return None
 
     def train(self) -> Path:
@@ -476,7 +537,8 @@ class Run:
         tick_start_nimg, tick_time, train_time = self.nimg, time.time(), 0.0
         sums: dict[str, float] = {}
         count, steps_here = 0, 0
-        last_ckpt = ckpt_io.latest_checkpoint(self.run_dir) if info.is_main else None
+        self.last_ckpt = ckpt_io.latest_checkpoint(self.run_dir) if info.is_main else None
+        self.stop.install()  # SIGINT/SIGTERM: finish this group, checkpoint, return (interrupt.py)
         try:
             while self.nimg < total_nimg and (cfg.max_steps is None or steps_here < cfg.max_steps):
                 t0 = time.time()
@@ -488,10 +550,14 @@ class Run:
                 # Losses: averaged over the group's minibatches and over ranks (so every rank agrees whether they are finite).
                 # A key missing from some minibatches (D/gp under --lazy-penalty) is averaged where present.
                 keys = sorted(set().union(*group))
-                values = all_reduce_mean(torch.stack([torch.stack([s[k].float() for s in group if k in s]).mean()
-                                                      for k in keys]), info).tolist()
+                # The stop flag rides along: any rank's signal stops every rank after this same group.
+                values = all_reduce_mean(torch.stack([torch.stack([s[k].float() for s in group if k in s]).mean() for k in keys]
+                                                     + [torch.tensor(float(self.stop.requested), device=self.device)]),
+                                         info).tolist()
+                stop = values.pop() > 0
+                self.stopped = self.stopped or stop
                 train_time += time.time() - t0
-                self.check_finite(keys, values, phase, last_ckpt)
+                self.check_finite(keys, values, phase, self.last_ckpt)
                 for k, v in zip(keys, values):
                     sums[k] = sums.get(k, 0.0) + v
                 count += 1
@@ -502,7 +568,7 @@ class Run:
                                         + " ".join(f"{k}={sums[k] / count:.3g}" for k in ("D/loss", "G/loss") if k in sums))
 
                 # A tick (official: checked after each group): log line, sample grid, maybe a checkpoint.
-                done = self.nimg >= total_nimg or (cfg.max_steps is not None and steps_here >= cfg.max_steps)
+                done = self.nimg >= total_nimg or (cfg.max_steps is not None and steps_here >= cfg.max_steps) or stop
                 if self.nimg - tick_start_nimg >= self.tick_kimg * 1000 or done:
                     self.tick += 1
                     record = {
@@ -516,10 +582,16 @@ class Run:
                     if self.device.type == "cuda":
                         record["peak_mem_gib"] = round(torch.cuda.max_memory_allocated(self.device) / 2**30, 3)
                     if info.is_main:
-                        last_ckpt = self.write_tick(phase, record, done) or last_ckpt
+                        self.write_tick(phase, record, done)
                     barrier(info)
+                    if stop:
+                        break
                     tick_start_nimg, tick_time, train_time, sums, count = self.nimg, time.time(), 0.0, {}, 0
         finally:
+            self.stop.restore()
             if bar is not None:
                 bar.close()
+        if self.stopped and info.is_main:
+            print(f"progan-zoo train: stopped by {self.stop.name or 'a signal to another rank'} at kimg {self.nimg / 1000:.3f}; checkpoint "
+                  f"{self.last_ckpt} (continue with: progan-zoo train --resume {self.run_dir})", file=sys.stderr)
         return self.run_dir

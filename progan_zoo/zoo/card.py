@@ -212,6 +212,7 @@ def render_card(meta: dict[str, Any], hub_repo: str | None = None) -> str:
         "average); FID and KID use Inception-v3 pool features through torch-fidelity. Scores are comparable only "
         "between rows measured with the same settings.",
         "",
+        _reported_section(meta),
         "## Training",
         "",
         f"- spec: `{spec.get('name')}` revision {spec.get('revision')}, sha256 `{spec.get('sha256')}` "
@@ -224,6 +225,7 @@ def render_card(meta: dict[str, Any], hub_repo: str | None = None) -> str:
     ]
     if training.get("checkpoint"):
         lines.append(f"- checkpoint: `{training['checkpoint']}`")
+    lines += _provenance_lines(meta)
     w = meta.get("weights") or {}
     lines += [
         f"- weights: `{w.get('file', 'model.safetensors')}`, sha256 `{w.get('sha256')}`, "
@@ -241,6 +243,32 @@ def render_card(meta: dict[str, Any], hub_repo: str | None = None) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _reported_section(meta: dict[str, Any]) -> str:
+    """Scores the paper reports for an imported official network, apart from measured ones."""
+    reported = meta.get("reported") or []
+    if not reported:
+        return ""
+    rows = ["### Reported in the paper (not measured here)", "",
+            "| metric | value | images | source |", "|---|---|---|---|"]
+    for r in reported:
+        rows.append(f"| {metric_display(str(r.get('metric')))} | {r.get('value')} | {r.get('num_images', '?')} | "
+                    f"{r.get('source', '?')} |")
+    return "\n".join(rows) + "\n\nThese figures are quoted from the paper; the table above holds only scores " \
+        "measured on this copy with `progan-zoo evaluate --record`.\n"
+
+
+def _provenance_lines(meta: dict[str, Any]) -> list[str]:
+    prov = meta.get("provenance")
+    if not prov:
+        return []
+    lines = [f"- imported from `{prov.get('source_file')}` ({prov.get('format')}, sha256 `{prov.get('sha256')}`), "
+             f"origin {prov.get('origin')}; read without running any code stored in the file",
+             f"- level of detail in the file: " + ", ".join(f"{k} {v:g}" for k, v in (prov.get("lod") or {}).items())]
+    for net, kw in (prov.get("static_kwargs") or {}).items():
+        lines.append(f"- {net} static arguments: " + ", ".join(f"{k}={v}" for k, v in kw.items()))
+    return lines
 
 
 def results_from_card(front: dict[str, Any]) -> list[dict[str, Any]]:

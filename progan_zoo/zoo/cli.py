@@ -218,12 +218,15 @@ def run_models(args: argparse.Namespace) -> int:
     entries = [e for n, e in R.all_entries().items() if n in set(R.list_models(args.pattern))]
     if args.json:
         print(json.dumps([{"name": e.name, "kind": e.kind, "where": e.where, "location": e.location,
+                           "imported": e.imported if e.kind == "official" else None,
+                           "official_file": e.official_file, "download": e.download,
                            "revision": e.revision, "registry": e.registry, "dataset": e.dataset,
                            "resolution": e.resolution, "description": e.description} for e in entries], indent=2))
         return 0
     rows = [("name", "status", "resolution", "dataset", "where")]
     for e in entries:
-        status = {"folder": "local", "hub": "hub", "unpublished": "not published"}[e.kind]
+        status = {"folder": "local", "hub": "hub", "unpublished": "not published",
+                  "official": "imported" if e.imported else "not imported"}[e.kind]
         rows.append((e.name, status, str(e.resolution or "-"), str(e.dataset or "-"), e.where))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for i, r in enumerate(rows):
@@ -231,6 +234,7 @@ def run_models(args: argparse.Namespace) -> int:
         if i == 0:
             print("  ".join("-" * w for w in widths))
     print(f"\nregistries: {R.SHIPPED} (shipped), " + ", ".join(str(p) for p in R.user_registry_paths()) + " (user)")
+    print(f"zoo folder (imported official networks): {R.zoo_models_dir()}")
     return 0
 
 
@@ -256,21 +260,61 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", default=None,
                    help="comma-separated: swd, fid, kid, msssim (default: the spec's evaluation.metrics)")
     p.add_argument("--num", type=_positive, default=None,
-                   help="generated images per metric (default: the spec's evaluation.num_images)")
+                   help="images per metric, generated and real, for every metric (default: the spec's "
+                        "evaluation.num_images, per metric; reals are cycled when the data has fewer)")
     p.add_argument("--data", default=None,
                    help="real data: a dataset cache, image folder or built-in name (default: the spec's data.source)")
     p.add_argument("--out", default=None, help="write the results as JSON here (default: TARGET/metrics-*.json for "
                                                "runs, else results.json)")
     p.add_argument("--seed", type=int, default=0, help="seed of latents and metric randomness (default 0)")
     p.add_argument("--checkpoint", default=None, help="for a run: which checkpoint (default: the newest)")
-    p.add_argument("--resolution", type=int, default=None, help="evaluate the lower-resolution generator inside")
+    p.add_argument("--resolution", type=int, default=None,
+                   help="evaluate the lower-resolution generator inside, at its own size (default for a run: its "
+                        "current stage, upsampled to the final resolution as the official code scores snapshots)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     p.add_argument("--batch-size", type=_positive, default=64, help="generator batch size (default 64)")
     p.add_argument("--record", action="store_true",
                    help="for a saved model folder: store the results in metadata.json and re-render its card")
+    mirror = p.add_mutually_exclusive_group()
+    mirror.add_argument("--mirror", dest="mirror", action="store_true", default=None,
+                        help="mirror the reals at random, as the official evaluation does for runs trained with "
+                             "mirror augmentation (default: what the run or the spec trained with)")
+    mirror.add_argument("--no-mirror", dest="mirror", action="store_false", help="never mirror the reals")
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_target
 
     return evaluate_target(args)
+
+
+# ---------------------------------------------------------------------------------------- import
+def add_import_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE",
+                   help="an official ProGAN release pickle (karras2018iclr-*.pkl, network-snapshot-*.pkl) or a "
+                        "pytorch_GAN_zoo PGAN checkpoint (.pt); read without running anything stored in it")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="the saved model folder to write (default: the zoo folder, ZOO/models/NAME; "
+                        "see `progan-zoo models`)")
+    p.add_argument("--name", default=None,
+                   help="model name (default: from the file name, e.g. celebahq-1024 for "
+                        "karras2018iclr-celebahq-1024x1024.pkl)")
+    p.add_argument("--samples", type=_positive, default=16, help="images in samples.png (default 16)")
+    p.add_argument("--force", action="store_true", help="replace DIR if it is an existing saved model")
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from .folder import read_metadata
+    from .importer import default_name, import_model
+    from .registry import zoo_models_dir
+
+    name = args.name or default_name(Path(args.file))
+    out = Path(args.out) if args.out else zoo_models_dir() / name
+    import_model(args.file, out, name=name, force=args.force, samples=args.samples)
+    meta = read_metadata(out)
+    prov = meta["provenance"]
+    print(f"imported {args.file} ({prov['format']}, sha256 {prov['sha256'][:16]}...) -> {out}: {meta['name']}, "
+          f"{meta['resolution']}x{meta['resolution']} (stage {meta['stage']}), weights {', '.join(meta['weights']['contents'])}, "
+          f"licence {meta['license']}; no code from the file was run")
+    print(f"load it with: progan_zoo.load(\"{out}\")  or  progan-zoo generate {out} --n 16")
+    return 0

@@ -16,32 +16,50 @@ from progan_zoo.errors import UsageError, UserError
 from . import folder as F
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
 # The metrics package reports KID as kid_mean/kid_std; cards and the leaderboard call the mean "kid".
 _CARD_KEYS = {"kid_mean": "kid"}
 
 
-def real_images(data: str, resolution: int, channels: int, num: int, seed: int = 0) -> tuple["torch.Tensor", int]:
-    """(uint8 [num, C, R, R] real images at the generator's resolution, images in the data).
+def real_images(data: str, resolution: int, channels: int, seed: int = 0, crop: str | None = None
+                ) -> tuple[Any, "np.ndarray"]:
+    """(uint8 [N, C, R, R] real images at ``resolution``, a seeded order of them).
 
-    When the data has more than ``num`` images, a seeded random subset (in data order) is taken, so
-    sorted data stays representative and only ``num`` images are ever held in memory.
+    A cache level stays memory-mapped: only the images a metric reads are loaded. The order stands in for
+    the official datasets' stored order (``dataset_tool.py`` writes them shuffled; our caches keep file
+    order), so the first images of the stream are a random sample even of sorted data.
     """
     import numpy as np
-    import torch
 
     from progan_zoo.data import open_dataset
 
-    level = open_dataset(data, resolution, channels, progress=True).level(resolution)
-    total = len(level)
-    if num > total:
-        raise UsageError(f"--num {num}: {data} has {total} images at {resolution}x{resolution}; "
-                         f"give --num {total} or fewer")
-    if num < total:
-        idx = np.sort(np.random.default_rng(seed).choice(total, size=num, replace=False))
-        level = level[idx]
-    return torch.from_numpy(np.array(level, dtype=np.uint8)), total
+    level = open_dataset(data, resolution, channels, progress=True, crop=crop).level(resolution)
+    return level, np.random.default_rng(seed).permutation(len(level))
+
+
+def run_mirror(checkpoint: Path, run_dir: Path | None, spec: Any) -> bool:
+    """Whether a run trained with mirror augmentation: the checkpoint's data sampler state, else the run's
+    command-line choice (run.json), else the spec's ``training.mirror_augment``."""
+    import json
+
+    def read(path: Path) -> dict[str, Any]:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    state = read(checkpoint / "state.json")
+    for value in (state.get("mirror"), ((state.get("rng") or {}).get("data_sampler") or {}).get("mirror")):
+        if isinstance(value, bool):
+            return value
+    if run_dir is not None:
+        value = (read(run_dir / "run.json").get("config") or {}).get("mirror")
+        if isinstance(value, bool):
+            return value
+    return bool(spec.training.mirror_augment)
 
 
 def data_label(data: str) -> str:
@@ -51,8 +69,8 @@ def data_label(data: str) -> str:
     return data if not (p.exists() or "/" in data or "\\" in data) else (p.name or str(p))
 
 
-def to_entries(results: dict[str, Any], data: str, num: int, seed: int, real_total: int | None = None
-               ) -> list[dict[str, Any]]:
+def to_entries(results: dict[str, Any], data: str, num: int | dict[str, int], seed: int,
+               real_total: int | None = None) -> list[dict[str, Any]]:
     """metrics.evaluate's result -> metadata ``evaluation`` entries ({metric, values, settings})."""
     per_metric = (results.get("settings") or {}).get("per_metric") or {}
     stamp = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
@@ -62,7 +80,8 @@ def to_entries(results: dict[str, Any], data: str, num: int, seed: int, real_tot
             continue
         vals = {_CARD_KEYS.get(k, k): float(v) for k, v in values.items() if isinstance(v, (int, float))}
         vals = dict(sorted(vals.items(), key=lambda kv: kv[0] != "swd_avg"))  # the headline number first
-        settings = {"num_images": int(num), "real": data_label(data), "seed": int(seed)}
+        count = num.get(metric) if isinstance(num, dict) else num
+        settings = {"num_images": int(count), "real": data_label(data), "seed": int(seed)}
         if real_total is not None:
             settings["real_total"] = int(real_total)
         for k, v in (per_metric.get(metric) or {}).items():
@@ -89,7 +108,8 @@ def evaluate_target(args: argparse.Namespace) -> int:
     """The body of ``progan-zoo evaluate`` (see ``progan_zoo.zoo.cli.add_evaluate_arguments``)."""
     import torch
 
-    from progan_zoo.metrics.evaluate import evaluate, format_table
+    from progan_zoo.metrics.evaluate import evaluate, format_table, reals_needed
+    from progan_zoo.metrics.registry import METRICS
 
     from .export import is_checkpoint_dir, is_run_dir
     from .loader import from_checkpoint, load
@@ -125,22 +145,40 @@ def evaluate_target(args: argparse.Namespace) -> int:
                          "export that resolution first (`progan-zoo export MODEL OUT --resolution R`)")
 
     spec = G.spec
-    metrics = [m.strip() for m in (args.metrics.split(",") if args.metrics else spec.evaluation.metrics) if m.strip()]
-    num = args.num or spec.evaluation.num_images
+    metrics = [m.strip().lower() for m in (args.metrics.split(",") if args.metrics else spec.evaluation.metrics) if m.strip()]
+    for m in metrics:
+        METRICS.get(m)  # an unknown name fails here, listing the known ones
+    # Counts per metric: --num for all of them, else the spec's (one number or per metric, official defaults).
+    counts = {m: args.num or spec.evaluation.count(m) for m in metrics}
     data = args.data or spec.data.source
-    need = 2 * num if "swd_noise_floor" in metrics else num
-    real, total = real_images(data, G.resolution, G.image_channels, need, args.seed)
+    # The official code scores every snapshot at the final resolution (its G upsamples a lower level of
+    # detail); a run still at 4x4 is scored on its images nearest-upsampled. --resolution asks for a stage.
+    is_run = bool(log_extra)
+    size = spec.architecture.resolution if is_run and args.resolution is None else G.resolution
+    if is_run:
+        log_extra["scored_at"] = size
+    # Reals mirrored at random when the run trained with mirror augmentation (official evaluate_metrics).
+    mirror = args.mirror
+    if mirror is None:
+        mirror = run_mirror(Path(G.source), run_dir, spec) if is_run else bool(spec.training.mirror_augment)
+    level, order = real_images(data, size, G.image_channels, args.seed, crop=spec.data.crop)
+    total = len(level)
     out = args.out
     if out is None:
         out = (run_dir / f"eval-{log_extra['snapshot']}.json") if run_dir is not None else Path("results.json")
-    print(f"evaluating {G.name} ({G.resolution}x{G.resolution}, from {G.source}) with {', '.join(metrics)}: "
-          f"{num} generated vs {num} real images of {data}, seed {args.seed}, {device}")
-    results = evaluate(G, metrics, num, real=real, out_json=out, seed=args.seed, device=device,
-                       batch_size=args.batch_size, run_dir=run_dir, log_extra=log_extra)
+    shown = ", ".join(f"{m} {n}" for m, n in counts.items())
+    print(f"evaluating {G.name} ({G.resolution}x{G.resolution}"
+          + (f", upsampled to {size}x{size}" if size != G.resolution else "")
+          + f", from {G.source}) with {', '.join(metrics)}: {shown} generated and real images of {data} "
+          + f"({total} images{', cycled' if reals_needed(counts) > total else ''}"
+          + f"{', mirrored at random' if mirror else ''}), seed {args.seed}, {device}")
+    results = evaluate(G, metrics, counts, real=level, out_json=out, seed=args.seed, device=device,
+                       batch_size=args.batch_size, run_dir=run_dir, log_extra=log_extra, mirror=mirror,
+                       resolution=size, real_order=order)
     print(format_table(results))
     print(f"wrote {out}" + (f"; appended to {run_dir / 'metrics.jsonl'}" if run_dir is not None else ""))
     if args.record:
-        entries = to_entries(results, data, num, args.seed, total)
+        entries = to_entries(results, data, counts, args.seed, total)
         if not entries:
             raise UserError("no metric produced a value; nothing recorded")
         card = record(folder, entries)

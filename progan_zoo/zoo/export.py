@@ -18,10 +18,10 @@ from typing import Any
 from progan_zoo import __version__
 from progan_zoo.errors import UsageError, UserError
 
+from progan_zoo.train.checkpoint import latest_checkpoint, list_checkpoints  # one idea of a complete checkpoint
+
 from . import folder as F
 from .weights import read_header, sha256_file
-
-_CKPT = re.compile(r"^ckpt-(\d{9})$")
 
 DATASET_NAMES = {"mnist": "MNIST", "lfw-100": "LFW (first 100 faces)"}
 
@@ -33,28 +33,6 @@ def is_checkpoint_dir(path: Path) -> bool:
 
 def is_run_dir(path: Path) -> bool:
     return path.is_dir() and (path / "checkpoints").is_dir() and (path / "spec.yaml").is_file()
-
-
-def list_checkpoints(run_dir: str | Path) -> list[Path]:
-    """Complete checkpoints of a run, oldest first (``.tmp`` directories are incomplete and skipped)."""
-    root = Path(run_dir) / "checkpoints"
-    if not root.is_dir():
-        return []
-    found = [p for p in root.iterdir() if _CKPT.match(p.name) and is_checkpoint_dir(p)]
-    return sorted(found, key=lambda p: int(_CKPT.match(p.name).group(1)))
-
-
-def latest_checkpoint(run_dir: str | Path) -> Path | None:
-    """The newest complete checkpoint; uses the trainer's function when it exists."""
-    try:
-        from progan_zoo.train.checkpoint import latest_checkpoint as trainer_latest
-    except ImportError:
-        trainer_latest = None
-    if trainer_latest is not None:
-        found = trainer_latest(Path(run_dir))
-        return Path(found) if found is not None else None
-    ckpts = list_checkpoints(run_dir)
-    return ckpts[-1] if ckpts else None
 
 
 def find_checkpoint(path: str | Path, checkpoint: str | None = None) -> tuple[Path | None, Path]:

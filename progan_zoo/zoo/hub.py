@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from progan_zoo.errors import UserError
+from progan_zoo.errors import ProganZooError, RunFailure, UserError
 
 from . import folder as F
 
@@ -25,8 +25,9 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _explain(exc: Exception, repo: str, revision: str | None) -> UserError:
-    """Turn huggingface_hub's exceptions into one line with the fix."""
+def _explain(exc: Exception, repo: str, revision: str | None) -> ProganZooError:
+    """Turn huggingface_hub's exceptions into one line with the fix: a wrong name or revision is the
+    user's input (exit 2), an unreachable or failing Hub is not (exit 1)."""
     from huggingface_hub import errors as E
 
     ref = f"hf-hub:{repo}" + (f"@{revision}" if revision else "")
@@ -41,12 +42,12 @@ def _explain(exc: Exception, repo: str, revision: str | None) -> UserError:
         if _offline():
             return UserError(f"{ref}: not in the local Hugging Face cache and HF_HUB_OFFLINE=1; load it once "
                              "online (or unset HF_HUB_OFFLINE)")
-        return UserError(f"{ref}: cannot reach {os.environ.get('HF_ENDPOINT') or 'the Hub'} and the model is not "
+        return RunFailure(f"{ref}: cannot reach {os.environ.get('HF_ENDPOINT') or 'the Hub'} and the model is not "
                          "cached; check the network, or set HF_HUB_OFFLINE=1 to use the cache")
     if isinstance(exc, E.EntryNotFoundError):
         return UserError(f"{ref}: the repo is not a progan-zoo model (no {F.METADATA}/{F.WEIGHTS}); "
                          "publish one with `progan-zoo publish`")
-    return UserError(f"{ref}: download failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    return RunFailure(f"{ref}: download failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
 
 
 def download(repo: str, revision: str | None = None, cache_dir: str | None = None) -> Path:
@@ -62,7 +63,7 @@ def download(repo: str, revision: str | None = None, cache_dir: str | None = Non
         raise _explain(exc, repo, revision) from None
     except (OSError, ValueError) as exc:
         # Connection errors surface as OSError subclasses (httpx/requests) in some versions.
-        raise UserError(f"hf-hub:{repo}: download failed: {type(exc).__name__}: {exc}") from None
+        raise RunFailure(f"hf-hub:{repo}: download failed: {type(exc).__name__}: {exc}") from None
     path = Path(path)
     if not (path / F.METADATA).is_file():
         raise UserError(f"hf-hub:{repo}: the repo has no {F.METADATA}, so it is not a progan-zoo saved model "
@@ -81,7 +82,7 @@ def download_file(repo: str, filename: str, revision: str | None = None) -> Path
             E.RevisionNotFoundError, E.EntryNotFoundError) as exc:
         raise _explain(exc, repo, revision) from None
     except (OSError, ValueError) as exc:
-        raise UserError(f"hf-hub:{repo}: download of {filename} failed: {type(exc).__name__}: {exc}") from None
+        raise RunFailure(f"hf-hub:{repo}: download of {filename} failed: {type(exc).__name__}: {exc}") from None
 
 
 def publish_to_hub(model_dir: str | Path, repo: str, *, revision: str | None = None, private: bool = False,
@@ -123,7 +124,7 @@ def publish_to_hub(model_dir: str | Path, repo: str, *, revision: str | None = N
             info = api.upload_folder(repo_id=repo, folder_path=str(stage), repo_type="model", revision=revision,
                                      commit_message=msg)
         except E.HfHubHTTPError as exc:
-            raise UserError(f"hf-hub:{repo}: publishing failed: {str(exc).splitlines()[0]} (check that you are "
+            raise RunFailure(f"hf-hub:{repo}: publishing failed: {str(exc).splitlines()[0]} (check that you are "
                             "logged in with write access: `hf auth login` or HF_TOKEN)") from None
         return {"repo": repo, "url": str(url), "revision": revision or "main",
                 "commit": getattr(info, "oid", None), "commit_url": getattr(info, "commit_url", None)}

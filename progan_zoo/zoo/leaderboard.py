@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from progan_zoo.errors import UsageError, UserError
+from progan_zoo.errors import ProganZooError, UsageError, UserError
 
 from . import folder as F
 from .card import comparable_settings, metric_display, parse_card, render_card, results_from_card
@@ -78,10 +78,14 @@ def gather(include_hub: bool = True, want_samples: bool = False) -> tuple[list[R
             if e.kind == "unpublished":
                 notes.append(f"{name}: weights not published yet")
                 continue
-            if e.kind == "folder":
+            if e.kind == "official" and not e.imported:
+                notes.append(f"{name}: official network not imported yet (`{e.import_command}`)")
+                continue
+            if e.kind in ("folder", "official"):
                 folder = Path(e.location)
                 front = _local_card(folder)
                 samples = folder / F.SAMPLES if (folder / F.SAMPLES).is_file() else None
+                rows.extend(_reported_rows(folder, name, e))
             else:
                 if not include_hub:
                     notes.append(f"{name}: on the Hub ({e.where}), skipped (--no-hub)")
@@ -94,9 +98,9 @@ def gather(include_hub: bool = True, want_samples: bool = False) -> tuple[list[R
                 if want_samples:
                     try:
                         samples = download_file(e.location, F.SAMPLES, e.revision)
-                    except UserError:
+                    except ProganZooError:
                         samples = None
-        except UserError as exc:
+        except ProganZooError as exc:
             notes.append(f"{name}: skipped: {exc}")
             continue
         got = _rows_from_card(front, name, e.where, samples, e)
@@ -104,6 +108,23 @@ def gather(include_hub: bool = True, want_samples: bool = False) -> tuple[list[R
             notes.append(f"{name}: no evaluation results on its card")
         rows.extend(got)
     return rows, notes
+
+
+def _reported_rows(folder: Path, name: str, entry: ModelEntry) -> list[Row]:
+    """The paper's reported scores of an imported official network, as their own row marked "reported"
+    (never merged with the scores `evaluate --record` measured)."""
+    meta = F.read_metadata(folder)
+    reported = [r for r in meta.get("reported") or [] if isinstance(r, dict) and "metric" in r and "value" in r]
+    if not reported:
+        return []
+    ds = meta.get("dataset") or {}
+    res = int(meta["resolution"])
+    row = Row(f"{name} (reported)", f"reported: {reported[0].get('source', 'the paper')}", str(ds.get("name") or "unknown"),
+              str(ds.get("display_name") or ds.get("name") or "unknown"), f"{res}x{res}", entry=entry)
+    for r in reported:
+        row.values[str(r["metric"])] = float(r["value"])
+        row.settings[str(r["metric"])] = {"kind": "reported", "num_images": r.get("num_images")}
+    return [row]
 
 
 def _fmt_settings(s: dict[str, Any]) -> str:

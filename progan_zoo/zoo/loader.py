@@ -39,6 +39,11 @@ def load(name_or_path: str | Path, *, resolution: int | None = None, device: str
                         f"hf-hub:{entry.location}); train it yourself from the spec "
                         f"{'(' + entry.description + ') ' if entry.description else ''}and export it, or pick a "
                         "published model from `progan-zoo models`")
+    if entry.kind == "official":
+        if not entry.imported:
+            raise UserError(f"{entry.name}: the official network is not imported yet; download {entry.official_file} "
+                            f"from {entry.download} and run `{entry.import_command}` (it writes {entry.location})")
+        return F.open_folder(entry.location, resolution=resolution, device=device, source=entry.name)
     if entry.kind == "hub":
         model = _from_hub(f"{HUB_PREFIX}{entry.location}@{entry.revision}", resolution, device)
     else:

@@ -9,7 +9,9 @@ A registry is a JSON file::
        "celebahq-1024": {"hub": "progan-zoo/celebahq-1024", "published": false}}}
 
 ``folder`` is relative to the registry file. ``published: false`` names a model whose weights are
-not out yet. User registries are read from ``$PROGAN_ZOO_REGISTRY`` (files or folders holding a
+not out yet. ``official`` names a network of the official ProGAN release: the file to download and
+from where; ``progan-zoo import`` turns it into a saved model in the user's zoo folder
+(``zoo_models_dir()``), where ``load(name)`` then finds it. User registries are read from ``$PROGAN_ZOO_REGISTRY`` (files or folders holding a
 ``registry.json``, separated by ``os.pathsep``; earlier ones win) or, when that is unset, from
 ``$XDG_CONFIG_HOME/progan_zoo/registry.json`` (``~/.config/...``). User entries override shipped ones.
 """
@@ -44,13 +46,39 @@ class ModelEntry:
     description: str = ""
     dataset: str | None = None
     resolution: int | None = None
+    official_file: str | None = None   # "official" entries: the release's file name
+    download: str | None = None        # "official" entries: where to download it
+
+    @property
+    def imported(self) -> bool:
+        """For "official" entries: whether an imported copy is in the zoo folder."""
+        return self.kind == "official" and (Path(self.location) / "metadata.json").is_file()
+
+    @property
+    def import_command(self) -> str:
+        return f"progan-zoo import {self.official_file} --name {self.name}"
 
     @property
     def where(self) -> str:
         if self.kind == "folder":
             return self.location
+        if self.kind == "official":
+            return self.location if self.imported else f"not imported: {self.official_file} from {self.download}"
         ref = f"{HUB_PREFIX}{self.location}" + (f"@{self.revision}" if self.revision and self.revision != "main" else "")
         return ref if self.kind == "hub" else f"{ref} (not published yet)"
+
+
+def zoo_home() -> Path:
+    """The user's zoo folder: ``$PROGAN_ZOO_HOME``, else ``$XDG_DATA_HOME/progan_zoo`` (``~/.local/share/...``)."""
+    env = os.environ.get("PROGAN_ZOO_HOME")
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "progan_zoo"
+
+
+def zoo_models_dir() -> Path:
+    """Where imported models go by default: ``zoo_home()/models`` (one folder per model name)."""
+    return zoo_home() / "models"
 
 
 def user_registry_paths() -> list[Path]:
@@ -89,6 +117,12 @@ def _entry(name: str, data: Any, file: Path) -> ModelEntry:
         raise UserError(f"{where}: must be an object with \"folder\" or \"hub\"")
     common = dict(description=str(data.get("description", "")), dataset=data.get("dataset"),
                   resolution=data.get("resolution"), registry=str(file))
+    if "official" in data:
+        off = data["official"]
+        if not (isinstance(off, dict) and isinstance(off.get("file"), str) and isinstance(off.get("url"), str)):
+            raise UserError(f"{where}: \"official\" must be {{\"file\": NAME.pkl, \"url\": WHERE}}")
+        return ModelEntry(name, "official", str(zoo_models_dir() / name), None, official_file=off["file"],
+                          download=off["url"], **common)
     if "folder" in data and "hub" in data:
         raise UserError(f"{where}: give \"folder\" or \"hub\", not both")
     if "folder" in data:

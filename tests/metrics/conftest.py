@@ -39,6 +39,6 @@ def inception_weights(tmp_path_factory: pytest.TempPathFactory):
     from progan_zoo.metrics.fid import FIDError, convert_fid_helper_weights
 
     try:
-        return convert_fid_helper_weights(tmp_path_factory.mktemp("fid") / "inception-v3-compat.pth")
+        return convert_fid_helper_weights(tmp_path_factory.mktemp("fid") / "inception-v3-compat.safetensors")
     except FIDError as e:
         pytest.skip(str(e))

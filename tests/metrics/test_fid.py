@@ -13,8 +13,10 @@ def test_name_map_covers_94_convolutions() -> None:
     assert len(m) == 94 and len(set(m.values())) == 94
 
 
-def test_converted_file_is_plain_tensors(inception_weights) -> None:
-    state = torch.load(inception_weights, map_location="cpu", weights_only=True)
+def test_converted_file_is_safetensors(inception_weights) -> None:
+    from safetensors.torch import load_file
+
+    state = load_file(str(inception_weights))
     assert len([k for k in state if k.endswith("conv.weight")]) == 94
     assert torch.isnan(state["fc.weight"]).all()  # no classifier head in the source
     assert (inception_weights.parent / (inception_weights.name + ".json")).exists()
@@ -22,14 +24,12 @@ def test_converted_file_is_plain_tensors(inception_weights) -> None:
 
 def test_features_match_torchscript(inception_weights, digits, faces) -> None:
     """2048-d pool_3 features of the TorchScript model and of torch-fidelity with the converted weights."""
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
     images = torch.cat([digits[:2], faces[:2]]).expand(-1, 3, -1, -1)
     # Both networks see the same 299x299 uint8 input; the TorchScript wants (x - 128) / 128 like TF.
     big = torch.nn.functional.interpolate(images.float(), size=(299, 299), mode="bilinear", align_corners=False)
     big = big.round().clamp(0, 255).to(torch.uint8)
     ts = torch.jit.load(str(fidmod.fid_helper_model_path()), map_location="cpu")  # shipped in the pinned package
-    ours = FeatureExtractorInceptionV3(fidmod.FEATURE_EXTRACTOR, ["2048"], feature_extractor_weights_path=str(inception_weights))
+    ours = fidmod.inception_extractor(inception_weights)
     with torch.no_grad():
         ref = ts((big.float() - 128) / 128)
         (feat,) = ours(big)
@@ -37,6 +37,46 @@ def test_features_match_torchscript(inception_weights, digits, faces) -> None:
     print(f"max |features(torch-fidelity, converted) - features(TorchScript)| = {diff:.3e} (of max {ref.abs().max().item():.3f})")
     assert feat.shape == ref.shape == (4, 2048)
     assert diff < 1e-4
+
+
+def test_same_features_as_torch_fidelity_own_class(inception_weights, digits, faces, tmp_path) -> None:
+    """Our extractor (built here, safetensors) and torch-fidelity's own class (which unpickles its weights
+    file, here one this test writes from the same tensors) give bitwise equal features on every layer."""
+    from safetensors.torch import load_file
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    layers = ["64", "192", "768", "2048"]
+    pth = tmp_path / "same.pth"
+    torch.save(load_file(str(inception_weights)), pth)
+    theirs = FeatureExtractorInceptionV3(fidmod.FEATURE_EXTRACTOR, layers, feature_extractor_weights_path=str(pth))
+    ours = fidmod.inception_extractor(inception_weights, layers)
+    images = torch.cat([digits[:2], faces[:2]]).expand(-1, 3, -1, -1).contiguous()
+    with torch.no_grad():
+        for a, b in zip(ours(images), theirs(images)):
+            assert torch.equal(a, b)
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
+
+
+def test_nothing_is_unpickled(inception_weights, digits, monkeypatch) -> None:
+    """FID/KID run with torch.load (and pickle.load) made to fail: torch-fidelity gets a module, not a path."""
+    import pickle
+
+    def refuse(*_a, **_k):
+        raise AssertionError("unpickling during FID")
+
+    monkeypatch.setattr(torch, "load", refuse)
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    res = fidmod.fid_kid(digits[:8], digits[8:16], num=8, metrics=["kid"], weights_path=inception_weights,
+                         kid_subset_size=8)
+    assert res["kid_mean"] == res["kid_mean"]  # a number, not NaN
+
+
+def test_foreign_weights_file_is_refused(tmp_path) -> None:
+    bad = tmp_path / "w.safetensors"
+    torch.save({"x": torch.zeros(1)}, bad)  # a pickle under a safetensors name
+    with pytest.raises(fidmod.FIDError, match="not a safetensors file"):
+        fidmod.inception_extractor(bad)
 
 
 def test_fid_kid_digits_vs_digits_and_faces(inception_weights, digits, faces) -> None:

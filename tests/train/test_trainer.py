@@ -10,7 +10,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from progan_zoo.cli import main
-from progan_zoo.errors import UserError
+from progan_zoo.errors import RunFailure, UserError
 from progan_zoo.nn import downsample2x, upsample2x
 from progan_zoo.train import checkpoint as ckpt_io
 from progan_zoo.train import trainer as trainer_mod
@@ -125,7 +125,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_spec, tmp
     monkeypatch.setattr(trainer_mod, "make_loss", lambda cfg: _NaNAfter(real_make(cfg), after=30))
     out = tmp_path / "run"
     # The 30th D step is in the 8th group of 4; losses are checked after each group, before its tick.
-    with pytest.raises(UserError, match=r"non-finite loss at kimg 0\.256 .*ckpt-000000128") as err:
+    with pytest.raises(RunFailure, match=r"non-finite loss at kimg 0\.256 .*ckpt-000000128") as err:
         train(TrainConfig(spec=str(tiny_spec), out=str(out), tick_kimg=0.1, snapshot_ticks=1, progress=False))
     assert "\n" not in str(err.value)
     last = ckpt_io.latest_checkpoint(out)

@@ -147,6 +147,6 @@ def test_cli_prints_one_line(model_copy, capsys):
     w.write_bytes(w.read_bytes()[:100])
     rc = zoocli.main(["generate", str(model_copy), "--out", str(model_copy / "g.png")])
     err = capsys.readouterr().err
-    assert rc == 1 and err.count("\n") == 1
+    assert rc == 2 and err.count("\n") == 1
     assert err.startswith("progan-zoo generate: error: ") and str(w) in err
     assert not (model_copy / "g.png").exists()

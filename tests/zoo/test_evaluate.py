@@ -65,9 +65,14 @@ def test_record_needs_a_local_folder(tiny_run, capsys):
     assert "--record" in capsys.readouterr().err
 
 
-def test_too_many_images_is_clear(tiny_model, capsys):
-    assert zoocli.main(["evaluate", str(tiny_model), "--metrics", "swd", "--num", "5000"]) == 2
-    assert "lfw-100 has 100 images" in capsys.readouterr().err
+def test_more_images_than_the_data_cycles_the_reals(tiny_model, tmp_path, capsys):
+    # The official evaluation reads a repeating dataset: 150 reals of a 100-image set reuse 50 of them.
+    out = tmp_path / "r.json"
+    assert zoocli.main(["evaluate", str(tiny_model), "--metrics", "swd", "--num", "150", "--out", str(out)]) == 0
+    assert "(100 images, cycled" in capsys.readouterr().out
+    res = json.loads(out.read_text())
+    assert res["swd"]["swd_avg"] > 0 and res["settings"]["real_images"] == 100
+    assert res["settings"]["per_metric"]["swd"]["num_real"] == 150
 
 
 def test_to_entries_names_kid_as_cards_do():

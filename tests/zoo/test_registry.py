@@ -23,15 +23,16 @@ SHIPPED_LOCAL = [n for n, e in R.read_registry(R.SHIPPED).items() if e.kind == "
 
 def test_shipped_registry_parses():
     shipped = R.read_registry(R.SHIPPED)
-    assert "celebahq-1024" in shipped and shipped["celebahq-1024"].kind == "unpublished"
+    assert "celebahq-1024" in shipped and shipped["celebahq-1024"].kind == "official"
+    assert shipped["cifar10-32"].kind == "unpublished"
     assert set(shipped) <= set(list_models())
-    assert "celebahq-1024" not in list_models(published_only=True)
+    assert "cifar10-32" not in list_models(published_only=True)
     assert list_models("celebahq*") == ["celebahq-1024"]
 
 
 def test_unpublished_name_says_so():
-    with pytest.raises(UserError, match=r"celebahq-1024: its weights are not published yet .*hf-hub:progan-zoo/celebahq-1024"):
-        load("celebahq-1024")
+    with pytest.raises(UserError, match=r"cifar10-32: its weights are not published yet .*hf-hub:progan-zoo/cifar10-32"):
+        load("cifar10-32")
 
 
 def test_unknown_name_lists_known():
