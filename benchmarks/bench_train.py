@@ -1,16 +1,18 @@
-"""Training throughput of one ProGAN stage: images/s, peak memory, achieved GFLOP/s vs the machine's matmul rate.
+"""Training throughput of one ProGAN stage for every speed mode side by side, from one process.
 
-    python benchmarks/bench_train.py                        # 32x32, minibatch 32, 128 feature maps, CPU, fp32
-    python benchmarks/bench_train.py --variants             # also the opt-in faster settings
+    python benchmarks/bench_train.py                                   # every mode, 32x32, minibatch 32, 128 maps, CPU
+    python benchmarks/bench_train.py --modes fp32,fast                 # a subset (names: --list)
     python benchmarks/bench_train.py --spec specs/mnist_32.yaml --stage 2 --fading
-    python benchmarks/bench_train.py --device cuda --variants
+    python benchmarks/bench_train.py --device cuda
 
-One timed step is exactly the trainer's: a real minibatch (faded when fading), a D step with the
-WGAN-GP penalty's double backward, a G step and the G_ema update. FLOPs are counted once with
-torch.utils.flop_counter.FlopCounterMode (convolutions and matmuls, forward, backward and the
-penalty's double backward); the dense fp32 matmul rate is measured in the same process just before
-every timed step, and the ratio reported is the median of the per-step ratios (robust to a shared
-machine whose load changes during the run).
+One timed minibatch is exactly the trainer's (``Run.minibatch`` with d_repeats 1): a real minibatch
+(faded when fading), a D step with the WGAN-GP penalty's double backward (every k-th step under
+``--lazy-penalty k``), the G_ema update and a G step. Modes are timed round-robin in blocks of
+``--block`` minibatches (a multiple of every lazy k), so a shared machine's changing load hits all
+modes alike; each mode's ratio to the fp32 default is the median of the per-round ratios. FLOPs are
+counted over one block with torch.utils.flop_counter.FlopCounterMode (convolutions and matmuls,
+forward, backward, double backward); "of matmul" divides a mode's achieved GFLOP/s by the dense
+matmul rate of the dtype it computes in (fp32, or bf16 under --amp bf16), measured in the same run.
 """
 
 from __future__ import annotations
@@ -18,10 +20,14 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
+import platform
 import resource
 import statistics
 import sys
 import time
+from dataclasses import dataclass
+from datetime import date
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -65,30 +71,84 @@ data:
 """
 
 
-def matmul_gflops(device: torch.device, seconds: float = 1.5) -> float:
-    """Dense fp32 matmul rate (GFLOP/s) of this device, TF32 off."""
-    n = 2048 if device.type == "cpu" else 8192
-    prev = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    for _ in range(2):
-        a @ b
-    rates = []
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end or len(rates) < 3:
-        sync(device)
-        t = time.perf_counter()
-        for _ in range(4 if device.type == "cpu" else 20):
-            a @ b
-        sync(device)
-        rates.append(2 * n ** 3 * (4 if device.type == "cpu" else 20) / (time.perf_counter() - t) / 1e9)
-    torch.backends.cuda.matmul.allow_tf32 = prev
-    return max(statistics.median(rates), 0.0)
+@dataclass(frozen=True)
+class Mode:
+    """One combination of the trainer's opt-in speed flags (the ``progan-zoo train`` spelling in ``flags``)."""
+
+    name: str
+    flags: str
+    amp: bool = False
+    amp_penalty: bool = False
+    channels_last: bool = False
+    tf32: bool = False
+    lazy_penalty: int = 1
+    shared_fakes: bool = False
+    cuda_only: bool = False
+
+    def argv(self) -> list[str]:
+        """The ``progan-zoo train`` arguments of this mode."""
+        out = ["--amp", "bf16"] if self.amp else []
+        out += ["--amp-penalty"] if self.amp_penalty else []
+        out += ["--channels-last"] if self.channels_last else []
+        out += ["--tf32"] if self.tf32 else []
+        out += ["--lazy-penalty", str(self.lazy_penalty)] if self.lazy_penalty > 1 else []
+        out += ["--shared-fakes"] if self.shared_fakes else []
+        return out
+
+
+MODES = [
+    Mode("fp32", "(default, paper-faithful)"),
+    Mode("channels_last", "--channels-last", channels_last=True),
+    Mode("lazy4", "--lazy-penalty 4", lazy_penalty=4),
+    Mode("lazy8", "--lazy-penalty 8", lazy_penalty=8),
+    Mode("shared", "--shared-fakes", shared_fakes=True),
+    Mode("fast", "--channels-last --lazy-penalty 4 --shared-fakes", channels_last=True, lazy_penalty=4, shared_fakes=True),
+    Mode("fast8", "--channels-last --lazy-penalty 8 --shared-fakes", channels_last=True, lazy_penalty=8, shared_fakes=True),
+    Mode("bf16", "--amp bf16", amp=True),
+    Mode("bf16_cl", "--amp bf16 --channels-last", amp=True, channels_last=True),
+    Mode("bf16_all", "--amp bf16 --amp-penalty --channels-last", amp=True, amp_penalty=True, channels_last=True),
+    Mode("tf32", "--tf32", tf32=True, cuda_only=True),
+    Mode("tf32_fast", "--tf32 --channels-last --lazy-penalty 4 --shared-fakes", tf32=True, channels_last=True,
+         lazy_penalty=4, shared_fakes=True, cuda_only=True),
+]
+BY_NAME = {m.name: m for m in MODES}
 
 
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def matmul_gflops(device: torch.device, dtype: torch.dtype = torch.float32, seconds: float = 1.0) -> float:
+    """Dense matmul rate (GFLOP/s) of ``dtype`` on this device, TF32 off. The size adapts so that a slow
+    dtype (bf16 on a CPU without bf16 units runs a reference kernel) still finishes in about ``seconds``."""
+    prev = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        n = 128
+        cap = 2048 if device.type == "cpu" else 8192
+        while True:
+            a, b = torch.randn(n, n, device=device).to(dtype), torch.randn(n, n, device=device).to(dtype)
+            a @ b
+            sync(device)
+            t = time.perf_counter()
+            a @ b
+            sync(device)
+            dt = time.perf_counter() - t
+            if n >= cap or dt * 8 > seconds / 4:
+                break
+            n *= 2
+        rates = []
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end or len(rates) < 3:
+            sync(device)
+            t = time.perf_counter()
+            a @ b
+            sync(device)
+            rates.append(2 * n ** 3 / (time.perf_counter() - t) / 1e9)
+        return statistics.median(rates)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = prev
 
 
 class _NoModuleTracking:
@@ -105,66 +165,74 @@ class _NoModuleTracking:
         return False
 
 
-def run_variant(args, name: str, amp: bool, channels_last: bool, tf32: bool, device: torch.device) -> dict:
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = tf32
-        torch.backends.cudnn.allow_tf32 = tf32
-        torch.backends.cudnn.benchmark = True
-        torch.cuda.reset_peak_memory_stats(device)
-    torch.manual_seed(0)
-    compiled = compile_spec(args.spec or "bench-32.yaml", text=None if args.spec else BENCH_SPEC)
-    spec = compiled.spec
-    G, D = compiled.G.to(device), compiled.D.to(device)
-    if channels_last:
-        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
-    info = DistInfo(device=device)
-    nets = Nets(G, D, copy.deepcopy(G).requires_grad_(False), make_optimizer(G, spec, device), make_optimizer(D, spec, device),
-                make_loss(spec.training.loss), info, amp=amp, channels_last=channels_last)
-    stage = G.num_stages - 1 if args.stage is None else args.stage
-    res = G.resolutions[stage]
-    batch = args.batch or spec.training.defaults.minibatch
-    fading = args.fading and stage > 0
-    phase = Phase(kimg=0.0, lod=0.5 if fading else 0.0, stage=stage, alpha=0.5 if fading else 1.0, resolution=res,
-                  fading=fading, minibatch=batch, learning_rate=spec.training.defaults.learning_rate)
-    images = open_dataset(args.data or spec.data.source, spec.data.resolution, spec.data.channels, progress=False)
-    loader = RealLoader(images, seed=0, mirror=False)
-    gen = torch.Generator().manual_seed(0)
+class Bench:
+    """One mode's networks, data and step function, built like ``Run`` builds them."""
 
-    def step() -> None:
-        reals = real_batch(loader, phase, nets)
-        z, mix = draw(gen, phase, G.z_dim, info, nets.loss.needs_mix)
-        d_step(nets, reals, z, mix, phase)
-        z, _ = draw(gen, phase, G.z_dim, info, False)
-        g_step(nets, z, phase)
-        ema_update(nets.G_ema, G, 0.999)
+    def __init__(self, args, mode: Mode, device: torch.device, batch: int | None = None) -> None:
+        self.mode, self.device = mode, device
+        torch.manual_seed(0)
+        compiled = compile_spec(args.spec or "bench-32.yaml", text=None if args.spec else BENCH_SPEC)
+        spec = compiled.spec
+        G, D = compiled.G.to(device), compiled.D.to(device)
+        if mode.channels_last:
+            G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+        self.info = DistInfo(device=device)
+        self.nets = Nets(G, D, copy.deepcopy(G).requires_grad_(False), make_optimizer(G, spec, device),
+                         make_optimizer(D, spec, device), make_loss(spec.training.loss), self.info, amp=mode.amp,
+                         channels_last=mode.channels_last, final_resolution=spec.architecture.resolution,
+                         amp_penalty=mode.amp_penalty, lazy_penalty=mode.lazy_penalty, shared_fakes=mode.shared_fakes)
+        stage = G.num_stages - 1 if args.stage is None else args.stage
+        batch = batch or args.batch or spec.training.defaults.minibatch
+        fading = args.fading and stage > 0
+        self.phase = Phase(kimg=0.0, lod=0.5 if fading else 0.0, stage=stage, alpha=0.5 if fading else 1.0,
+                           resolution=G.resolutions[stage], fading=fading, minibatch=batch,
+                           learning_rate=spec.training.defaults.learning_rate)
+        images = open_dataset(args.data or spec.data.source, spec.data.resolution, spec.data.channels, progress=False)
+        self.loader = RealLoader(images, seed=0, mirror=False)
+        self.gen = torch.Generator().manual_seed(0)
+        self.index = 0
 
-    for _ in range(args.warmup):
-        step()
-    counter = FlopCounterMode(display=False)
-    counter.mod_tracker = _NoModuleTracking()
-    with counter:
-        step()
-    flops = counter.get_total_flops()
-    sync(device)
-    # Each timed step is paired with a matmul measurement taken just before it, so a shared machine
-    # whose load changes during the run still gives a fair ratio (the median of the pairs).
-    times, ratios, rates = [], [], []
-    for _ in range(args.steps):
-        rate = matmul_gflops(device, seconds=0.3)
+    def _flags(self) -> None:
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = self.mode.tf32
+            torch.backends.cudnn.allow_tf32 = self.mode.tf32
+            torch.backends.cudnn.benchmark = True
+
+    def minibatch(self) -> None:
+        """``Run.minibatch`` with one D step."""
+        n, phase, z_dim = self.nets, self.phase, self.nets.G.z_dim
+        reals = real_batch(self.loader, phase, n)
+        z, mix = draw(self.gen, phase, z_dim, self.info, n.loss.needs_mix)
+        fakes = None
+        if n.shared_fakes:
+            with n.autocast():
+                fakes = n.fmt(n.G(z, phase.stage, phase.alpha))
+        d_step(n, reals, z, mix, phase, gp_weight=n.penalty_weight(self.index), fakes=fakes)
+        ema_update(n.G_ema, n.G, n.ema_decay)
+        if fakes is None:
+            z, _ = draw(self.gen, phase, z_dim, self.info, False)
+        g_step(n, z, phase, fakes=fakes)
+        self.index += 1
+
+    def block(self, steps: int) -> float:
+        """Seconds for ``steps`` minibatches."""
+        self._flags()
+        sync(self.device)
         t = time.perf_counter()
-        step()
-        sync(device)
-        times.append(time.perf_counter() - t)
-        rates.append(rate)
-        ratios.append(flops / times[-1] / 1e9 / rate)
-    dt = statistics.median(times)
-    peak = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    return {"variant": name, "resolution": res, "stage": stage, "fading": fading, "minibatch": batch,
-            "images_per_s": batch / dt, "step_ms": dt * 1000, "gflop_per_step": flops / 1e9,
-            "gflops": flops / dt / 1e9, "peak_mem_mib": peak, "paired_ratio": statistics.median(ratios),
-            "paired_matmul_gflops": statistics.median(rates),
-            "peak_mem_kind": "CUDA allocated" if device.type == "cuda" else "process max RSS"}
+        for _ in range(steps):
+            self.minibatch()
+        sync(self.device)
+        return time.perf_counter() - t
+
+    def flops(self, steps: int) -> float:
+        """FLOPs per minibatch, averaged over ``steps`` (a whole lazy-penalty cycle)."""
+        self._flags()
+        counter = FlopCounterMode(display=False)
+        counter.mod_tracker = _NoModuleTracking()
+        with counter:
+            for _ in range(steps):
+                self.minibatch()
+        return counter.get_total_flops() / steps
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,41 +243,93 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fading", action="store_true", help="time the stage while it fades in (alpha 0.5)")
     p.add_argument("--batch", type=int, help="global minibatch (default: the spec's default)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    p.add_argument("--steps", type=int, default=10, help="timed steps (median reported)")
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--variants", action="store_true", help="also time the opt-in faster settings")
-    p.add_argument("--json", action="store_true", help="print one JSON object per variant instead of a table")
+    p.add_argument("--modes", help="comma-separated mode names (default: every mode the device runs; see --list)")
+    p.add_argument("--list", action="store_true", help="list the modes and their train flags, then exit")
+    p.add_argument("--rounds", type=int, default=3, help="round-robin rounds (median reported)")
+    p.add_argument("--block", type=int, help="minibatches per timed block (default: the largest lazy k, at least 4)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed blocks per mode")
+    p.add_argument("--json", action="store_true", help="print one JSON object per mode instead of a table")
     args = p.parse_args(argv)
+    if args.list:
+        for m in MODES:
+            print(f"{m.name:14s} {m.flags}{'  (CUDA only)' if m.cuda_only else ''}")
+        return 0
     device = pick_device(args.device)
+    if args.modes:
+        unknown = [m for m in args.modes.split(",") if m not in BY_NAME]
+        if unknown:
+            p.error(f"unknown mode(s) {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
+        modes = [BY_NAME[m] for m in args.modes.split(",")]
+        if modes[0].name != "fp32":
+            modes.insert(0, BY_NAME["fp32"]) if "fp32" not in args.modes.split(",") else None
+    else:
+        modes = [m for m in MODES if device.type == "cuda" or not m.cuda_only]
+    modes = sorted(modes, key=lambda m: m.name != "fp32")  # the reference first
+    args.block = args.block or max([4] + [m.lazy_penalty for m in modes])
+    for m in modes:
+        if args.block % m.lazy_penalty:
+            p.error(f"--block {args.block} is not a multiple of mode {m.name}'s lazy penalty interval {m.lazy_penalty}")
 
-    variants = [("fp32 (default, paper-faithful)", False, False, False)]
-    if args.variants:
-        variants.append(("channels_last", False, True, False))
-        if device.type == "cuda":
-            variants += [("tf32", False, False, True), ("bf16 autocast", True, False, False),
-                         ("bf16 + tf32 + channels_last", True, True, True)]
-    before = matmul_gflops(device)
-    rows = [run_variant(args, *v, device=device) for v in variants]
-    after = matmul_gflops(device)
-    ref = max(before, after)
-    for r in rows:
-        r["matmul_gflops"] = ref
+    def note(msg: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+    rate = {"fp32": matmul_gflops(device, torch.float32)}
+    if any(m.amp for m in modes):
+        rate["bf16"] = matmul_gflops(device, torch.bfloat16)
+    note(f"matmul: {rate}; building {len(modes)} modes")
+    benches = [Bench(args, m, device) for m in modes]
+    note("counting FLOPs")
+    # FLOPs grow linearly with the minibatch: count them on a minibatch of 4 (one minibatch-stddev group).
+    small = 4 if benches[0].phase.minibatch % 4 == 0 else benches[0].phase.minibatch
+    flops = [Bench(args, m, device, batch=small).flops(args.block) * b.phase.minibatch / small for m, b in zip(modes, benches)]
+    note("FLOPs counted; timing")
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    for b in benches:
+        for _ in range(args.warmup):
+            b.block(args.block)
+    times: list[list[float]] = [[] for _ in benches]
+    for k in range(args.rounds):
+        for i, b in enumerate(benches):
+            times[i].append(b.block(args.block) / args.block)
+            print(f"round {k + 1}/{args.rounds} {b.mode.name}: {b.phase.minibatch / times[i][-1]:.1f} img/s",
+                  file=sys.stderr, flush=True)
+    rows = []
+    for m, b, f, t in zip(modes, benches, flops, times):
+        dt = statistics.median(t)
+        dtype = "bf16" if m.amp else "fp32"
+        rows.append({
+            "mode": m.name, "flags": m.flags, "resolution": b.phase.resolution, "minibatch": b.phase.minibatch,
+            "images_per_s": b.phase.minibatch / dt, "step_ms": dt * 1e3,
+            "vs_fp32": statistics.median(t0 / ti for t0, ti in zip(times[0], t)),
+            "gflop_per_step": f / 1e9, "gflops": f / dt / 1e9, "matmul_dtype": dtype, "matmul_gflops": rate[dtype],
+            "of_matmul": f / dt / 1e9 / rate[dtype],
+        })
     if args.json:
         for r in rows:
             print(json.dumps(r))
         return 0
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    r0 = rows[0]
-    print(f"device: {name}; torch {torch.__version__}")
-    print(f"stage {r0['stage']} ({r0['resolution']}x{r0['resolution']}{', fading' if r0['fading'] else ''}), "
-          f"minibatch {r0['minibatch']}, {r0['gflop_per_step']:.2f} GFLOP per training step (D + penalty + G)")
-    print(f"dense fp32 matmul: {before:.1f} GFLOP/s before the runs, {after:.1f} after")
-    print("'of matmul': median over the timed steps of (step GFLOP/s) / (matmul GFLOP/s measured just before that step)")
-    print(f"{'variant':32s} {'img/s':>8s} {'ms/step':>8s} {'GFLOP/s':>8s} {'matmul':>8s} {'of matmul':>9s} {'peak MiB':>9s}")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
+        f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    r0, b0 = rows[0], benches[0]
+    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    print(f"{date.today().isoformat()}; {name}; torch {torch.__version__}{load}")
+    print(f"stage {b0.phase.stage} ({r0['resolution']}x{r0['resolution']}{', fading' if b0.phase.fading else ''}), "
+          f"minibatch {r0['minibatch']}; {args.rounds} rounds of {args.block} minibatches per mode, round-robin")
+    print("dense matmul: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in rate.items()))
+    print()
+    print(f"| mode | train flags | img/s | ms/step | x fp32 | GFLOP/step | GFLOP/s | of {'/'.join(rate)} matmul |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"{r['variant']:32s} {r['images_per_s']:8.1f} {r['step_ms']:8.1f} {r['gflops']:8.1f} "
-              f"{r['paired_matmul_gflops']:8.1f} {100 * r['paired_ratio']:8.1f}% {r['peak_mem_mib']:9.0f}")
-    print(f"peak memory: {r0['peak_mem_kind']}")
+        print(f"| {r['mode']} | {r['flags']} | {r['images_per_s']:.1f} | {r['step_ms']:.0f} | {r['vs_fp32']:.2f} | "
+              f"{r['gflop_per_step']:.2f} | {r['gflops']:.1f} | {100 * r['of_matmul']:.0f}% {r['matmul_dtype']} |")
+    if device.type == "cuda":
+        print(f"\npeak CUDA memory (all modes): {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB")
+    else:
+        print(f"\nprocess max RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    best = max(rows[1:], key=lambda r: r["vs_fp32"], default=None)
+    if best:
+        print(f"fastest opt-in mode: {best['mode']} ({best['flags']}), {best['vs_fp32']:.2f}x the fp32 default's img/s")
     return 0
 
 

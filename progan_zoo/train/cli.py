@@ -24,9 +24,15 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     mirror.add_argument("--mirror", dest="mirror", action="store_true", default=None, help="random horizontal flips of the reals")
     mirror.add_argument("--no-mirror", dest="mirror", action="store_false", help="no flips (default: the spec's mirror_augment)")
     p.add_argument("--amp", default="none", choices=["none", "bf16"],
-                   help="opt-in bf16 autocast on CUDA; the gradient penalty stays fp32 (default: none, paper-faithful fp32)")
+                   help="opt-in bf16 autocast of G and D (CPU or CUDA; pays only where the hardware has bf16 units, "
+                        "see docs/training.md); the gradient penalty stays fp32 (default: none, paper-faithful fp32)")
+    p.add_argument("--amp-penalty", action="store_true", help="opt-in, with --amp bf16: the penalty's double backward in bf16 too")
     p.add_argument("--tf32", action="store_true", help="opt-in: allow TF32 matmuls and convolutions on CUDA")
     p.add_argument("--channels-last", action="store_true", help="opt-in: NHWC memory format")
+    p.add_argument("--lazy-penalty", type=int, default=1, metavar="K",
+                   help="opt-in: the gradient penalty every K-th D step, weighted by K (lazy regularisation; default 1: every step)")
+    p.add_argument("--shared-fakes", action="store_true",
+                   help="opt-in: one G forward per minibatch serves the last D step and the G step (default: fresh latents for G)")
     p.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)")
     p.add_argument("--steps", type=int, metavar="N", help="stop after N G steps in this process (for tests and timing)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -63,6 +69,7 @@ def run_train(args: argparse.Namespace) -> int:
         spec=resolve_spec(args.spec) if args.spec else None, data=args.data, out=args.out, kimg=args.kimg, resume=args.resume, seed=args.seed,
         device=args.device, tick_kimg=args.tick_kimg, snapshot_ticks=args.snapshot_ticks, keep=args.keep,
         grid=args.grid, mirror=args.mirror, amp=args.amp, tf32=args.tf32, channels_last=args.channels_last,
+        amp_penalty=args.amp_penalty, lazy_penalty=args.lazy_penalty, shared_fakes=args.shared_fakes,
         deterministic=args.deterministic, max_steps=args.steps, progress=args.progress, argv=list(sys.argv),
         metrics=args.metrics, metrics_ticks=args.metrics_ticks, metrics_num=args.metrics_num,
         tensorboard=args.tensorboard,

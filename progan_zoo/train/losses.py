@@ -7,6 +7,7 @@ TF code averages with ``reduce_mean`` before taking gradients). ``D`` is any cal
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Callable
 
 import torch
@@ -45,7 +46,7 @@ LOSSES = Registry("loss")
 
 
 def gradient_penalty(D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor,
-                     target: float = 1.0, norm_scale: float = 1.0) -> torch.Tensor:
+                     target: float = 1.0, norm_scale: float = 1.0, autocast: bool = False) -> torch.Tensor:
     """Per-sample (norm_scale * ||grad_x D(x_hat)|| - target)^2 at x_hat = lerp(reals, fakes, mix), in fp32.
 
     The WGAN-GP penalty (Gulrajani et al. 2017) as the official ``D_wgangp_acgan`` computes it.
@@ -53,10 +54,11 @@ def gradient_penalty(D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torc
     image nearest-upsampled by f = final / stage and average-pools it back, so its gradient with
     respect to the full-resolution image is the stage gradient spread over f^2 pixels, divided by
     f^2: a norm f times smaller.
-    Autocast is switched off so the double backward runs in full precision whatever ``--amp`` says.
+    Autocast is switched off so the double backward runs in full precision whatever ``--amp`` says,
+    unless ``autocast`` (``--amp-penalty``, opt-in) keeps the caller's autocast for it too.
     The graph is kept (``create_graph``) so the penalty trains D.
     """
-    with torch.autocast(device_type=reals.device.type, enabled=False):
+    with nullcontext() if autocast else torch.autocast(device_type=reals.device.type, enabled=False):
         mixed = torch.lerp(reals.float(), fakes.float().detach(), mix.float()).requires_grad_(True)  # [NCHW]
         scores = D(mixed).float()                                                                # [N1]
         (grads,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)                   # [NCHW]
@@ -83,14 +85,15 @@ class WGANGP:
         return stage_resolution / final_resolution if self.gp_at == "final" else 1.0
 
     def d_loss(self, D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor,
-               norm_scale: float = 1.0) -> tuple[torch.Tensor, Stats]:
+               norm_scale: float = 1.0, gp_weight: float = 1.0, gp_autocast: bool = False) -> tuple[torch.Tensor, Stats]:
+        """``gp_weight``: factor on the penalty (0: skipped this step; k: lazy regularisation every k steps)."""
         real = D(reals).float()                                     # [N1]
         fake = D(fakes).float()  # [N1]
         loss = (fake - real).squeeze(1)                             # [N]
         stats = {"D/real": real.mean().detach(), "D/fake": fake.mean().detach()}
-        if self.lam > 0:
-            gp = gradient_penalty(D, reals, fakes, mix.view(-1, 1, 1, 1), self.target, norm_scale)
-            loss = loss + gp * (self.lam / self.target ** 2)
+        if self.lam > 0 and gp_weight > 0:
+            gp = gradient_penalty(D, reals, fakes, mix.view(-1, 1, 1, 1), self.target, norm_scale, gp_autocast)
+            loss = loss + gp * (gp_weight * self.lam / self.target ** 2)
             stats["D/gp"] = gp.mean().detach()
         if self.drift > 0:
             loss = loss + self.drift * real.squeeze(1).square()
@@ -116,7 +119,7 @@ class LSGAN:
         return 1.0
 
     def d_loss(self, D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor | None = None,
-               norm_scale: float = 1.0) -> tuple[torch.Tensor, Stats]:
+               norm_scale: float = 1.0, gp_weight: float = 1.0, gp_autocast: bool = False) -> tuple[torch.Tensor, Stats]:
         real = D(reals).float()
         fake = D(fakes).float()
         loss = 0.5 * ((real - 1).square() + fake.square()).mean()
@@ -140,7 +143,7 @@ class LogisticNS:
         return 1.0
 
     def d_loss(self, D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor | None = None,
-               norm_scale: float = 1.0) -> tuple[torch.Tensor, Stats]:
+               norm_scale: float = 1.0, gp_weight: float = 1.0, gp_autocast: bool = False) -> tuple[torch.Tensor, Stats]:
         real = D(reals).float()
         fake = D(fakes).float()
         loss = (F.softplus(fake) + F.softplus(-real)).mean()

@@ -72,9 +72,12 @@ class TrainConfig:
     keep: int = 3                     # Newest checkpoints kept.
     grid: int = 64                    # Images in each sample grid.
     mirror: bool | None = None        # Mirror augmentation; None: the spec's mirror_augment.
-    amp: str = "none"                 # none | bf16 (autocast on CUDA; the penalty stays fp32)
+    amp: str = "none"                 # none | bf16 (autocast of G and D, CPU or CUDA; the penalty stays fp32)
+    amp_penalty: bool = False         # With --amp bf16: the penalty's double backward under autocast too.
     tf32: bool = False                # Allow TF32 matmuls and convolutions on CUDA.
     channels_last: bool = False       # NHWC memory format.
+    lazy_penalty: int = 1             # The penalty every k-th D step, times k (lazy regularisation; 1: every step).
+    shared_fakes: bool = False        # One G forward per minibatch, shared by the last D step and the G step.
     deterministic: bool = False       # torch.use_deterministic_algorithms(True).
     max_steps: int | None = None      # Stop after the group in which this process's G steps reach this (tests, benchmarks).
     progress: bool = True
@@ -100,9 +103,18 @@ class Nets:
     channels_last: bool = False
     final_resolution: int = 0          # The penalty's gradient is taken at this resolution (official; 0: the stage's).
     ema_decay: float = 0.999
+    amp_penalty: bool = False          # The penalty under autocast as well (opt-in; default fp32).
+    lazy_penalty: int = 1              # Penalty every k-th D step, scaled by k.
+    shared_fakes: bool = False         # G step reuses the last D step's latents and G forward.
 
     def autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
+        return torch.autocast(self.dist.device.type, dtype=torch.bfloat16) if self.amp else nullcontext()
+
+    def penalty_weight(self, d_index: int) -> float:
+        """Weight of the penalty on the ``d_index``-th D step of the run: lazy regularisation (Karras et al.
+        2020, StyleGAN2 sec. 3.1) takes it every k-th step, times k, so its expected gradient is unchanged."""
+        k = max(int(self.lazy_penalty), 1)
+        return float(k) if d_index % k == 0 else 0.0
 
     def fmt(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
@@ -139,14 +151,19 @@ def draw(gen: torch.Generator, phase: Phase, z_dim: int, info: DistInfo, mix: bo
     return z.to(info.device), (u.to(info.device) if u is not None else None)
 
 
-def d_step(nets: Nets, reals: torch.Tensor, z: torch.Tensor, mix: torch.Tensor | None, phase: Phase) -> dict:
+def d_step(nets: Nets, reals: torch.Tensor, z: torch.Tensor, mix: torch.Tensor | None, phase: Phase,
+           gp_weight: float = 1.0, fakes: torch.Tensor | None = None) -> dict:
+    """One D step. ``gp_weight``: the penalty's factor (0 skips it: lazy regularisation); ``fakes``: G's
+    output for ``z`` when the caller already has it (``--shared-fakes``), else drawn here without a graph."""
     G, D = nets.G, nets.D
     D.requires_grad_(True)
-    with torch.no_grad(), nets.autocast():
-        fakes = nets.fmt(G(z, phase.stage, phase.alpha).float())                   # [NCHW]
+    if fakes is None:
+        with torch.no_grad(), nets.autocast():
+            fakes = nets.fmt(G(z, phase.stage, phase.alpha).float())               # [NCHW]
     with nets.autocast():
-        loss, stats = nets.loss.d_loss(lambda x: D(x, phase.stage, phase.alpha), reals, fakes, mix,
-                                       norm_scale=nets.norm_scale(phase))
+        loss, stats = nets.loss.d_loss(lambda x: D(x, phase.stage, phase.alpha), reals, fakes.detach().float(), mix,
+                                       norm_scale=nets.norm_scale(phase), gp_weight=gp_weight,
+                                       gp_autocast=nets.amp_penalty)
     nets.opt_D.zero_grad(set_to_none=True)
     loss.backward()
     all_reduce_grads(D.parameters(), nets.dist)
@@ -154,11 +171,13 @@ def d_step(nets: Nets, reals: torch.Tensor, z: torch.Tensor, mix: torch.Tensor |
     return stats
 
 
-def g_step(nets: Nets, z: torch.Tensor, phase: Phase) -> dict:
+def g_step(nets: Nets, z: torch.Tensor | None, phase: Phase, fakes: torch.Tensor | None = None) -> dict:
+    """One G step on fresh latents ``z``, or on ``fakes`` already generated with their graph (shared)."""
     G, D = nets.G, nets.D
     D.requires_grad_(False)  # Only G's gradients are needed (the official G_opt covers G's variables).
     with nets.autocast():
-        fakes = nets.fmt(G(z, phase.stage, phase.alpha))
+        if fakes is None:
+            fakes = nets.fmt(G(z, phase.stage, phase.alpha))
         loss, stats = nets.loss.g_loss(lambda x: D(x, phase.stage, phase.alpha), fakes)
     nets.opt_G.zero_grad(set_to_none=True)
     loss.backward()
@@ -264,8 +283,10 @@ def check_precision(cfg: TrainConfig, device: torch.device) -> None:
     """The opt-in speed flags; the default is paper-faithful fp32."""
     if cfg.amp not in ("none", "bf16"):
         raise UsageError(f"--amp {cfg.amp}: unknown (hint: none or bf16)")
-    if cfg.amp == "bf16" and device.type != "cuda":
-        raise UsageError("--amp bf16 needs a CUDA device (hint: drop --amp on the CPU)")
+    if cfg.amp_penalty and cfg.amp != "bf16":
+        raise UsageError("--amp-penalty only applies with --amp bf16 (hint: add --amp bf16 or drop --amp-penalty)")
+    if cfg.lazy_penalty < 1:
+        raise UsageError(f"--lazy-penalty {cfg.lazy_penalty}: must be >= 1 (1: the penalty every D step, as the paper)")
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
         torch.backends.cudnn.allow_tf32 = cfg.tf32
@@ -342,7 +363,8 @@ class Run:
         G_ema = copy.deepcopy(G).eval().requires_grad_(False)
         self.nets = Nets(G, D, G_ema, make_optimizer(G, spec, device), make_optimizer(D, spec, device),
                          make_loss(spec.training.loss), info, amp=cfg.amp == "bf16", channels_last=cfg.channels_last,
-                         final_resolution=spec.architecture.resolution, ema_decay=spec.training.g_ema_decay)
+                         final_resolution=spec.architecture.resolution, ema_decay=spec.training.g_ema_decay,
+                         amp_penalty=cfg.amp_penalty, lazy_penalty=cfg.lazy_penalty, shared_fakes=cfg.shared_fakes)
         self.sched = Schedule(spec)
         check_minibatches(spec, self.sched, info.world)
         # A resumed run keeps its own length and tick unless asked otherwise: `--resume RUN` after a
@@ -470,14 +492,22 @@ class Run:
         n, training = self.nets, self.spec.training
         z_dim = n.G.z_dim
         stats: dict[str, torch.Tensor] = {}
-        for _ in range(training.d_repeats):
+        fakes = None
+        for r in range(training.d_repeats):
             reals = real_batch(self.loader, phase, n)
             z, mix = draw(self.gen, phase, z_dim, self.info, n.loss.needs_mix)
-            stats.update(d_step(n, reals, z, mix, phase))
+            if n.shared_fakes and r == training.d_repeats - 1:
+                # Opt-in: one G forward (with its graph) serves this D step (detached) and the G step.
+                with n.autocast():
+                    fakes = n.fmt(n.G(z, phase.stage, phase.alpha))                   # [NCHW]
+            # The D step's index in the run (G steps are checkpointed, so a resumed run agrees).
+            d_index = self.step * training.d_repeats + r
+            stats.update(d_step(n, reals, z, mix, phase, gp_weight=n.penalty_weight(d_index), fakes=fakes))
             ema_update(n.G_ema, n.G, n.ema_decay)
             self.nimg += phase.minibatch
-        z, _ = draw(self.gen, phase, z_dim, self.info, False)
-        stats.update(g_step(n, z, phase))
+        if fakes is None:
+            z, _ = draw(self.gen, phase, z_dim, self.info, False)
+        stats.update(g_step(n, z, phase, fakes=fakes))
         self.step += 1
         return stats
 
@@ -530,9 +560,10 @@ class Run:
                     group.append(self.minibatch(phase))
                     steps_here += 1
                 # Losses: averaged over the group's minibatches and over ranks (so every rank agrees whether they are finite).
-                keys = sorted(group[0])
+                # A key missing from some minibatches (D/gp under --lazy-penalty) is averaged where present.
+                keys = sorted(set().union(*group))
                 # The stop flag rides along: any rank's signal stops every rank after this same group.
-                values = all_reduce_mean(torch.stack([torch.stack([s[k].float() for s in group]).mean() for k in keys]
+                values = all_reduce_mean(torch.stack([torch.stack([s[k].float() for s in group if k in s]).mean() for k in keys]
                                                      + [torch.tensor(float(self.stop.requested), device=self.device)]),
                                          info).tolist()
                 stop = values.pop() > 0

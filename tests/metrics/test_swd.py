@@ -44,8 +44,7 @@ def test_descriptors_match_reference() -> None:
     assert int(xs.min()) >= 3 and int(xs.max()) <= 28
 
 
-@pytest.mark.parametrize("method", ["bucket", "sort"])
-def test_same_patches_and_directions_as_reference(digits: torch.Tensor, method: str) -> None:
+def test_same_patches_and_directions_as_reference(digits: torch.Tensor) -> None:
     """Fed our patch centres and directions, the official algorithm gives our numbers to float precision."""
     n = 96
     real, fake = digits[:n], _blur(digits[n : 2 * n])
@@ -54,7 +53,7 @@ def test_same_patches_and_directions_as_reference(digits: torch.Tensor, method: 
     fx, fy = S.patch_positions(7, S.STREAM_FAKE, 0, n, levels)
     dirs = S.random_directions(7, len(levels)).numpy()
     theirs = ref.reference_swd(real.numpy(), fake.numpy(), positions=(rx.numpy(), ry.numpy(), fx.numpy(), fy.numpy()), directions=dirs)
-    ours = _swd(real, fake, seed=7, batch=40, method=method)
+    ours = _swd(real, fake, seed=7, batch=40)
     print("ours", ours, "reference", theirs)
     np.testing.assert_allclose([ours["swd_32"], ours["swd_16"], ours["swd_avg"]], theirs, rtol=1e-4)
 
@@ -70,36 +69,52 @@ def test_within_reference_spread(digits: torch.Tensor) -> None:
     assert np.all(np.abs(ours.mean(0) - theirs.mean(0)) < 4 * spread + 0.05 * theirs.mean(0))
 
 
+def _brute_force_level(xa, xb, directions, ma=None, mb=None) -> float:
+    """The official per-level formula on expanded, already normalized descriptors, with torch.sort."""
+    if ma is not None:
+        xa, xb = xa.repeat_interleave(ma.long(), 0), xb.repeat_interleave(mb.long(), 0)
+    per_repeat = [(torch.sort(xa.double() @ d.double(), 0).values - torch.sort(xb.double() @ d.double(), 0).values).abs().mean() for d in directions]
+    return float(sum(per_repeat) / len(per_repeat))
+
+
 @pytest.mark.parametrize("ties", [False, True])
-def test_bucket_kernel_equals_sorting(ties: bool) -> None:
+def test_level_distance_equals_brute_force(ties: bool) -> None:
+    """Row chunks, worker threads and the shift taken out of the sort give the plain sort-and-mean value."""
     g = torch.Generator().manual_seed(3)
-    c, n = 4, 5000
-    pa = torch.randn(c, n, generator=g)
-    pb = torch.randn(c, n, generator=g) * 1.2 + torch.tensor([0.0, 0.1, 0.0, 3.0]).view(c, 1)
-    if ties:  # many equal values, a constant row, identical rows
-        pa, pb = pa.mul(4).round(), pb.mul(4).round()
-        pa[1] = 2.0
-        pb[1] = 2.0
-        pb[2] = pa[2]
-    sa = torch.tensor([0.0, 1e-3, -2.0, 0.5], dtype=torch.float64)
-    sb = torch.tensor([0.1, 0.0, -2.0, 0.0], dtype=torch.float64)
-    sorted_sums = S._w1_sorted_sums(pa, pb, sa, sb)
-    for rows in (1, 2, 4):
-        scratch = S._Scratch(rows, n, n, None, None, pa.device)
-        bucket = torch.cat([S._w1_bucket_sums(pa[i : i + rows], pb[i : i + rows], sa[i : i + rows], sb[i : i + rows], scratch) for i in range(0, c, rows)])
-        np.testing.assert_allclose(bucket.numpy(), sorted_sums.numpy(), rtol=1e-5, atol=1e-6)
+    n = 3000
+    xa = torch.randn(n, S.DESCRIPTOR_DIM, generator=g)
+    xb = torch.randn(n, S.DESCRIPTOR_DIM, generator=g) * 1.2 + 0.3
+    if ties:  # many equal values and identical descriptors
+        xa, xb = xa.mul(2).round(), xb.mul(2).round()
+        xb[:100] = xa[:100]
+    dirs = S.random_directions(0, 1)[0][:, :, :70]  # 70: the last chunk of rows is partial
+    unit = (torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64))
+    expected = _brute_force_level(xa, xb, dirs)
+    old = torch.get_num_threads()
+    try:
+        for threads in (1, 2):  # sequential, and one worker thread per core
+            torch.set_num_threads(threads)
+            np.testing.assert_allclose(S._level_distance(xa, xb, unit, unit, dirs), expected, rtol=1e-5)
+    finally:
+        torch.set_num_threads(old)
 
 
-def test_bucket_kernel_with_multiplicities() -> None:
+def test_level_distance_with_multiplicities_and_moments() -> None:
+    """Distinct descriptors with counts, normalized through the folded moments, equal the expanded sets."""
     g = torch.Generator().manual_seed(4)
-    pa, pb = torch.randn(2, 300, generator=g), torch.randn(2, 400, generator=g)
+    xa, xb = torch.rand(300, S.DESCRIPTOR_DIM, generator=g) * 50, torch.rand(400, S.DESCRIPTOR_DIM, generator=g) * 40 + 9
     ma = torch.randint(1, 5, (300,), generator=g, dtype=torch.int32)
     mb = torch.ones(400, dtype=torch.int32)
     mb[: int(ma.sum()) - 400] += 1  # equal total weight on both sides
-    zero = torch.zeros(2, dtype=torch.float64)
-    expected = S._w1_sorted_sums(pa, pb, zero, zero, ma, mb)
-    got = S._w1_bucket_sums(pa, pb, zero, zero, S._Scratch(2, 300, 400, ma, mb, pa.device))
-    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5)
+    moments = []
+    for x, m in ((xa, ma), (xb, mb)):
+        acc = S._ChannelMoments(x.device)
+        acc.add(x, m)
+        moments.append(acc.mean_std())
+    dirs = S.random_directions(1, 1)[0]
+    got = S._level_distance(xa, xb, moments[0], moments[1], dirs, mult_a=ma, mult_b=mb)
+    norm = [S.finalize_descriptors(x.repeat_interleave(m.long(), 0).view(-1, 3, 7, 7)) for x, m in ((xa, ma), (xb, mb))]
+    np.testing.assert_allclose(got, _brute_force_level(norm[0], norm[1], dirs), rtol=1e-5)
 
 
 def test_deterministic_and_batch_invariant(digits: torch.Tensor) -> None:
