@@ -68,5 +68,5 @@ def test_train_refuses_before_building(monkeypatch, tmp_path, capsys) -> None:
     rc = main(["train", str(REPO / "tests" / "fixtures" / "specs" / "tiny_mnist_16.yaml"), "--out", str(out),
                "--steps", "1", "--no-progress"])
     err = capsys.readouterr().err
-    assert rc == 1 and "this spec will not fit: the 16x16 fade stage needs about" in err
+    assert rc == 2 and "this spec will not fit: the 16x16 fade stage needs about" in err
     assert "available RAM (/proc/meminfo MemAvailable): 3 MiB" in err and not out.exists()
