@@ -261,7 +261,6 @@ def export_model(
     from progan_zoo.compiler.load import load_text
     from progan_zoo.compiler.validate import validate
 
-    from .images import save_grid
     from .model import ZooGenerator, truncate_generator
     from .weights import save_tensors
 
@@ -328,18 +327,27 @@ def export_model(
             "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
             "progan_zoo_version": __version__,
         }
-        model = ZooGenerator(G, spec, src.spec_text, meta, alpha=alpha)
-        save_grid(model.sample(samples, seed=seed), tmp / F.SAMPLES)
-        F.write_metadata(tmp, meta)
-        write_card(tmp, meta)
-        if out.exists():
-            shutil.rmtree(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp.rename(out)
+        finish_folder(tmp, out, ZooGenerator(G, spec, src.spec_text, meta, alpha=alpha), meta, samples, seed)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def finish_folder(tmp: Path, out: Path, model: Any, meta: dict[str, Any], samples: int, seed: int,
+                  batch_size: int | None = None) -> None:
+    """The last steps of every saved-model folder: sample grid, metadata and card into ``tmp``, then
+    ``tmp`` takes the place of ``out`` (a folder is written whole or not at all)."""
+    from .images import save_grid
+
+    kw = {} if batch_size is None else {"batch_size": batch_size}
+    save_grid(model.sample(samples, seed=seed, **kw), tmp / F.SAMPLES)
+    F.write_metadata(tmp, meta)
+    write_card(tmp, meta)
+    if out.exists():
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp.rename(out)
 
 
 def write_card(folder: str | Path, meta: dict[str, Any] | None = None, hub_repo: str | None = None) -> Path:

@@ -474,8 +474,7 @@ def import_model(source: str | Path, out: str | Path, *, name: str | None = None
     from progan_zoo.compiler.load import load_text
     from progan_zoo.compiler.validate import validate
 
-    from .export import write_card
-    from .images import save_grid
+    from .export import finish_folder
     from .model import ZooGenerator
     from .weights import save_tensors
 
@@ -541,14 +540,8 @@ def import_model(source: str | Path, out: str | Path, *, name: str | None = None
             "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
             "progan_zoo_version": __version__,
         }
-        model = ZooGenerator(G, spec, imp.spec_text, meta, alpha=imp.alpha)
-        save_grid(model.sample(samples, seed=seed, batch_size=4), tmp / F.SAMPLES)
-        F.write_metadata(tmp, meta)
-        write_card(tmp, meta)
-        if out.exists():
-            shutil.rmtree(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp.rename(out)
+        finish_folder(tmp, out, ZooGenerator(G, spec, imp.spec_text, meta, alpha=imp.alpha), meta, samples, seed,
+                      batch_size=4)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
