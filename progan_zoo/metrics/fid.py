@@ -7,7 +7,7 @@ convolutions and their batch-norm statistics one to one onto torch-fidelity's mo
 as safetensors. The conversion runs once, on first use, into the cache (``$PROGAN_ZOO_CACHE`` or
 ``~/.cache/progan_zoo``).
 
-No pickle is read by anyone: torch-fidelity's own extractor would ``torch.load(weights_only=False)`` a
+No pickle is read by anyone: torch-fidelity's own extractor would fully unpickle a given
 weights path, so we build the extractor ourselves (:class:`InceptionV3Compat`, torch-fidelity's blocks and
 forward, our safetensors) and hand torch-fidelity only its registered name.
 
@@ -269,7 +269,7 @@ def ensure_inception_weights(path: str | os.PathLike | None = None) -> Path:
 # The feature extractor, built here so that torch-fidelity never loads a weights file itself
 #
 # torch-fidelity's own ``FeatureExtractorInceptionV3.__init__`` reads ``feature_extractor_weights_path``
-# with ``torch.load(weights_only=False)`` (an unpickle). We subclass it, keep its ``forward`` (the TF1
+# with an unrestricted torch loader (an unpickle). We subclass it, keep its ``forward`` (the TF1
 # resize, the (x - 128) / 128 scaling, the pool_3 read-out), build the same blocks from its own block
 # classes, load our safetensors, and register the class under a name of our own
 # (``torch_fidelity.register_feature_extractor``); ``calculate_metrics`` is then handed that name only.
@@ -523,7 +523,7 @@ def fid_kid(
             rng_seed=seed,
             kid_subsets=kid_subsets,
             kid_subset_size=subset,
-            cache=False,  # torch-fidelity's cache unpickles with weights_only=False: never use it
+            cache=False,  # torch-fidelity's feature cache is a pickle: never use it
             save_cpu_ram=True,  # no DataLoader worker processes for in-memory tensors
             verbose=verbose,
         )

@@ -58,7 +58,7 @@ def test_same_features_as_torch_fidelity_own_class(inception_weights, digits, fa
 
 
 def test_nothing_is_unpickled(inception_weights, digits, monkeypatch) -> None:
-    """FID/KID run with torch.load (and pickle.load) made to fail: torch-fidelity gets a module, not a path."""
+    """FID/KID run with torch's and pickle's loaders made to fail: torch-fidelity gets a module, not a path."""
     import pickle
 
     def refuse(*_a, **_k):
