@@ -304,9 +304,9 @@ def check_precision(cfg: TrainConfig, device: torch.device) -> None:
 
 def check_graphs(cfg: TrainConfig, device: torch.device, world: int) -> None:
     """``--cuda-graphs``: a CUDA device, one process, and the step kinds graphs.py captures."""
-    if not cfg.cuda_graphs:
+    if not (cfg.cuda_graphs or cfg.static_steps):
         return
-    if device.type != "cuda":
+    if cfg.cuda_graphs and device.type != "cuda":
         raise UsageError(f"--cuda-graphs needs a CUDA device, and this run's device is {device.type} "
                          "(hint: drop --cuda-graphs, or train on a GPU with --device cuda)")
     if world > 1:
