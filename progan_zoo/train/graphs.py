@@ -225,7 +225,7 @@ class StaticSteps:
             self._copy(kind.scalars, self._host_scalars(opt, kind.groups))
 
         opt.zero_grad(set_to_none=True)
-        if self.capture:
+        if self.side is not None:
             # Eager warm-up steps on a side stream (PyTorch docs, CUDA graphs), then capture.
             main = torch.cuda.current_stream(self.device)
             self.side.wait_stream(main)
@@ -245,12 +245,17 @@ class StaticSteps:
         """Record ``body`` (nothing runs: the next step replays it). Gradients start unset so that the
         backward allocates them in the graph's own memory pool (docs: zero_grad(set_to_none=True))."""
         opt.zero_grad(set_to_none=True)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            out = body(kind, gp_weight, lambda active: None)
-        kind.graph, kind.out = graph, out
+        kind.graph, kind.out = self._record(lambda: body(kind, gp_weight, lambda active: None), opt)
         kind.state = [(opt.state[p]["exp_avg"], opt.state[p]["exp_avg_sq"]) for g in kind.groups for p in g]
         self.captures += 1
+
+    def _record(self, body, opt: torch.optim.Optimizer):
+        """(graph, output) of ``body`` recorded in a CUDA graph. Tests on the CPU replace this with a
+        stand-in whose ``replay()`` re-runs the body, to check the replay bookkeeping around it."""
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            out = body()
+        return graph, out
 
     @staticmethod
     def _still_valid(kind: _Kind, opt: torch.optim.Optimizer) -> bool:

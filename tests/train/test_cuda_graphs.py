@@ -76,6 +76,69 @@ def test_static_steps_train_bitwise_like_the_default(tiny_spec, tmp_path, which)
     assert _losses(tmp_path / "default") == _losses(tmp_path / "static")
 
 
+class _StandInGraph:
+    """What a CUDA graph does, on the CPU: recording runs nothing; each replay runs the recorded step
+    with gradients unset first (a captured backward writes its gradients, it does not accumulate)."""
+
+    def __init__(self, body, opt, out):
+        self.body, self.opt, self.out = body, opt, out
+
+    def replay(self):
+        self.opt.zero_grad(set_to_none=True)
+        res = self.body()
+        self.out.resize_(res.shape).copy_(res)
+
+
+class _Simulated(StaticSteps):
+    """StaticSteps with capture on and the stand-in graph: the warm-up counting, the capture points, the
+    replay's host-side Adam factors and the re-capture checks all run as they do on CUDA."""
+
+    def __init__(self, nets, capture=False):
+        super().__init__(nets, capture=False)
+        self.capture = True
+
+    def _record(self, body, opt):
+        out = torch.empty(0)
+        return _StandInGraph(body, opt, out), out
+
+
+def test_simulated_capture_and_replay_train_bitwise_like_the_default(tiny_spec, tmp_path, monkeypatch):
+    """The replay path (not just the eager one) trains bitwise like the default loop, and re-captures as
+    documented: 60 minibatches with --lazy-penalty 2 are 28 at 4x4, 24 fading in 8x8 and 8 at 8x8 (groups
+    of 4); each phase captures D with the penalty, D without it and G: 9 graphs."""
+    from progan_zoo.train import trainer as trainer_mod
+
+    made = []
+    monkeypatch.setattr(trainer_mod, "StaticSteps", lambda nets, capture: made.append(_Simulated(nets)) or made[-1])
+    ref = _train(tiny_spec, tmp_path / "default", 60, static=False, lazy_penalty=2)
+    got = _train(tiny_spec, tmp_path / "static", 60, static=True, lazy_penalty=2)
+    assert made[0].captures == 9
+    _assert_same_run(ref, got)
+    assert _losses(tmp_path / "default") == _losses(tmp_path / "static")
+
+
+def test_simulated_replay_recaptures_after_an_adam_reset(tiny_spec, tmp_path, monkeypatch):
+    """Replacing Adam's state (the official reset; here without a phase change) drops the stale graph."""
+    from progan_zoo.train import trainer as trainer_mod
+
+    made = []
+    monkeypatch.setattr(trainer_mod, "StaticSteps", lambda nets, capture: made.append(_Simulated(nets)) or made[-1])
+    _train(tiny_spec, tmp_path / "run", 4, static=True)
+    static = made[0]
+    n = static.nets
+    phase = trainer_mod.Schedule(trainer_mod.validate(trainer_mod.load(str(tiny_spec)))).at(0.0)
+    g = torch.Generator().manual_seed(1)
+    batch = lambda: (torch.rand(8, 1, 4, 4, generator=g) * 2 - 1, torch.randn(8, n.G.z_dim, generator=g),  # noqa: E731
+                     torch.rand(8, generator=g))
+    assert static.captures == 2
+    static.d_step(*batch(), phase)
+    trainer_mod.reset_optimizers(n.opt_D)
+    for _ in range(3):
+        static.d_step(*batch(), phase)
+    assert static.captures == 3
+    assert all(torch.isfinite(p).all() for p in n.D.parameters())
+
+
 def test_static_steps_resume_bitwise(tiny_spec, tmp_path):
     """A static run cut mid-fade and resumed (new buffers, Adam state read back) ends where one
     uninterrupted default run ends."""
