@@ -106,14 +106,11 @@ class StaticSteps:
         lr = group["lr"]
         out: list[float] = []
         for params in active:
-            ts = []
-            for p in params:
-                st = opt.state[p]
-                st["step"] += 1
-                ts.append(float(st["step"].item()))
-            t = ts[0]
-            if any(x != t for x in ts):
-                raise RuntimeError("Adam step counts diverged within a captured group")
+            # One host call for the group's step tensors (they stay on the CPU, as the default Adam keeps
+            # them); a group's members share the count (_grouped), and advance together.
+            steps = [opt.state[p]["step"] for p in params]
+            torch._foreach_add_(steps, 1.0)
+            t = float(steps[0].item())
             out += [-(lr / (1 - beta1 ** t)), (1 - beta2 ** t) ** 0.5]
         return out
 
