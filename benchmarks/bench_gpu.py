@@ -65,7 +65,7 @@ class Mode:
     graphs: bool = False
 
 
-MODES = [Mode("fp32", "(default)"), Mode("tf32", "--tf32", tf32=True), Mode("bf16", "--amp bf16", amp=True),
+MODES = [Mode("fp32", "none (default)"), Mode("tf32", "--tf32", tf32=True), Mode("bf16", "--amp bf16", amp=True),
          Mode("fp32_graphs", "--cuda-graphs", graphs=True), Mode("tf32_graphs", "--tf32 --cuda-graphs", tf32=True, graphs=True),
          Mode("bf16_graphs", "--amp bf16 --cuda-graphs", amp=True, graphs=True)]
 BY_NAME = {m.name: m for m in MODES}
@@ -83,17 +83,29 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def warm_steps(mode: Mode) -> int:
+    """Untimed steps: a graphs mode runs 3 eager steps, captures, and replays once."""
+    return 4 if mode.graphs else 2
+
+
+def flops_per_image(compiled, resolution: int) -> float:
+    """The cost model's training FLOPs per image at ``resolution`` (stabilizing)."""
+    stage = compiled.G.resolutions.index(resolution)
+    return stage_cost(compiled.graph, compiled.spec, stage, False, 1).train_flops_per_image
+
+
 def measure(compiled, resolution: int, batch: int, mode: Mode, device: torch.device, seconds: float,
-            min_steps: int = 3) -> dict:
+            min_steps: int = 2) -> dict:
     """img/s and peak memory of the trainer's step for one network, minibatch and mode."""
     spec = compiled.spec
     stage = compiled.G.resolutions.index(resolution)
     row = {"spec": spec.name, "resolution": resolution, "minibatch": batch, "mode": mode.name, "flags": mode.flags}
     if device.type == "cuda":
-        cost = stage_cost(compiled.graph, spec, stage, False, batch)
+        need = stage_cost(compiled.graph, spec, stage, False, batch).memory_bytes()
+        need *= 2 if mode.graphs else 1   # a captured step keeps its activations in the graph's own pool
         free, _ = torch.cuda.mem_get_info(device)
-        if cost.memory_bytes() > 0.95 * free:
-            return {**row, "status": f"est. OOM ({cost.memory_bytes() / 2**30:.0f} GiB)"}
+        if need > 0.95 * free:
+            return {**row, "status": f"est. OOM ({need / 2**30:.0f} GiB)"}
         torch.backends.cuda.matmul.allow_tf32 = mode.tf32
         torch.backends.cudnn.allow_tf32 = mode.tf32
         torch.backends.cudnn.benchmark = True
@@ -126,7 +138,7 @@ def measure(compiled, resolution: int, batch: int, mode: Mode, device: torch.dev
             g_step(nets, z, phase)
 
     try:
-        for _ in range(5):
+        for _ in range(warm_steps(mode) - 1):
             step()
         _sync(device)
         t = time.perf_counter()
@@ -179,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-project", action="store_true", help="skip the 8-GPU CelebA-HQ projection")
     p.add_argument("--gpus", type=int, default=8, help="GPUs of the projection (default: 8)")
     p.add_argument("--seconds", type=float, default=1.0, help="timed seconds per cell (default: 1)")
+    p.add_argument("--budget", type=float, default=400.0,
+                   help="seconds of measuring; cells predicted to overrun it are skipped, largest minibatches last (default: 400)")
     p.add_argument("--json", action="store_true", help="one JSON object per measurement instead of tables")
     args = p.parse_args(argv)
     modes = [BY_NAME[m] for m in args.modes.split(",") if m]
@@ -206,23 +220,84 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(row), flush=True)
 
+    def run_projection() -> list[str]:
+        """Per-stage rates of the projection modes, and each mode's projected schedule (printable blocks)."""
+        c = _compile(proj_spec)
+        spec = c.spec
+        blocks = []
+        for mode in pmodes:
+            rates = {}
+            for row in spec.architecture.generator:
+                mb = next((s.minibatch for s in spec.training.schedule if s.resolution == row.resolution and s.minibatch),
+                          spec.training.defaults.minibatch)
+                per_gpu = max(mb // args.gpus, 1) if not args.dry_run else mb
+                m = cell(c, row.resolution, per_gpu, mode)
+                note(f"projection {mode.name} {row.resolution}x{row.resolution} per-GPU batch {per_gpu}: {m['status']} "
+                     f"{m.get('images_per_s', 0):.1f} img/s")
+                out({"projection": mode.name, **m})
+                if m["status"] != "ok":
+                    break
+                rates[row.resolution] = m["images_per_s"]
+            if len(rates) < len(spec.architecture.generator):
+                blocks.append(f"\nprojection {mode.name}: not every stage ran; no projection")
+                continue
+            total, prow = project(c, rates, args.gpus)
+            if args.json:
+                out({"projection": mode.name, "gpus": args.gpus, "spec": spec.name, "seconds": total})
+                continue
+            ref = " (official code: about 2 days on 8 V100)" if spec.name == "celebahq-1024" else " (dry run: CPU, tiny net)"
+            lines = [f"\nprojected {spec.name} schedule ({spec.training.total_kimg:g} kimg) on {args.gpus} GPUs, "
+                     f"{mode.name} (train flags: {mode.flags}): {duration(total)}{ref}",
+                     "| phase | kimg | img/s (all GPUs) | time |", "|---|---:|---:|---:|"]
+            lines += [f"| {lab} | {kimg:g} | {r:.0f} | {duration(sec)} |" for lab, kimg, r, sec in prow]
+            blocks.append("\n".join(lines))
+        return blocks
+
     start = time.time()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (dry run)"
     header = f"{date.today().isoformat()}; {name}; torch {torch.__version__}"
-    compiled = {}
+    compiled: dict = {}
+    achieved: dict[str, float] = {}      # mode -> best FLOP/s so far, to predict a cell's time
+
+    def cell(c, res: int, batch: int, mode: Mode) -> dict:
+        """Measure one cell, or skip it when the time budget would not cover it."""
+        fpi = flops_per_image(c, res)
+        rate = achieved.get(mode.name) or achieved.get("fp32")
+        if rate:
+            predicted = (warm_steps(mode) + 2) * fpi * batch / rate + seconds
+            if time.time() - start + predicted > args.budget:
+                return {"spec": c.spec.name, "resolution": res, "minibatch": batch, "mode": mode.name,
+                        "flags": mode.flags, "status": f"skipped (time budget, ~{predicted:.0f} s)"}
+        row = measure(c, res, batch, mode, device, seconds)
+        if row["status"] == "ok":   # the best rate so far: small cells are launch-bound, large ones are not
+            achieved[mode.name] = max(achieved.get(mode.name, 0.0), row["images_per_s"] * fpi)
+        return row
+
+    # Minibatch 32 first, then the projection, then the larger minibatches (the slowest cells) while
+    # the time budget lasts.
     rows = []
-    for label, (path, res) in nets.items():
-        compiled.setdefault(path, _compile(path))
-        for batch in batches:
-            for mode in modes:
-                row = {"net": label, **measure(compiled[path], res, batch, mode, device, seconds)}
-                note(f"{label} batch {batch} {mode.name}: {row['status']} "
-                     f"{row.get('images_per_s', 0):.1f} img/s {row.get('peak_gib', 0):.2f} GiB")
-                rows.append(row)
-                out(row)
+    first = [b for b in batches if b <= 32] or batches[:1]
+    rest = [b for b in batches if b not in first]
+
+    def grid(for_batches: list[int]) -> None:
+        for label, (path, res) in nets.items():
+            if path not in compiled:
+                compiled[path] = _compile(path)
+            for batch in for_batches:
+                for mode in modes:
+                    row = {"net": label, **cell(compiled[path], res, batch, mode)}
+                    note(f"{label} batch {batch} {mode.name}: {row['status']} "
+                         f"{row.get('images_per_s', 0):.1f} img/s {row.get('peak_gib', 0):.2f} GiB")
+                    rows.append(row)
+                    out(row)
+
+    grid(first)
+    projections = [] if args.no_project else run_projection()
+    grid(rest)
     if not args.json:
         print(header)
-        print(f"\n| net | res | minibatch | mode | train flags | img/s | ms/step | x fp32 | peak GiB |")
+        print(f"\nmeasuring budget {args.budget:.0f} s; {sum(r['status'] == 'ok' for r in rows)} of {len(rows)} cells measured")
+        print("\n| net | res | minibatch | mode | train flags | img/s | ms/step | x fp32 | peak GiB |")
         print("|---|---:|---:|---|---|---:|---:|---:|---:|")
         base = {(r["net"], r["minibatch"]): r.get("images_per_s") for r in rows if r["mode"] == "fp32"}
         for r in rows:
@@ -235,36 +310,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {r['net']} | {r['resolution']} | {r['minibatch']} | {r['mode']} | {r['flags']} | "
                   f"{r['images_per_s']:.1f} | {r['step_ms']:.1f} | {ratio} | {peak} |")
 
-    if not args.no_project:
-        c = _compile(proj_spec)
-        spec = c.spec
-        for mode in pmodes:
-            rates = {}
-            for row in spec.architecture.generator:
-                mb = next((s.minibatch for s in spec.training.schedule if s.resolution == row.resolution and s.minibatch),
-                          spec.training.defaults.minibatch)
-                per_gpu = max(mb // args.gpus, 1) if not args.dry_run else mb
-                m = measure(c, row.resolution, per_gpu, mode, device, seconds)
-                note(f"projection {mode.name} {row.resolution}x{row.resolution} per-GPU batch {per_gpu}: {m['status']} "
-                     f"{m.get('images_per_s', 0):.1f} img/s")
-                out({"projection": mode.name, **m})
-                if m["status"] != "ok":
-                    break
-                rates[row.resolution] = m["images_per_s"]
-            if len(rates) < len(spec.architecture.generator):
-                print(f"\nprojection {mode.name}: not every stage ran; no projection")
-                continue
-            total, prow = project(c, rates, args.gpus)
-            if args.json:
-                print(json.dumps({"projection": mode.name, "gpus": args.gpus, "spec": spec.name, "seconds": total}))
-                continue
-            ref = " (official code: about 2 days on 8 V100)" if spec.name == "celebahq-1024" else " (dry run: CPU, tiny net)"
-            print(f"\nprojected {spec.name} schedule ({spec.training.total_kimg:g} kimg) on {args.gpus} GPUs, "
-                  f"{mode.name} ({mode.flags}): {duration(total)}{ref}")
-            print("| phase | kimg | img/s (all GPUs) | time |")
-            print("|---|---:|---:|---:|")
-            for lab, kimg, r, sec in prow:
-                print(f"| {lab} | {kimg:g} | {r:.0f} | {duration(sec)} |")
+    for block in projections:
+        print(block)
     note(f"done in {time.time() - start:.0f} s")
     return 0
 

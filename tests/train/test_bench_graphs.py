@@ -32,6 +32,14 @@ def test_bench_gpu_dry_run(capsys):
     assert sum(kimg for _, kimg, _, _ in phases) == 2.0
 
 
+def test_bench_gpu_time_budget_skips_cells(capsys):
+    import bench_gpu
+
+    assert bench_gpu.main(["--dry-run", "--modes", "fp32", "--no-project", "--budget", "0", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows[0]["status"] == "ok" and rows[1]["status"].startswith("skipped (time budget")
+
+
 def test_bench_train_graphs_modes_parse_and_run_on_cpu():
     import bench_train as B
     from progan_zoo.cli import build_parser
