@@ -158,11 +158,15 @@ def measure(compiled, resolution: int, batch: int, mode: Mode, device: torch.dev
             row["captures"] = static.captures
     except torch.OutOfMemoryError:
         row["status"] = "OOM"
-    finally:
-        del nets, static, G, D
-        gc.collect()
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+    return row
+
+
+def measure_and_free(*args, **kw) -> dict:
+    """``measure``, then the cell's networks, graphs and their memory pools are freed before the next."""
+    row = measure(*args, **kw)
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     return row
 
 
@@ -268,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             if time.time() - start + predicted > args.budget:
                 return {"spec": c.spec.name, "resolution": res, "minibatch": batch, "mode": mode.name,
                         "flags": mode.flags, "status": f"skipped (time budget, ~{predicted:.0f} s)"}
-        row = measure(c, res, batch, mode, device, seconds)
+        row = measure_and_free(c, res, batch, mode, device, seconds)
         if row["status"] == "ok":   # the best rate so far: small cells are launch-bound, large ones are not
             achieved[mode.name] = max(achieved.get(mode.name, 0.0), row["images_per_s"] * fpi)
         return row
