@@ -73,7 +73,8 @@ def run_train(args: argparse.Namespace) -> int:
         device=args.device, tick_kimg=args.tick_kimg, snapshot_ticks=args.snapshot_ticks, keep=args.keep,
         grid=args.grid, mirror=args.mirror, amp=args.amp, tf32=args.tf32, channels_last=args.channels_last,
         amp_penalty=args.amp_penalty, lazy_penalty=args.lazy_penalty, shared_fakes=args.shared_fakes,
-        deterministic=args.deterministic, cuda_graphs=args.cuda_graphs, max_steps=args.steps, progress=args.progress, argv=list(sys.argv),
+        deterministic=args.deterministic, cuda_graphs=args.cuda_graphs, max_steps=args.steps, progress=args.progress,
+        argv=list(sys.argv),
         metrics=args.metrics, metrics_ticks=args.metrics_ticks, metrics_num=args.metrics_num,
         tensorboard=args.tensorboard,
     )
