@@ -126,10 +126,10 @@ def measure(compiled, resolution: int, batch: int, mode: Mode, device: torch.dev
 
     def step() -> None:
         reals = u8.to(device, non_blocking=True).float().mul_(2.0 / 255.0).sub_(1.0)     # [NCHW], as real_batch
-        z, mix = draw(gen, phase, G.z_dim, info, nets.loss.needs_mix)
+        z, mix = draw(gen, phase, G.z_dim, info, nets.loss.needs_mix, on_device=static is None)   # as Run.minibatch
         if static is not None:
             static.d_step(reals, z, mix, phase)
-            z, _ = draw(gen, phase, G.z_dim, info, False)
+            z, _ = draw(gen, phase, G.z_dim, info, False, on_device=False)
             static.g_step(z, phase)
         else:
             d_step(nets, reals, z, mix, phase)

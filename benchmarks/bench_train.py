@@ -217,10 +217,10 @@ class Bench:
         """``Run.minibatch`` with one D step."""
         n, phase, z_dim = self.nets, self.phase, self.nets.G.z_dim
         reals = real_batch(self.loader, phase, n)
-        z, mix = draw(self.gen, phase, z_dim, self.info, n.loss.needs_mix)
+        z, mix = draw(self.gen, phase, z_dim, self.info, n.loss.needs_mix, on_device=self.static is None)
         if self.static is not None:
             self.static.d_step(reals, z, mix, phase, gp_weight=n.penalty_weight(self.index))   # EMA included
-            z, _ = draw(self.gen, phase, z_dim, self.info, False)
+            z, _ = draw(self.gen, phase, z_dim, self.info, False, on_device=False)
             self.static.g_step(z, phase)
             self.index += 1
             return

@@ -90,11 +90,15 @@ class StaticSteps:
         # Stable phases pass the float 1.0, so G and D skip the fade branch exactly as the default loop does.
         return self.alpha if self.fading else 1.0
 
-    def _copy(self, dst: torch.Tensor, values: list[float]) -> None:
-        src = torch.tensor(values, dtype=torch.float32).view(dst.shape)
-        if self.device.type == "cuda":
+    def _put(self, dst: torch.Tensor, src: torch.Tensor) -> None:
+        """Copy into a static buffer without stalling the host: a CPU source is pinned first (a copy from
+        pageable memory would wait for the GPU to finish the queued steps)."""
+        if self.device.type == "cuda" and src.device.type == "cpu":
             src = src.pin_memory()   # the caching host allocator keeps it until the copy is done
         dst.copy_(src, non_blocking=True)
+
+    def _copy(self, dst: torch.Tensor, values: list[float]) -> None:
+        self._put(dst, torch.tensor(values, dtype=torch.float32).view(dst.shape))
 
     # -- Adam on the default optimizer's state ---------------------------------------------------
 
@@ -268,16 +272,17 @@ class StaticSteps:
 
     def d_step(self, reals: torch.Tensor, z: torch.Tensor, mix: torch.Tensor | None, phase: Phase,
                gp_weight: float = 1.0) -> dict:
-        """``trainer.d_step`` followed by ``trainer.ema_update``, on static buffers."""
+        """``trainer.d_step`` followed by ``trainer.ema_update``, on static buffers. The inputs may be on
+        the CPU or the device (``trainer.draw(..., on_device=False)`` keeps the latents on the CPU)."""
         self._enter(phase, z.shape[0])
-        self.reals.copy_(reals, non_blocking=True)
-        self.z.copy_(z, non_blocking=True)
+        self._put(self.reals, reals)
+        self._put(self.z, z)
         if mix is not None:
-            self.mix.copy_(mix, non_blocking=True)
+            self._put(self.mix, mix)
         return self._run("D", self._d_body, self.nets.opt_D, phase, float(gp_weight))
 
     def g_step(self, z: torch.Tensor, phase: Phase) -> dict:
         """``trainer.g_step`` on static buffers."""
         self._enter(phase, z.shape[0])
-        self.z.copy_(z, non_blocking=True)
+        self._put(self.z, z)
         return self._run("G", self._g_body, self.nets.opt_G, phase, 0.0)

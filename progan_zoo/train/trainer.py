@@ -151,11 +151,23 @@ def real_batch(loader: RealLoader, phase: Phase, nets: Nets) -> torch.Tensor:
     return nets.fmt(fade_reals(x, phase))
 
 
-def draw(gen: torch.Generator, phase: Phase, z_dim: int, info: DistInfo, mix: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Latents [N, z_dim] (and penalty mixing factors [N]) drawn for the global minibatch, this rank's share."""
+def draw(gen: torch.Generator, phase: Phase, z_dim: int, info: DistInfo, mix: bool,
+         on_device: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Latents [N, z_dim] (and penalty mixing factors [N]) drawn for the global minibatch, this rank's share.
+    ``on_device=False`` leaves them on the CPU (the static steps copy them in without a blocking copy)."""
     z = torch.randn(phase.minibatch, z_dim, generator=gen)[info.rank::info.world]
     u = torch.rand(phase.minibatch, generator=gen)[info.rank::info.world] if mix else None
-    return z.to(info.device), (u.to(info.device) if u is not None else None)
+    if not on_device:
+        return z, u
+
+    def put(t: torch.Tensor) -> torch.Tensor:
+        if info.device.type != "cuda":
+            return t.to(info.device)
+        # Pinned and non-blocking: a blocking copy from pageable memory makes the host wait for every
+        # queued kernel, so it could not prepare the next step while the GPU runs this one.
+        return t.pin_memory().to(info.device, non_blocking=True)
+
+    return put(z), (put(u) if u is not None else None)
 
 
 def d_step(nets: Nets, reals: torch.Tensor, z: torch.Tensor, mix: torch.Tensor | None, phase: Phase,
@@ -521,7 +533,7 @@ class Run:
         fakes = None
         for r in range(training.d_repeats):
             reals = real_batch(self.loader, phase, n)
-            z, mix = draw(self.gen, phase, z_dim, self.info, n.loss.needs_mix)
+            z, mix = draw(self.gen, phase, z_dim, self.info, n.loss.needs_mix, on_device=self.static is None)
             if n.shared_fakes and r == training.d_repeats - 1:
                 # Opt-in: one G forward (with its graph) serves this D step (detached) and the G step.
                 with n.autocast():
@@ -535,7 +547,7 @@ class Run:
                 ema_update(n.G_ema, n.G, n.ema_decay)
             self.nimg += phase.minibatch
         if fakes is None:
-            z, _ = draw(self.gen, phase, z_dim, self.info, False)
+            z, _ = draw(self.gen, phase, z_dim, self.info, False, on_device=self.static is None)
         if self.static is not None:
             stats.update(self.static.g_step(z, phase))
         else:
