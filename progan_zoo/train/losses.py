@@ -106,6 +106,16 @@ class WGANGP:
         return loss, {"G/loss": loss.detach()}
 
 
+def _scored_d_loss(D: DFn, reals: torch.Tensor, fakes: torch.Tensor,
+                   objective: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, Stats]:
+    """D's loss for the losses without a penalty: ``objective(real, fake)`` of D's fp32 scores, with
+    the statistics the trainer logs for D."""
+    real = D(reals).float()                                     # [N1]
+    fake = D(fakes).float()                                     # [N1]
+    loss = objective(real, fake)
+    return loss, {"D/loss": loss.detach(), "D/real": real.mean().detach(), "D/fake": fake.mean().detach()}
+
+
 @LOSSES.register("lsgan")
 class LSGAN:
     """Least squares GAN (Mao et al. 2017) with targets real 1, fake 0; G aims for 1."""
@@ -120,10 +130,7 @@ class LSGAN:
 
     def d_loss(self, D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor | None = None,
                norm_scale: float = 1.0, gp_weight: float = 1.0, gp_autocast: bool = False) -> tuple[torch.Tensor, Stats]:
-        real = D(reals).float()
-        fake = D(fakes).float()
-        loss = 0.5 * ((real - 1).square() + fake.square()).mean()
-        return loss, {"D/loss": loss.detach(), "D/real": real.mean().detach(), "D/fake": fake.mean().detach()}
+        return _scored_d_loss(D, reals, fakes, lambda real, fake: 0.5 * ((real - 1).square() + fake.square()).mean())
 
     def g_loss(self, D: DFn, fakes: torch.Tensor) -> tuple[torch.Tensor, Stats]:
         loss = 0.5 * (D(fakes).float() - 1).square().mean()
@@ -144,10 +151,7 @@ class LogisticNS:
 
     def d_loss(self, D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor | None = None,
                norm_scale: float = 1.0, gp_weight: float = 1.0, gp_autocast: bool = False) -> tuple[torch.Tensor, Stats]:
-        real = D(reals).float()
-        fake = D(fakes).float()
-        loss = (F.softplus(fake) + F.softplus(-real)).mean()
-        return loss, {"D/loss": loss.detach(), "D/real": real.mean().detach(), "D/fake": fake.mean().detach()}
+        return _scored_d_loss(D, reals, fakes, lambda real, fake: (F.softplus(fake) + F.softplus(-real)).mean())
 
     def g_loss(self, D: DFn, fakes: torch.Tensor) -> tuple[torch.Tensor, Stats]:
         loss = F.softplus(-D(fakes).float()).mean()
