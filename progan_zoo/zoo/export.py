@@ -7,7 +7,6 @@ written to a ``.tmp`` directory and renamed when whole, so ``.tmp`` directories 
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import re
 import shutil
@@ -15,13 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from progan_zoo import __version__
 from progan_zoo.errors import UsageError, UserError
 
 from progan_zoo.train.checkpoint import latest_checkpoint, list_checkpoints  # one idea of a complete checkpoint
 
 from . import folder as F
-from .weights import read_header, sha256_file
+from .weights import read_header
 
 DATASET_NAMES = {"mnist": "MNIST", "lfw-100": "LFW (first 100 faces)"}
 
@@ -304,29 +302,24 @@ def export_model(
             training = {"run": src.run_dir.name if src.run_dir else None,
                         "checkpoint": src.checkpoint.name if src.checkpoint else None, **run_info}
         ds = dict(old["dataset"]) if old.get("dataset") and not dataset else dataset_info(spec, dataset)
-        meta: dict[str, Any] = {
-            "format": F.FORMAT,
-            "format_version": F.FORMAT_VERSION,
-            "name": name or out.name,
-            "spec": {"name": spec.name, "revision": spec.revision, "sha256": raw_sha, "file": F.SPEC},
-            "resolution": res,
-            "stage": st,
-            "alpha": alpha,
-            "spec_resolution": spec.architecture.resolution,
-            "image_channels": G.image_channels,
-            "z_dim": G.z_dim,
-            "images_shown": src.images_shown,
-            "dataset": ds,
-            "license": (license or old.get("license") or spec.license).lower(),
-            "weights": {"file": F.WEIGHTS, "sha256": sha256_file(tmp / F.WEIGHTS),
-                        "bytes": (tmp / F.WEIGHTS).stat().st_size, "contents": contents, "dtype": "float32"},
-            "training": training,
-            "samples": {"file": F.SAMPLES, "n": samples, "seed": seed},
+        meta = F.ModelMetadata(
+            name=name or out.name,
+            spec=F.spec_record(spec, raw_sha),
+            resolution=res,
+            stage=st,
+            alpha=alpha,
+            spec_resolution=spec.architecture.resolution,
+            image_channels=G.image_channels,
+            z_dim=G.z_dim,
+            images_shown=src.images_shown,
+            dataset=ds,
+            license=(license or old.get("license") or spec.license).lower(),
+            weights=F.weights_record(tmp / F.WEIGHTS, contents),
+            training=training,
+            samples={"file": F.SAMPLES, "n": samples, "seed": seed},
             # Scores of a different resolution do not describe this export; keep them only at the same one.
-            "evaluation": list(old.get("evaluation") or []) if old and st == int(old.get("stage", -1)) else [],
-            "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-            "progan_zoo_version": __version__,
-        }
+            evaluation=list(old.get("evaluation") or []) if old and st == int(old.get("stage", -1)) else [],
+        ).to_dict()
         finish_folder(tmp, out, ZooGenerator(G, spec, src.spec_text, meta, alpha=alpha), meta, samples, seed)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
