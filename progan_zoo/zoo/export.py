@@ -16,7 +16,7 @@ from typing import Any
 
 from progan_zoo.errors import UsageError, UserError
 
-from progan_zoo.train.checkpoint import latest_checkpoint, list_checkpoints  # one idea of a complete checkpoint
+from progan_zoo.train.checkpoint import StateFacts, latest_checkpoint, list_checkpoints  # one idea of a complete checkpoint
 
 from . import folder as F
 from .weights import read_header
@@ -96,22 +96,6 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _state_facts(state: dict[str, Any], num_stages: int) -> tuple[int, float, int | None]:
-    """(stage, alpha, images shown) from a checkpoint's state.json, tolerant of key spellings."""
-    shown = None
-    for key in ("images_shown", "images", "cur_nimg", "nimg"):
-        if isinstance(state.get(key), (int, float)):
-            shown = int(state[key])
-            break
-    if shown is None and isinstance(state.get("kimg"), (int, float)):
-        shown = int(round(state["kimg"] * 1000))
-    stage = state.get("stage")
-    stage = int(stage) if isinstance(stage, (int, float)) else num_stages - 1
-    alpha = state.get("alpha")
-    alpha = float(alpha) if isinstance(alpha, (int, float)) else 1.0
-    return stage, alpha, shown
-
-
 def _load_state(net: Any, file: Path, spec_file: Path) -> None:
     from .folder import check_weights_match
     from .weights import load_tensors
@@ -135,18 +119,17 @@ def open_checkpoint(path: str | Path, checkpoint: str | None = None, with_traini
                         "give the run directory instead")
     raw = load(spec_file)
     spec = validate(raw)
-    state = _read_json(ck / "state.json")
-    spec_info = state.get("spec")
-    want = state.get("spec_sha256") or (spec_info.get("sha256") if isinstance(spec_info, dict) else None)
+    facts = StateFacts.from_dict(_read_json(ck / "state.json"))
+    want = facts.spec_sha256
     if want and want != raw.sha256:
         raise UserError(f"{spec_file}: sha256 {raw.sha256[:16]}... differs from {ck / 'state.json'}'s spec sha256 "
                         f"{str(want)[:16]}...; the run's spec was edited after training (restore it)")
     graph = to_graph(spec)
     G_ema, D = build(graph)
     _load_state(G_ema, ck / "G_ema.safetensors", spec_file)
-    stage, alpha, shown = _state_facts(state, G_ema.num_stages)
+    stage = facts.stage if facts.stage is not None else G_ema.num_stages - 1
     src = Source(kind="checkpoint", path=Path(path), spec_text=raw.text, spec_file=spec_file, G_ema=G_ema,
-                 stage=stage, alpha=alpha, images_shown=shown, run_dir=run, checkpoint=ck,
+                 stage=stage, alpha=facts.alpha, images_shown=facts.images_shown, run_dir=run, checkpoint=ck,
                  run=_read_json(run / "run.json") if run else {})
     if with_training:
         G, _ = build(graph)
