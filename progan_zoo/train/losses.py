@@ -116,9 +116,8 @@ def _scored_d_loss(D: DFn, reals: torch.Tensor, fakes: torch.Tensor,
     return loss, {"D/loss": loss.detach(), "D/real": real.mean().detach(), "D/fake": fake.mean().detach()}
 
 
-@LOSSES.register("lsgan")
-class LSGAN:
-    """Least squares GAN (Mao et al. 2017) with targets real 1, fake 0; G aims for 1."""
+class _Unpenalized:
+    """What the losses without a gradient penalty share: no options, no mix factors, no norm scale."""
 
     needs_mix = False
 
@@ -127,6 +126,11 @@ class LSGAN:
 
     def norm_scale(self, stage_resolution: int, final_resolution: int) -> float:
         return 1.0
+
+
+@LOSSES.register("lsgan")
+class LSGAN(_Unpenalized):
+    """Least squares GAN (Mao et al. 2017) with targets real 1, fake 0; G aims for 1."""
 
     def d_loss(self, D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor | None = None,
                norm_scale: float = 1.0, gp_weight: float = 1.0, gp_autocast: bool = False) -> tuple[torch.Tensor, Stats]:
@@ -138,16 +142,8 @@ class LSGAN:
 
 
 @LOSSES.register("logistic_ns")
-class LogisticNS:
+class LogisticNS(_Unpenalized):
     """The original GAN loss with the non-saturating G objective (Goodfellow et al. 2014)."""
-
-    needs_mix = False
-
-    def __init__(self, cfg: LossConfig) -> None:
-        pass
-
-    def norm_scale(self, stage_resolution: int, final_resolution: int) -> float:
-        return 1.0
 
     def d_loss(self, D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor | None = None,
                norm_scale: float = 1.0, gp_weight: float = 1.0, gp_autocast: bool = False) -> tuple[torch.Tensor, Stats]:
