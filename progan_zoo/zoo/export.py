@@ -246,11 +246,7 @@ def export_model(
     from .weights import save_tensors
 
     out = Path(out)
-    if out.exists():
-        if not force:
-            raise UsageError(f"{out}: already exists; choose another OUT or pass --force to replace it")
-        if not (F.is_model_folder(out) or (out.is_dir() and not any(out.iterdir()))):
-            raise UsageError(f"{out}: exists and is not a saved model folder; refusing to replace it")
+    check_out(out, force, "OUT")
     src = open_source(source, checkpoint, with_training)
     spec = validate(load_text(src.spec_text, str(src.spec_file)))
     G_full = src.G_ema
@@ -259,19 +255,11 @@ def export_model(
     alpha = src.alpha if st == src.stage else 1.0
     G = truncate_generator(G_full, st)
 
-    tensors = dict(G.state_dict())
-    contents = ["G_ema"]
-    if with_training and src.G is not None:
-        tensors.update({f"G.{k}": v for k, v in _stage_keys(src.G.state_dict(), res).items()})
-        contents.append("G")
-    if with_training and src.D is not None:
-        tensors.update({f"D.{k}": v for k, v in _stage_keys(src.D.state_dict(), res).items()})
-        contents.append("D")
+    tensors, contents = folder_tensors(
+        G, res, G=src.G.state_dict() if with_training and src.G is not None else None,
+        D=src.D.state_dict() if with_training and src.D is not None else None)
 
-    tmp = out.with_name(out.name + ".export-tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    tmp = fresh_tmp(out, ".export-tmp")
     try:
         (tmp / F.SPEC).write_bytes(src.spec_text.encode("utf-8"))
         raw_sha = load_text(src.spec_text).sha256
@@ -308,6 +296,36 @@ def export_model(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def check_out(out: Path, force: bool, option: str) -> None:
+    """A saved model folder may be written to ``out``: it does not exist, or ``force`` replaces a saved
+    model folder or an empty folder there (never anything else). ``option`` names the argument."""
+    if out.exists():
+        if not force:
+            raise UsageError(f"{out}: already exists; choose another {option} or pass --force to replace it")
+        if not (F.is_model_folder(out) or (out.is_dir() and not any(out.iterdir()))):
+            raise UsageError(f"{out}: exists and is not a saved model folder; refusing to replace it")
+
+
+def folder_tensors(G_ema: Any, res: int, **training: dict[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
+    """model.safetensors' tensors and its ``contents`` list: ``G_ema``'s state unprefixed, then each
+    given training state (``G=``, ``D=``; None: left out) under its prefix, cut to the blocks up to ``res``."""
+    tensors, contents = dict(G_ema.state_dict()), ["G_ema"]
+    for prefix, state in training.items():
+        if state is not None:
+            tensors.update({f"{prefix}.{k}": v for k, v in _stage_keys(state, res).items()})
+            contents.append(prefix)
+    return tensors, contents
+
+
+def fresh_tmp(out: Path, suffix: str) -> Path:
+    """An empty folder beside ``out`` to write the model into; ``finish_folder`` renames it to ``out``."""
+    tmp = out.with_name(out.name + suffix)
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    return tmp
 
 
 def finish_folder(tmp: Path, out: Path, model: Any, meta: dict[str, Any], samples: int, seed: int,

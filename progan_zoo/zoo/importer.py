@@ -466,21 +466,15 @@ def import_model(source: str | Path, out: str | Path, *, name: str | None = None
     The folder is written under a temporary name beside ``out`` and renamed when whole; on any error
     nothing is left behind. Returns ``out``.
     """
-    import torch
-
     from progan_zoo.compiler.load import load_text
     from progan_zoo.compiler.validate import validate
 
-    from .export import finish_folder
+    from .export import check_out, finish_folder, folder_tensors, fresh_tmp
     from .model import ZooGenerator
     from .weights import save_tensors
 
     source, out = Path(source), Path(out)
-    if out.exists():
-        if not force:
-            raise UsageError(f"{out}: already exists; choose another --out or pass --force to replace it")
-        if not (F.is_model_folder(out) or (out.is_dir() and not any(out.iterdir()))):
-            raise UsageError(f"{out}: exists and is not a saved model folder; refusing to replace it")
+    check_out(out, force, "--out")
     name = name or default_name(source)
     imp = read_file(source, name)
     spec = validate(load_text(imp.spec_text, F.SPEC))
@@ -494,19 +488,9 @@ def import_model(source: str | Path, out: str | Path, *, name: str | None = None
     keep = lambda state: {k: v for k, v in state.items() if int(k.split(".")[0][1:]) <= res}  # noqa: E731
     G = truncate_generator(G_full, imp.stage)
     G.load_state_dict(keep(imp.G_ema), strict=True)
-    tensors: dict[str, torch.Tensor] = dict(G.state_dict())
-    contents = ["G_ema"]
-    if imp.G is not None:
-        tensors.update({f"G.{k}": v for k, v in keep(imp.G).items()})
-        contents.append("G")
-    if imp.D is not None:
-        tensors.update({f"D.{k}": v for k, v in keep(imp.D).items()})
-        contents.append("D")
+    tensors, contents = folder_tensors(G, res, G=imp.G, D=imp.D)
 
-    tmp = out.with_name(out.name + ".import-tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    tmp = fresh_tmp(out, ".import-tmp")
     try:
         (tmp / F.SPEC).write_bytes(imp.spec_text.encode("utf-8"))
         save_tensors(tensors, tmp / F.WEIGHTS, metadata={"format": "pt"})
