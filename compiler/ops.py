@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
+from progan_zoo.registry import Registry
+
 if TYPE_CHECKING:
     from torch import nn
 
@@ -52,36 +54,18 @@ class Op:
     takes_channels: bool = True                     # Whether the row's channels apply to it.
 
 
-class Registry:
-    """A named table of ops; an unknown name is an error that lists the known ones."""
+class OpRegistry(Registry[Op]):
+    """The layer ops: each registers itself as a whole ``Op`` record; names can be filtered by network."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._items: dict[str, Op] = {}
-
-    def register(self, op: Op) -> Op:
-        if op.name in self._items:
-            raise ValueError(f"{self.name} '{op.name}' is registered twice")
-        self._items[op.name] = op
-        return op
-
-    def get(self, name: str) -> Op:
-        if name not in self._items:
-            raise KeyError(f"unknown {self.name} '{name}'; known: {', '.join(self.names())}")
-        return self._items[name]
+    def register(self, op: Op) -> Op:  # type: ignore[override]  # an Op carries its own name
+        return self.add(op.name, op, op.description)
 
     def names(self, network: str | None = None) -> list[str]:
         """Sorted op names, optionally only those ``network`` ("G" or "D") may use."""
-        return sorted(n for n, op in self._items.items() if network is None or network in op.networks)
-
-    def items(self) -> list[Op]:
-        return [self._items[n] for n in self.names()]
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._items
+        return [n for n in super().names() if network is None or network in self.get(n).networks]
 
 
-OPS = Registry("layer op")
+OPS = OpRegistry("layer op")
 
 
 def _lrelu(c: LayerCtx) -> str:

@@ -13,9 +13,10 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from progan_zoo.errors import UserError
+from progan_zoo.registry import Registry, UnknownNameError
 
 if TYPE_CHECKING:  # torch is imported on use: `import progan_zoo.metrics` stays cheap
     import torch
@@ -31,50 +32,11 @@ OFFICIAL_NUM_IMAGES = {"swd": 16384, "swd_noise_floor": 16384, "fid": 50000, "ki
                        "msssim": 20000}
 
 
-class UnknownMetricError(UserError, KeyError):
+class UnknownMetricError(UnknownNameError):
     """A metric name that is not registered."""
 
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
 
-
-class Registry:
-    """An explicit name -> function table whose errors name the registry and list the valid names."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self._items: dict[str, Callable[..., Any]] = {}
-        self._help: dict[str, str] = {}
-
-    def register(self, name: str, description: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator: ``@METRICS.register("swd", "...")``."""
-
-        def add(fn: Callable[..., Any]) -> Callable[..., Any]:
-            if name in self._items:
-                raise ValueError(f"{self.name} registry: {name!r} is already registered")
-            self._items[name] = fn
-            self._help[name] = description or ((fn.__doc__ or "").strip().splitlines() or [""])[0]
-            return fn
-
-        return add
-
-    def get(self, name: str) -> Callable[..., Any]:
-        if name not in self._items:
-            raise UnknownMetricError(f"unknown {self.name} {name!r}; known: {', '.join(self.names())}")
-        return self._items[name]
-
-    def names(self) -> list[str]:
-        return sorted(self._items)
-
-    def describe(self, name: str) -> str:
-        self.get(name)
-        return self._help[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._items
-
-
-METRICS = Registry("metric")
+METRICS = Registry("metric", error=UnknownMetricError)
 
 
 # ----------------------------------------------------------------------------------------------------------

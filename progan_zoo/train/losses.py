@@ -14,35 +14,21 @@ import torch
 import torch.nn.functional as F
 
 from progan_zoo.compiler.schema import Loss as LossConfig
-from progan_zoo.errors import UserError
+from progan_zoo.registry import Registry
 
 DFn = Callable[[torch.Tensor], torch.Tensor]
 Stats = dict[str, torch.Tensor]
 
 
-class Registry:
-    """name -> loss class; an unknown name is an error that lists the known ones."""
+class _LossRegistry(Registry[type]):
+    """Loss classes; each learns the name it is registered under (``cls.name``)."""
 
-    def __init__(self, name: str) -> None:
-        self.name, self._items = name, {}
-
-    def register(self, name: str):
-        def deco(cls):
-            self._items[name] = cls
-            cls.name = name
-            return cls
-        return deco
-
-    def get(self, name: str):
-        if name not in self._items:
-            raise UserError(f"unknown {self.name} '{name}'; known: {', '.join(sorted(self._items))}")
-        return self._items[name]
-
-    def names(self) -> list[str]:
-        return sorted(self._items)
+    def add(self, name: str, item: type, description: str = "") -> type:
+        item.name = name
+        return super().add(name, item, description)
 
 
-LOSSES = Registry("loss")
+LOSSES = _LossRegistry("loss")
 
 
 def gradient_penalty(D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor,
