@@ -33,31 +33,36 @@ def _block(graph: nx.DiGraph, network: str, res: int) -> "Block":
     return Block(res, layers)
 
 
-def build_generator(graph: nx.DiGraph) -> "Generator":
-    from progan_zoo.nn import EqualizedConv2d, Generator
+def _blocks_and_rgbs(graph: nx.DiGraph, network: str, rgb: str,
+                     lrelu_slope: float | None = None) -> tuple[list[Block], list["nn.Module"]]:
+    """``network``'s blocks and its ``rgb`` 1x1 convs (G's torgb, D's fromrgb), one of each per
+    resolution, built in that order so fresh weights draw the same random numbers as before."""
+    from progan_zoo.nn import EqualizedConv2d
 
-    spec = graph.graph["spec"]
-    opts = spec.architecture.options
+    equalized = graph.graph["spec"].architecture.options.equalized_lr
     blocks, rgbs = [], []
     for res in graph.graph["resolutions"]:
-        blocks.append(_block(graph, "G", res))
-        a = graph.nodes[f"G/b{res}/torgb"]
-        rgbs.append(EqualizedConv2d(a["in_channels"], a["out_channels"], 1, gain=a["gain"], equalized=opts.equalized_lr))
+        blocks.append(_block(graph, network, res))
+        a = graph.nodes[f"{network}/b{res}/{rgb}"]
+        rgbs.append(EqualizedConv2d(a["in_channels"], a["out_channels"], 1, gain=a["gain"], equalized=equalized,
+                                    lrelu_slope=lrelu_slope))
+    return blocks, rgbs
+
+
+def build_generator(graph: nx.DiGraph) -> "Generator":
+    from progan_zoo.nn import Generator
+
+    opts = graph.graph["spec"].architecture.options
+    blocks, rgbs = _blocks_and_rgbs(graph, "G", "torgb")  # toRGB is linear (official G_paper)
     return Generator(blocks, rgbs, z_dim=graph.graph["latent_size"], image_channels=graph.graph["image_channels"],
                      normalize_latent=opts.normalize_latent, pixel_norm_eps=opts.pixel_norm_eps)
 
 
 def build_discriminator(graph: nx.DiGraph) -> "Discriminator":
-    from progan_zoo.nn import Discriminator, EqualizedConv2d
+    from progan_zoo.nn import Discriminator
 
-    spec = graph.graph["spec"]
-    opts = spec.architecture.options
-    blocks, rgbs = [], []
-    for res in graph.graph["resolutions"]:
-        blocks.append(_block(graph, "D", res))
-        a = graph.nodes[f"D/b{res}/fromrgb"]
-        rgbs.append(EqualizedConv2d(a["in_channels"], a["out_channels"], 1, gain=a["gain"], equalized=opts.equalized_lr,
-                                    lrelu_slope=opts.lrelu_slope))
+    opts = graph.graph["spec"].architecture.options
+    blocks, rgbs = _blocks_and_rgbs(graph, "D", "fromrgb", lrelu_slope=opts.lrelu_slope)
     return Discriminator(blocks, rgbs, image_channels=graph.graph["image_channels"])
 
 

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
+from progan_zoo.registry import Registry
+
 if TYPE_CHECKING:
     from torch import nn
 
@@ -52,36 +54,18 @@ class Op:
     takes_channels: bool = True                     # Whether the row's channels apply to it.
 
 
-class Registry:
-    """A named table of ops; an unknown name is an error that lists the known ones."""
+class OpRegistry(Registry[Op]):
+    """The layer ops: each registers itself as a whole ``Op`` record; names can be filtered by network."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._items: dict[str, Op] = {}
-
-    def register(self, op: Op) -> Op:
-        if op.name in self._items:
-            raise ValueError(f"{self.name} '{op.name}' is registered twice")
-        self._items[op.name] = op
-        return op
-
-    def get(self, name: str) -> Op:
-        if name not in self._items:
-            raise KeyError(f"unknown {self.name} '{name}'; known: {', '.join(self.names())}")
-        return self._items[name]
+    def register(self, op: Op) -> Op:  # type: ignore[override]  # an Op carries its own name
+        return self.add(op.name, op, op.description)
 
     def names(self, network: str | None = None) -> list[str]:
         """Sorted op names, optionally only those ``network`` ("G" or "D") may use."""
-        return sorted(n for n, op in self._items.items() if network is None or network in op.networks)
-
-    def items(self) -> list[Op]:
-        return [self._items[n] for n in self.names()]
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._items
+        return [n for n in super().names() if network is None or network in self.get(n).networks]
 
 
-OPS = Registry("layer op")
+OPS = OpRegistry("layer op")
 
 
 def _lrelu(c: LayerCtx) -> str:
@@ -116,55 +100,64 @@ OPS.register(Op(
     activation=_lrelu,
 ))
 
-for _k in (1, 3):
-    OPS.register(Op(
-        name=f"conv{_k}x{_k}",
-        label=f"Conv {_k}x{_k}",
-        networks=("G", "D"),
-        description=f"{_k}x{_k} convolution, 'same' padding, leaky ReLU (and pixel norm in G).",
-        params=lambda c, k=_k: c.in_channels * c.out_channels * k * k + c.out_channels,
+def _conv_op(name: str, label: str, networks: tuple[str, ...], description: str, layer: str, kernel: int,
+             out_size: Callable[[int], int], pixel_norm: bool = True) -> Op:
+    """A k x k convolution op of any kind (plain, fused up, fused down): k*k*in*out weights plus one bias
+    per output map, leaky ReLU, and pixel norm where the network has it (G) and ``pixel_norm`` allows.
+    ``layer`` names the progan_zoo.nn class that ``make`` builds."""
+    def make(c: LayerCtx) -> "nn.Module":
+        norm = {"pixel_norm_eps": c.pixel_norm_eps} if pixel_norm else {}
+        return getattr(_nn(), layer)(c.in_channels, c.out_channels, kernel, equalized=c.equalized,
+                                     lrelu_slope=c.lrelu_slope, **norm)
+
+    return Op(
+        name=name, label=label, networks=networks, description=description,
+        params=lambda c: c.in_channels * c.out_channels * kernel * kernel + c.out_channels,
         out_channels=lambda c: c.out_channels,
-        out_size=lambda s: s,
-        make=lambda c, k=_k: _nn().EqualizedConv2d(
-            c.in_channels, c.out_channels, k, equalized=c.equalized, lrelu_slope=c.lrelu_slope,
-            pixel_norm_eps=c.pixel_norm_eps,
-        ),
+        out_size=out_size,
+        make=make,
         activation=_lrelu,
+    )
+
+
+def _parameterless_op(name: str, label: str, networks: tuple[str, ...], description: str,
+                      out_size: Callable[[int], int], make: Callable[[LayerCtx], "nn.Module"],
+                      added_channels: Callable[[LayerCtx], int] = lambda c: 0) -> Op:
+    """An op without weights that keeps its input's channels (plus ``added_channels``); a spec row's
+    channel count does not apply to it."""
+    return Op(
+        name=name, label=label, networks=networks, description=description,
+        params=lambda c: 0,
+        out_channels=lambda c: c.in_channels + added_channels(c),
+        out_size=out_size,
+        make=make,
+        takes_channels=False,
+    )
+
+
+for _k in (1, 3):
+    OPS.register(_conv_op(
+        f"conv{_k}x{_k}", f"Conv {_k}x{_k}", ("G", "D"),
+        f"{_k}x{_k} convolution, 'same' padding, leaky ReLU (and pixel norm in G).",
+        "EqualizedConv2d", _k, out_size=lambda s: s,
     ))
 
 # The official TF code's default, fused_scale=True (networks.py G_paper / D_paper): G's up-convolution
 # and D's down-convolution are single strided convolutions. Same parameters as the separate rows.
-OPS.register(Op(
-    name="upconv3x3",
-    label="Upconv 3x3",
-    networks=("G",),
-    description="Fused 2x upsample + 3x3 conv (official upscale2d_conv2d, fused_scale=True): a stride-2 "
-                "transposed 4x4 conv built from the 3x3 kernel; then leaky ReLU and pixel norm. Replaces "
-                "upsample, conv3x3.",
-    params=lambda c: c.in_channels * c.out_channels * 9 + c.out_channels,
-    out_channels=lambda c: c.out_channels,
-    out_size=lambda s: s * 2,
-    make=lambda c: _nn().EqualizedUpConv2d(
-        c.in_channels, c.out_channels, 3, equalized=c.equalized, lrelu_slope=c.lrelu_slope,
-        pixel_norm_eps=c.pixel_norm_eps,
-    ),
-    activation=_lrelu,
+OPS.register(_conv_op(
+    "upconv3x3", "Upconv 3x3", ("G",),
+    "Fused 2x upsample + 3x3 conv (official upscale2d_conv2d, fused_scale=True): a stride-2 "
+    "transposed 4x4 conv built from the 3x3 kernel; then leaky ReLU and pixel norm. Replaces "
+    "upsample, conv3x3.",
+    "EqualizedUpConv2d", 3, out_size=lambda s: s * 2,
 ))
 
-OPS.register(Op(
-    name="conv3x3_down",
-    label="Conv 3x3 + Downsample",
-    networks=("D",),
-    description="3x3 conv, 2x2 average pool, then bias and leaky ReLU (official conv2d_downscale2d, "
-                "fused_scale=True: the activation comes after the pool). Replaces conv3x3, downsample, "
-                "which activates before the pool.",
-    params=lambda c: c.in_channels * c.out_channels * 9 + c.out_channels,
-    out_channels=lambda c: c.out_channels,
-    out_size=lambda s: s // 2,
-    make=lambda c: _nn().EqualizedConvDown2d(
-        c.in_channels, c.out_channels, 3, equalized=c.equalized, lrelu_slope=c.lrelu_slope,
-    ),
-    activation=_lrelu,
+OPS.register(_conv_op(
+    "conv3x3_down", "Conv 3x3 + Downsample", ("D",),
+    "3x3 conv, 2x2 average pool, then bias and leaky ReLU (official conv2d_downscale2d, "
+    "fused_scale=True: the activation comes after the pool). Replaces conv3x3, downsample, "
+    "which activates before the pool.",
+    "EqualizedConvDown2d", 3, out_size=lambda s: s // 2, pixel_norm=False,  # a D-only op: no pixel norm
 ))
 
 # pytorch_GAN_zoo's PGAN (imported checkpoints): G's first layer has one bias per output value.
@@ -185,55 +178,30 @@ OPS.register(Op(
     activation=_lrelu,
 ))
 
-OPS.register(Op(
-    name="upsample",
-    label="Upsample",
-    networks=("G",),
-    description="Nearest-neighbour 2x upsampling.",
-    params=lambda c: 0,
-    out_channels=lambda c: c.in_channels,
-    out_size=lambda s: s * 2,
-    make=lambda c: _nn().Upsample2x(),
-    takes_channels=False,
+OPS.register(_parameterless_op(
+    "upsample", "Upsample", ("G",), "Nearest-neighbour 2x upsampling.",
+    out_size=lambda s: s * 2, make=lambda c: _nn().Upsample2x(),
 ))
 
-OPS.register(Op(
-    name="downsample",
-    label="Downsample",
-    networks=("D",),
-    description="2x2 average pooling.",
-    params=lambda c: 0,
-    out_channels=lambda c: c.in_channels,
-    out_size=lambda s: s // 2,
-    make=lambda c: _nn().Downsample2x(),
-    takes_channels=False,
+OPS.register(_parameterless_op(
+    "downsample", "Downsample", ("D",), "2x2 average pooling.",
+    out_size=lambda s: s // 2, make=lambda c: _nn().Downsample2x(),
 ))
 
-OPS.register(Op(
-    name="mbstd",
-    label="Minibatch stddev",
-    networks=("D",),
-    description="Minibatch standard deviation (paper section 3): appends the mean std over a group "
-                "of samples as mbstd_num_features extra feature map(s).",
-    params=lambda c: 0,
-    out_channels=lambda c: c.in_channels + c.mbstd_num_features,
-    out_size=lambda s: s,
-    make=lambda c: _nn().MinibatchStddev(c.mbstd_group_size, c.mbstd_num_features),
-    takes_channels=False,
+OPS.register(_parameterless_op(
+    "mbstd", "Minibatch stddev", ("D",),
+    "Minibatch standard deviation (paper section 3): appends the mean std over a group "
+    "of samples as mbstd_num_features extra feature map(s).",
+    out_size=lambda s: s, make=lambda c: _nn().MinibatchStddev(c.mbstd_group_size, c.mbstd_num_features),
+    added_channels=lambda c: c.mbstd_num_features,
 ))
 
-
-OPS.register(Op(
-    name="mbstd_gan_zoo",
-    label="Minibatch stddev",
-    networks=("D",),
-    description="Minibatch stddev as pytorch_GAN_zoo's PGAN computes it (imported checkpoints): groups of "
-                "mbstd_group_size consecutive samples, unbiased variance, one extra feature map.",
-    params=lambda c: 0,
-    out_channels=lambda c: c.in_channels + 1,
-    out_size=lambda s: s,
-    make=lambda c: _nn().MinibatchStddevGanZoo(c.mbstd_group_size),
-    takes_channels=False,
+OPS.register(_parameterless_op(
+    "mbstd_gan_zoo", "Minibatch stddev", ("D",),
+    "Minibatch stddev as pytorch_GAN_zoo's PGAN computes it (imported checkpoints): groups of "
+    "mbstd_group_size consecutive samples, unbiased variance, one extra feature map.",
+    out_size=lambda s: s, make=lambda c: _nn().MinibatchStddevGanZoo(c.mbstd_group_size),
+    added_channels=lambda c: 1,
 ))
 
 

@@ -11,7 +11,6 @@ Regenerate the committed schema and the reference in docs/spec.md after changing
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -209,37 +208,7 @@ def load_committed_schema() -> dict:
     return json.loads(SCHEMA_PATH.read_text())
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m progan_zoo.compiler.schema``: print, check or rewrite the schema and its docs."""
-    from .reference import DOCS_PATH, check_docs, write_docs
-
-    p = argparse.ArgumentParser(prog="python -m progan_zoo.compiler.schema",
-                                description="Print the spec JSON Schema, or regenerate the committed copies.")
-    p.add_argument("--write", action="store_true", help=f"rewrite {SCHEMA_PATH.name} from the pydantic models")
-    p.add_argument("--docs", action="store_true", help=f"rewrite the generated reference in {DOCS_PATH}")
-    p.add_argument("--check", action="store_true", help="exit 1 if either committed copy is stale")
-    args = p.parse_args(argv)
-    if args.check:
-        stale = []
-        if not SCHEMA_PATH.exists() or SCHEMA_PATH.read_text() != json_schema_text():
-            stale.append(str(SCHEMA_PATH))
-        if not check_docs():
-            stale.append(str(DOCS_PATH))
-        for path in stale:
-            print(f"stale: {path} (run: python -m progan_zoo.compiler.schema --write --docs)", file=sys.stderr)
-        return 1 if stale else 0
-    if args.write:
-        SCHEMA_PATH.write_text(json_schema_text())
-        print(f"wrote {SCHEMA_PATH}")
-    if args.docs:
-        write_docs()
-        print(f"wrote the reference section of {DOCS_PATH}")
-    if not (args.write or args.docs):
-        sys.stdout.write(json_schema_text())
-    return 0
-
-
 if __name__ == "__main__":
-    # Run the package's copy of this module, not a second copy under the name __main__.
-    from progan_zoo.compiler.schema import main as _main
+    # The command lives in reference.py, which documents this module (so schema.py imports nothing above it).
+    from progan_zoo.compiler.reference import main as _main
     sys.exit(_main())

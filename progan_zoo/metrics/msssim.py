@@ -131,7 +131,7 @@ def ms_ssim_generator(
     generator: Any, num_pairs: int = DEFAULT_PAIRS, seed: int = 0, batch_size: int = 64, device: torch.device | str | None = None
 ) -> float:
     """Mean MS-SSIM of ``num_pairs`` random pairs of generated images (latents seeded with ``seed``)."""
-    from progan_zoo.metrics.registry import MetricContext
+    from progan_zoo.metrics.context import MetricContext
 
     ctx = MetricContext(generator=generator, num=2 * num_pairs, seed=seed, device=device, batch_size=batch_size)
     return ms_ssim_pairs(ctx.fake_batches(), device=ctx.torch_device)

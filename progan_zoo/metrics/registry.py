@@ -1,4 +1,4 @@
-"""Metric registry: name -> function, plus the context a metric gets and the run's metrics log.
+"""Metric registry: name -> function, and the run's metrics log (the context a metric gets: context.py).
 
 Like stylegan2-ada's metric_main: every metric is a function of one context (generator, real data, counts,
 seed, device) returning a dict of numbers and settings; ``calc_metric`` times it and ``report_metric``
@@ -11,16 +11,11 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import Any, Iterable
 
-from progan_zoo.errors import UserError
-
-if TYPE_CHECKING:  # torch is imported on use: `import progan_zoo.metrics` stays cheap
-    import torch
-
-    from progan_zoo.metrics.reals import RealStream
+from progan_zoo.metrics.context import MetricContext, generator_device  # noqa: F401  (their old home; re-exported)
+from progan_zoo.registry import Registry, UnknownNameError
 
 METRICS_LOG = "metrics.jsonl"
 
@@ -31,157 +26,11 @@ OFFICIAL_NUM_IMAGES = {"swd": 16384, "swd_noise_floor": 16384, "fid": 50000, "ki
                        "msssim": 20000}
 
 
-class UnknownMetricError(UserError, KeyError):
+class UnknownMetricError(UnknownNameError):
     """A metric name that is not registered."""
 
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
 
-
-class Registry:
-    """An explicit name -> function table whose errors name the registry and list the valid names."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self._items: dict[str, Callable[..., Any]] = {}
-        self._help: dict[str, str] = {}
-
-    def register(self, name: str, description: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator: ``@METRICS.register("swd", "...")``."""
-
-        def add(fn: Callable[..., Any]) -> Callable[..., Any]:
-            if name in self._items:
-                raise ValueError(f"{self.name} registry: {name!r} is already registered")
-            self._items[name] = fn
-            self._help[name] = description or ((fn.__doc__ or "").strip().splitlines() or [""])[0]
-            return fn
-
-        return add
-
-    def get(self, name: str) -> Callable[..., Any]:
-        if name not in self._items:
-            raise UnknownMetricError(f"unknown {self.name} {name!r}; known: {', '.join(self.names())}")
-        return self._items[name]
-
-    def names(self) -> list[str]:
-        return sorted(self._items)
-
-    def describe(self, name: str) -> str:
-        self.get(name)
-        return self._help[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._items
-
-
-METRICS = Registry("metric")
-
-
-# ----------------------------------------------------------------------------------------------------------
-# What a metric gets
-
-
-def generator_device(generator: Any) -> torch.device:
-    import torch
-
-    if isinstance(generator, torch.nn.Module):
-        for p in generator.parameters():
-            return p.device
-        for b in generator.buffers():
-            return b.device
-    return torch.device("cpu")
-
-
-@dataclass
-class MetricContext:
-    """Inputs of a metric. ``generator``: ``G(z) -> [-1, 1]`` NCHW images with ``G.z_dim`` and
-    ``G.resolution`` (None for data-only metrics); ``real``: uint8 images (tensor [N, C, H, W], map-style
-    dataset or iterable of batches); ``num``: images per side; ``seed``: all sampling is seeded."""
-
-    generator: Any = None
-    real: Any = None
-    num: int = 10000
-    seed: int = 0
-    device: torch.device | str | None = None
-    batch_size: int = 64
-    options: dict[str, Any] = field(default_factory=dict)
-    requested: tuple[str, ...] = ()
-    shared: dict[str, Any] = field(default_factory=dict)  # results one metric computes for another (fid+kid)
-
-    @property
-    def torch_device(self) -> torch.device:
-        import torch
-
-        if self.device is not None:
-            return torch.device(self.device)
-        return generator_device(self.generator)
-
-    def need_generator(self, metric: str) -> Any:
-        if self.generator is None:
-            raise UserError(f"metric {metric!r} evaluates a generator; none was given")
-        return self.generator
-
-    def need_real(self, metric: str) -> Any:
-        if self.real is None:
-            raise UserError(f"metric {metric!r} compares with real data; give the data (--data)")
-        return self.real
-
-    def latents(self, num: int, seed: int | None = None) -> torch.Tensor:
-        """All latents at once from a CPU generator: the same images whatever the batch size or device."""
-        import torch
-
-        g = self.need_generator("sampling")
-        z_dim = getattr(g, "z_dim", None)
-        if not isinstance(z_dim, int) or z_dim <= 0:
-            raise UserError("the generator needs an integer attribute z_dim (latent size)")
-        gen = torch.Generator().manual_seed(int(self.seed if seed is None else seed))
-        return torch.randn(num, z_dim, generator=gen)
-
-    def fake_batches(self, num: int | None = None, seed: int | None = None) -> Iterator[torch.Tensor]:
-        """Generated images as uint8 batches (num images, latents seeded)."""
-        import torch
-
-        from progan_zoo.data.pixels import to_uint8
-
-        g = self.need_generator("sampling")
-        num = self.num if num is None else num
-        dev = self.torch_device
-        was_training = getattr(g, "training", False)
-        if isinstance(g, torch.nn.Module):
-            g.eval()
-        try:
-            z = self.latents(num, seed)
-            for i in range(0, num, self.batch_size):
-                with torch.no_grad():
-                    images = to_uint8(g(z[i : i + self.batch_size].to(dev)))
-                yield images
-        finally:
-            if isinstance(g, torch.nn.Module) and was_training:
-                g.train()
-
-    def real_stream(self, num: int | None = None) -> "RealStream":
-        """The first ``num`` real images as the official evaluation reads them: in order, cycled from the
-        start when the data has fewer (a stream built by ``evaluate`` also carries its mirror flips)."""
-        import torch
-
-        from progan_zoo.metrics.reals import RealStream, is_indexable
-        from progan_zoo.metrics.swd import iter_batches
-
-        real = self.need_real("data")
-        num = self.num if num is None else int(num)
-        if isinstance(real, RealStream) and num <= len(real):
-            return real.head(num)
-        if is_indexable(real):
-            return RealStream(real, num)
-        # An iterable of batches: read up to num images once; the stream cycles them.
-        batches = [b.cpu() for b in iter_batches(real, self.batch_size, num)]
-        if not batches:
-            raise UserError("the real data gave no images")
-        return RealStream(torch.cat(batches), num)
-
-    def real_batches(self, num: int | None = None) -> Iterator[torch.Tensor]:
-        """Real uint8 batches: the first ``num`` images of ``real_stream``."""
-        yield from self.real_stream(num).iter_batches(self.batch_size)
+METRICS = Registry("metric", error=UnknownMetricError)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -16,7 +16,31 @@ from torch import nn
 SQRT2 = math.sqrt(2.0)
 
 
-class EqualizedConv2d(nn.Module):
+class _EqualizedKernel(nn.Module):
+    """What the three convolution layers share (section 4.1): a k x k kernel stored N(0, 1) and scaled
+    at run time by ``gain / sqrt(k*k*in)``, and one bias per output map starting at 0.
+
+    Only ``weight`` and ``bias`` are parameters, registered in that order, so state_dict keys and the
+    random numbers drawn at init are those of each layer written out in full.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, gain: float, equalized: bool,
+                 transposed: bool = False) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        std = gain / math.sqrt(in_channels * kernel_size * kernel_size)
+        # A transposed conv stores [in, out, k, k] (the TF variable [k, k, out, in]); a conv [out, in, k, k].
+        io = (in_channels, out_channels) if transposed else (out_channels, in_channels)
+        self.weight = nn.Parameter(torch.randn(*io, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.scale = _init_scale(self.weight, std, equalized)
+
+    def scaled_weight(self) -> torch.Tensor:
+        """The weight the layer computes with (equalized learning rate)."""
+        return _scaled(self.weight, self.scale)
+
+
+class EqualizedConv2d(_EqualizedKernel):
     """Conv layer with runtime He scaling, 'same' padding, optional lrelu and pixel norm.
 
     Activation and pixel norm live in the layer so state_dict keys read ``b8.conv0.weight``.
@@ -32,18 +56,12 @@ class EqualizedConv2d(nn.Module):
         lrelu_slope: float | None = None,      # None: linear output.
         pixel_norm_eps: float | None = None,   # Pixel norm after the activation (G only).
     ) -> None:
-        super().__init__()
-        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
-        std = gain / math.sqrt(in_channels * kernel_size * kernel_size)
-        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
-        self.bias = nn.Parameter(torch.zeros(out_channels))
-        self.scale = _init_scale(self.weight, std, equalized)
+        super().__init__(in_channels, out_channels, kernel_size, gain, equalized)
         self.padding = kernel_size // 2
         self.lrelu_slope, self.pixel_norm_eps = lrelu_slope, pixel_norm_eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight * self.scale if self.scale != 1.0 else self.weight
-        x = F.conv2d(x, w, self.bias, padding=self.padding)  # [NCHW]
+        x = F.conv2d(x, self.scaled_weight(), self.bias, padding=self.padding)  # [NCHW]
         return _post(x, self.lrelu_slope, self.pixel_norm_eps)
 
     def extra_repr(self) -> str:
@@ -51,7 +69,7 @@ class EqualizedConv2d(nn.Module):
                 f"lrelu={self.lrelu_slope}, pixel_norm={self.pixel_norm_eps is not None}")
 
 
-class EqualizedUpConv2d(nn.Module):
+class EqualizedUpConv2d(_EqualizedKernel):
     """Fused 2x upsample + conv (official ``upscale2d_conv2d``, G with ``fused_scale=True``).
 
     The official code pads the k x k kernel by one and adds its four shifted copies into a
@@ -72,18 +90,11 @@ class EqualizedUpConv2d(nn.Module):
         lrelu_slope: float | None = None,
         pixel_norm_eps: float | None = None,
     ) -> None:
-        super().__init__()
-        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
-        std = gain / math.sqrt(in_channels * kernel_size * kernel_size)
-        self.weight = nn.Parameter(torch.randn(in_channels, out_channels, kernel_size, kernel_size))
-        self.bias = nn.Parameter(torch.zeros(out_channels))
-        self.scale = _init_scale(self.weight, std, equalized)
+        super().__init__(in_channels, out_channels, kernel_size, gain, equalized, transposed=True)
         self.lrelu_slope, self.pixel_norm_eps = lrelu_slope, pixel_norm_eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight * self.scale if self.scale != 1.0 else self.weight
-        w = F.pad(w, (1, 1, 1, 1))                                             # [I, O, k+2, k+2]
-        w = w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]  # [I, O, k+1, k+1]
+        w = _shifted_sum(self.scaled_weight())                                 # [I, O, k+1, k+1]
         # TF 'SAME' conv2d_transpose with stride 2 and an even kernel crops (k+1)//2 - 1 ... here 1 per side.
         x = F.conv_transpose2d(x, w, self.bias, stride=2, padding=(self.kernel_size - 1) // 2)  # [N, O, 2H, 2W]
         return _post(x, self.lrelu_slope, self.pixel_norm_eps)
@@ -93,7 +104,7 @@ class EqualizedUpConv2d(nn.Module):
                 f"lrelu={self.lrelu_slope}, pixel_norm={self.pixel_norm_eps is not None}")
 
 
-class EqualizedConvDown2d(nn.Module):
+class EqualizedConvDown2d(_EqualizedKernel):
     """Conv, 2x2 average pool, then bias and activation (official ``conv2d_downscale2d``, D with
     ``fused_scale=True``).
 
@@ -112,18 +123,11 @@ class EqualizedConvDown2d(nn.Module):
         equalized: bool = True,
         lrelu_slope: float | None = None,
     ) -> None:
-        super().__init__()
-        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
-        std = gain / math.sqrt(in_channels * kernel_size * kernel_size)
-        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
-        self.bias = nn.Parameter(torch.zeros(out_channels))
-        self.scale = _init_scale(self.weight, std, equalized)
+        super().__init__(in_channels, out_channels, kernel_size, gain, equalized)
         self.lrelu_slope = lrelu_slope
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight * self.scale if self.scale != 1.0 else self.weight
-        w = F.pad(w, (1, 1, 1, 1))                                             # [O, I, k+2, k+2]
-        w = (w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]) * 0.25
+        w = _shifted_sum(self.scaled_weight()) * 0.25                          # [O, I, k+1, k+1]
         x = F.conv2d(x, w, self.bias, stride=2, padding=(self.kernel_size - 1) // 2 + 0)  # [N, O, H/2, W/2]
         return _post(x, self.lrelu_slope, None)
 
@@ -166,7 +170,7 @@ class EqualizedLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.flatten_input:
             x = x.flatten(1)                                      # [N, C*H*W]
-        w = self.weight * self.scale if self.scale != 1.0 else self.weight
+        w = _scaled(self.weight, self.scale)
         if self.reshape_to is None:
             x = F.linear(x, w, self.bias)                         # [NC]
         elif not self.bias_per_map:
@@ -178,6 +182,18 @@ class EqualizedLinear(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, scale={self.scale:.4g}, lrelu={self.lrelu_slope}"
+
+
+def _scaled(weight: torch.Tensor, scale: float) -> torch.Tensor:
+    """The runtime-scaled weight; skipped when the scale was applied at init (``equalized=False``)."""
+    return weight * scale if scale != 1.0 else weight
+
+
+def _shifted_sum(w: torch.Tensor) -> torch.Tensor:
+    """[A, B, k, k] -> [A, B, k+1, k+1]: the kernel padded by one and its four shifted copies added, as
+    the official fused ops (``upscale2d_conv2d``, ``conv2d_downscale2d``) build their strided kernel."""
+    w = F.pad(w, (1, 1, 1, 1))                                                 # [A, B, k+2, k+2]
+    return w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]
 
 
 def _init_scale(weight: torch.Tensor, std: float, equalized: bool) -> float:

@@ -157,6 +157,37 @@ class TrainState:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+@dataclass(frozen=True)
+class StateFacts:
+    """The few facts a reader outside training (export) takes from a checkpoint's state.json.
+
+    ``TrainState`` is the format this trainer writes; a state.json written by hand or by an older
+    version may lack most of its fields, so this reads only what export needs and accepts the other
+    spellings of "images shown" (``images_shown``, ``images``, ``cur_nimg``, or ``kimg`` x 1000)."""
+
+    images_shown: int | None
+    stage: int | None                      # None: not recorded (export then takes the last stage).
+    alpha: float
+    spec_sha256: Any                       # None when not recorded; compared as text.
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> "StateFacts":
+        shown = None
+        for key in ("images_shown", "images", "cur_nimg", "nimg"):
+            if isinstance(state.get(key), (int, float)):
+                shown = int(state[key])
+                break
+        if shown is None and isinstance(state.get("kimg"), (int, float)):
+            shown = int(round(state["kimg"] * 1000))
+        stage, alpha, spec = state.get("stage"), state.get("alpha"), state.get("spec")
+        return cls(
+            images_shown=shown,
+            stage=int(stage) if isinstance(stage, (int, float)) else None,
+            alpha=float(alpha) if isinstance(alpha, (int, float)) else 1.0,
+            spec_sha256=state.get("spec_sha256") or (spec.get("sha256") if isinstance(spec, dict) else None),
+        )
+
+
 @dataclass
 class Checkpoint:
     """A loaded checkpoint: the folder, its typed state and a reader for its safetensors files."""

@@ -14,35 +14,21 @@ import torch
 import torch.nn.functional as F
 
 from progan_zoo.compiler.schema import Loss as LossConfig
-from progan_zoo.errors import UserError
+from progan_zoo.registry import Registry
 
 DFn = Callable[[torch.Tensor], torch.Tensor]
 Stats = dict[str, torch.Tensor]
 
 
-class Registry:
-    """name -> loss class; an unknown name is an error that lists the known ones."""
+class _LossRegistry(Registry[type]):
+    """Loss classes; each learns the name it is registered under (``cls.name``)."""
 
-    def __init__(self, name: str) -> None:
-        self.name, self._items = name, {}
-
-    def register(self, name: str):
-        def deco(cls):
-            self._items[name] = cls
-            cls.name = name
-            return cls
-        return deco
-
-    def get(self, name: str):
-        if name not in self._items:
-            raise UserError(f"unknown {self.name} '{name}'; known: {', '.join(sorted(self._items))}")
-        return self._items[name]
-
-    def names(self) -> list[str]:
-        return sorted(self._items)
+    def add(self, name: str, item: type, description: str = "") -> type:
+        item.name = name
+        return super().add(name, item, description)
 
 
-LOSSES = Registry("loss")
+LOSSES = _LossRegistry("loss")
 
 
 def gradient_penalty(D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor,
@@ -106,9 +92,18 @@ class WGANGP:
         return loss, {"G/loss": loss.detach()}
 
 
-@LOSSES.register("lsgan")
-class LSGAN:
-    """Least squares GAN (Mao et al. 2017) with targets real 1, fake 0; G aims for 1."""
+def _scored_d_loss(D: DFn, reals: torch.Tensor, fakes: torch.Tensor,
+                   objective: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, Stats]:
+    """D's loss for the losses without a penalty: ``objective(real, fake)`` of D's fp32 scores, with
+    the statistics the trainer logs for D."""
+    real = D(reals).float()                                     # [N1]
+    fake = D(fakes).float()                                     # [N1]
+    loss = objective(real, fake)
+    return loss, {"D/loss": loss.detach(), "D/real": real.mean().detach(), "D/fake": fake.mean().detach()}
+
+
+class _Unpenalized:
+    """What the losses without a gradient penalty share: no options, no mix factors, no norm scale."""
 
     needs_mix = False
 
@@ -118,12 +113,14 @@ class LSGAN:
     def norm_scale(self, stage_resolution: int, final_resolution: int) -> float:
         return 1.0
 
+
+@LOSSES.register("lsgan")
+class LSGAN(_Unpenalized):
+    """Least squares GAN (Mao et al. 2017) with targets real 1, fake 0; G aims for 1."""
+
     def d_loss(self, D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor | None = None,
                norm_scale: float = 1.0, gp_weight: float = 1.0, gp_autocast: bool = False) -> tuple[torch.Tensor, Stats]:
-        real = D(reals).float()
-        fake = D(fakes).float()
-        loss = 0.5 * ((real - 1).square() + fake.square()).mean()
-        return loss, {"D/loss": loss.detach(), "D/real": real.mean().detach(), "D/fake": fake.mean().detach()}
+        return _scored_d_loss(D, reals, fakes, lambda real, fake: 0.5 * ((real - 1).square() + fake.square()).mean())
 
     def g_loss(self, D: DFn, fakes: torch.Tensor) -> tuple[torch.Tensor, Stats]:
         loss = 0.5 * (D(fakes).float() - 1).square().mean()
@@ -131,23 +128,12 @@ class LSGAN:
 
 
 @LOSSES.register("logistic_ns")
-class LogisticNS:
+class LogisticNS(_Unpenalized):
     """The original GAN loss with the non-saturating G objective (Goodfellow et al. 2014)."""
-
-    needs_mix = False
-
-    def __init__(self, cfg: LossConfig) -> None:
-        pass
-
-    def norm_scale(self, stage_resolution: int, final_resolution: int) -> float:
-        return 1.0
 
     def d_loss(self, D: DFn, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor | None = None,
                norm_scale: float = 1.0, gp_weight: float = 1.0, gp_autocast: bool = False) -> tuple[torch.Tensor, Stats]:
-        real = D(reals).float()
-        fake = D(fakes).float()
-        loss = (F.softplus(fake) + F.softplus(-real)).mean()
-        return loss, {"D/loss": loss.detach(), "D/real": real.mean().detach(), "D/fake": fake.mean().detach()}
+        return _scored_d_loss(D, reals, fakes, lambda real, fake: (F.softplus(fake) + F.softplus(-real)).mean())
 
     def g_loss(self, D: DFn, fakes: torch.Tensor) -> tuple[torch.Tensor, Stats]:
         loss = F.softplus(-D(fakes).float()).mean()

@@ -7,7 +7,6 @@ written to a ``.tmp`` directory and renamed when whole, so ``.tmp`` directories 
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import re
 import shutil
@@ -15,13 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from progan_zoo import __version__
 from progan_zoo.errors import UsageError, UserError
 
-from progan_zoo.train.checkpoint import latest_checkpoint, list_checkpoints  # one idea of a complete checkpoint
+from progan_zoo.train.checkpoint import StateFacts, latest_checkpoint, list_checkpoints  # one idea of a complete checkpoint
 
 from . import folder as F
-from .weights import read_header, sha256_file
+from .weights import read_header
 
 DATASET_NAMES = {"mnist": "MNIST", "lfw-100": "LFW (first 100 faces)"}
 
@@ -98,22 +96,6 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _state_facts(state: dict[str, Any], num_stages: int) -> tuple[int, float, int | None]:
-    """(stage, alpha, images shown) from a checkpoint's state.json, tolerant of key spellings."""
-    shown = None
-    for key in ("images_shown", "images", "cur_nimg", "nimg"):
-        if isinstance(state.get(key), (int, float)):
-            shown = int(state[key])
-            break
-    if shown is None and isinstance(state.get("kimg"), (int, float)):
-        shown = int(round(state["kimg"] * 1000))
-    stage = state.get("stage")
-    stage = int(stage) if isinstance(stage, (int, float)) else num_stages - 1
-    alpha = state.get("alpha")
-    alpha = float(alpha) if isinstance(alpha, (int, float)) else 1.0
-    return stage, alpha, shown
-
-
 def _load_state(net: Any, file: Path, spec_file: Path) -> None:
     from .folder import check_weights_match
     from .weights import load_tensors
@@ -137,18 +119,17 @@ def open_checkpoint(path: str | Path, checkpoint: str | None = None, with_traini
                         "give the run directory instead")
     raw = load(spec_file)
     spec = validate(raw)
-    state = _read_json(ck / "state.json")
-    spec_info = state.get("spec")
-    want = state.get("spec_sha256") or (spec_info.get("sha256") if isinstance(spec_info, dict) else None)
+    facts = StateFacts.from_dict(_read_json(ck / "state.json"))
+    want = facts.spec_sha256
     if want and want != raw.sha256:
         raise UserError(f"{spec_file}: sha256 {raw.sha256[:16]}... differs from {ck / 'state.json'}'s spec sha256 "
                         f"{str(want)[:16]}...; the run's spec was edited after training (restore it)")
     graph = to_graph(spec)
     G_ema, D = build(graph)
     _load_state(G_ema, ck / "G_ema.safetensors", spec_file)
-    stage, alpha, shown = _state_facts(state, G_ema.num_stages)
+    stage = facts.stage if facts.stage is not None else G_ema.num_stages - 1
     src = Source(kind="checkpoint", path=Path(path), spec_text=raw.text, spec_file=spec_file, G_ema=G_ema,
-                 stage=stage, alpha=alpha, images_shown=shown, run_dir=run, checkpoint=ck,
+                 stage=stage, alpha=facts.alpha, images_shown=facts.images_shown, run_dir=run, checkpoint=ck,
                  run=_read_json(run / "run.json") if run else {})
     if with_training:
         G, _ = build(graph)
@@ -265,11 +246,7 @@ def export_model(
     from .weights import save_tensors
 
     out = Path(out)
-    if out.exists():
-        if not force:
-            raise UsageError(f"{out}: already exists; choose another OUT or pass --force to replace it")
-        if not (F.is_model_folder(out) or (out.is_dir() and not any(out.iterdir()))):
-            raise UsageError(f"{out}: exists and is not a saved model folder; refusing to replace it")
+    check_out(out, force, "OUT")
     src = open_source(source, checkpoint, with_training)
     spec = validate(load_text(src.spec_text, str(src.spec_file)))
     G_full = src.G_ema
@@ -278,19 +255,11 @@ def export_model(
     alpha = src.alpha if st == src.stage else 1.0
     G = truncate_generator(G_full, st)
 
-    tensors = dict(G.state_dict())
-    contents = ["G_ema"]
-    if with_training and src.G is not None:
-        tensors.update({f"G.{k}": v for k, v in _stage_keys(src.G.state_dict(), res).items()})
-        contents.append("G")
-    if with_training and src.D is not None:
-        tensors.update({f"D.{k}": v for k, v in _stage_keys(src.D.state_dict(), res).items()})
-        contents.append("D")
+    tensors, contents = folder_tensors(
+        G, res, G=src.G.state_dict() if with_training and src.G is not None else None,
+        D=src.D.state_dict() if with_training and src.D is not None else None)
 
-    tmp = out.with_name(out.name + ".export-tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    tmp = fresh_tmp(out, ".export-tmp")
     try:
         (tmp / F.SPEC).write_bytes(src.spec_text.encode("utf-8"))
         raw_sha = load_text(src.spec_text).sha256
@@ -304,34 +273,59 @@ def export_model(
             training = {"run": src.run_dir.name if src.run_dir else None,
                         "checkpoint": src.checkpoint.name if src.checkpoint else None, **run_info}
         ds = dict(old["dataset"]) if old.get("dataset") and not dataset else dataset_info(spec, dataset)
-        meta: dict[str, Any] = {
-            "format": F.FORMAT,
-            "format_version": F.FORMAT_VERSION,
-            "name": name or out.name,
-            "spec": {"name": spec.name, "revision": spec.revision, "sha256": raw_sha, "file": F.SPEC},
-            "resolution": res,
-            "stage": st,
-            "alpha": alpha,
-            "spec_resolution": spec.architecture.resolution,
-            "image_channels": G.image_channels,
-            "z_dim": G.z_dim,
-            "images_shown": src.images_shown,
-            "dataset": ds,
-            "license": (license or old.get("license") or spec.license).lower(),
-            "weights": {"file": F.WEIGHTS, "sha256": sha256_file(tmp / F.WEIGHTS),
-                        "bytes": (tmp / F.WEIGHTS).stat().st_size, "contents": contents, "dtype": "float32"},
-            "training": training,
-            "samples": {"file": F.SAMPLES, "n": samples, "seed": seed},
+        meta = F.ModelMetadata(
+            name=name or out.name,
+            spec=F.spec_record(spec, raw_sha),
+            resolution=res,
+            stage=st,
+            alpha=alpha,
+            spec_resolution=spec.architecture.resolution,
+            image_channels=G.image_channels,
+            z_dim=G.z_dim,
+            images_shown=src.images_shown,
+            dataset=ds,
+            license=(license or old.get("license") or spec.license).lower(),
+            weights=F.weights_record(tmp / F.WEIGHTS, contents),
+            training=training,
+            samples={"file": F.SAMPLES, "n": samples, "seed": seed},
             # Scores of a different resolution do not describe this export; keep them only at the same one.
-            "evaluation": list(old.get("evaluation") or []) if old and st == int(old.get("stage", -1)) else [],
-            "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-            "progan_zoo_version": __version__,
-        }
+            evaluation=list(old.get("evaluation") or []) if old and st == int(old.get("stage", -1)) else [],
+        ).to_dict()
         finish_folder(tmp, out, ZooGenerator(G, spec, src.spec_text, meta, alpha=alpha), meta, samples, seed)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def check_out(out: Path, force: bool, option: str) -> None:
+    """A saved model folder may be written to ``out``: it does not exist, or ``force`` replaces a saved
+    model folder or an empty folder there (never anything else). ``option`` names the argument."""
+    if out.exists():
+        if not force:
+            raise UsageError(f"{out}: already exists; choose another {option} or pass --force to replace it")
+        if not (F.is_model_folder(out) or (out.is_dir() and not any(out.iterdir()))):
+            raise UsageError(f"{out}: exists and is not a saved model folder; refusing to replace it")
+
+
+def folder_tensors(G_ema: Any, res: int, **training: dict[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
+    """model.safetensors' tensors and its ``contents`` list: ``G_ema``'s state unprefixed, then each
+    given training state (``G=``, ``D=``; None: left out) under its prefix, cut to the blocks up to ``res``."""
+    tensors, contents = dict(G_ema.state_dict()), ["G_ema"]
+    for prefix, state in training.items():
+        if state is not None:
+            tensors.update({f"{prefix}.{k}": v for k, v in _stage_keys(state, res).items()})
+            contents.append(prefix)
+    return tensors, contents
+
+
+def fresh_tmp(out: Path, suffix: str) -> Path:
+    """An empty folder beside ``out`` to write the model into; ``finish_folder`` renames it to ``out``."""
+    tmp = out.with_name(out.name + suffix)
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    return tmp
 
 
 def finish_folder(tmp: Path, out: Path, model: Any, meta: dict[str, Any], samples: int, seed: int,

@@ -18,13 +18,16 @@ tensors read.
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from progan_zoo import __version__
 from progan_zoo.errors import UserError
 
-from .weights import WeightsError, check_sha256, read_header, tensor_shapes
+from .weights import WeightsError, check_sha256, read_header, sha256_file, tensor_shapes
 
 if TYPE_CHECKING:
     import torch
@@ -39,6 +42,77 @@ METADATA = "metadata.json"
 CARD = "README.md"
 SAMPLES = "samples.png"
 FILES = (WEIGHTS, SPEC, METADATA, CARD, SAMPLES)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass
+class ModelMetadata:
+    """``metadata.json`` as the exporter and the importer write it: the one definition of its keys and
+    their order on disk. Readers take the plain dict (``to_dict``, or ``read_metadata``)."""
+
+    name: str
+    spec: dict[str, Any]                    # name, revision, sha256 of the exact spec.yaml, file
+    resolution: int                         # Of the saved generator.
+    stage: int                              # Its stage index in the spec.
+    alpha: float                            # Newest block's fade weight.
+    spec_resolution: int                    # Final resolution of the spec.
+    image_channels: int
+    z_dim: int
+    images_shown: int | None                # None: not known (imported networks).
+    dataset: dict[str, Any]                 # name, display_name, source, resolution, channels
+    license: str
+    weights: dict[str, Any]                 # See ``weights_record``.
+    training: dict[str, Any]                # Run and checkpoint, or the imported file.
+    samples: dict[str, Any]                 # file, n, seed of samples.png
+    evaluation: list[dict[str, Any]] = field(default_factory=list)
+    provenance: dict[str, Any] | None = None        # Imported networks only (safe_pickle's record).
+    reported: list[dict[str, Any]] | None = None    # Imported networks only: the paper's scores.
+    created: str = field(default_factory=_now)
+    progan_zoo_version: str = __version__
+    format: str = FORMAT
+    format_version: int = FORMAT_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)  # Keys written later (e.g. hub), kept last, in order.
+
+    # Key order of metadata.json; the two import-only keys are left out when None.
+    ORDER = ("format", "format_version", "name", "spec", "resolution", "stage", "alpha", "spec_resolution",
+             "image_channels", "z_dim", "images_shown", "dataset", "license", "weights", "training",
+             "provenance", "reported", "samples", "evaluation", "created", "progan_zoo_version")
+    _OPTIONAL = ("provenance", "reported")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.ORDER if not (k in self._OPTIONAL and getattr(self, k) is None)}
+        return {**out, **self.extra}
+
+    def to_json(self) -> str:
+        return _dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelMetadata":
+        """The record of a metadata dict (as ``read_metadata`` returns it); unknown keys go to ``extra``."""
+        known = {k: data[k] for k in cls.ORDER if k in data}
+        return cls(**known, extra={k: v for k, v in data.items() if k not in cls.ORDER})
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelMetadata":
+        return cls.from_dict(json.loads(text))
+
+
+def spec_record(spec: Any, sha256: str) -> dict[str, Any]:
+    """metadata.json's ``spec`` entry for a validated spec and the sha256 of its exact text."""
+    return {"name": spec.name, "revision": spec.revision, "sha256": sha256, "file": SPEC}
+
+
+def weights_record(file: Path, contents: list[str]) -> dict[str, Any]:
+    """metadata.json's ``weights`` entry for a written weights file holding ``contents`` (G_ema, G, D)."""
+    return {"file": WEIGHTS, "sha256": sha256_file(file), "bytes": file.stat().st_size, "contents": contents,
+            "dtype": "float32"}
+
+
+def _dumps(meta: dict[str, Any]) -> str:
+    return json.dumps(meta, indent=2, sort_keys=False) + "\n"
 
 
 def is_model_folder(path: str | Path) -> bool:
@@ -72,7 +146,7 @@ def read_metadata(folder: str | Path) -> dict[str, Any]:
 def write_metadata(folder: str | Path, meta: dict[str, Any]) -> Path:
     path = Path(folder) / METADATA
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.write_text(_dumps(meta), encoding="utf-8")
     tmp.replace(path)
     return path
 

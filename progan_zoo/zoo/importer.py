@@ -19,7 +19,6 @@ written under a temporary name and renamed when whole, so a failure leaves nothi
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import math
 import pickle
@@ -31,11 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from progan_zoo import __version__
 from progan_zoo.errors import UsageError
 
 from . import folder as F
-from .weights import sha256_file
 
 if TYPE_CHECKING:
     import torch
@@ -469,21 +466,15 @@ def import_model(source: str | Path, out: str | Path, *, name: str | None = None
     The folder is written under a temporary name beside ``out`` and renamed when whole; on any error
     nothing is left behind. Returns ``out``.
     """
-    import torch
-
     from progan_zoo.compiler.load import load_text
     from progan_zoo.compiler.validate import validate
 
-    from .export import finish_folder
+    from .export import check_out, finish_folder, folder_tensors, fresh_tmp
     from .model import ZooGenerator
     from .weights import save_tensors
 
     source, out = Path(source), Path(out)
-    if out.exists():
-        if not force:
-            raise UsageError(f"{out}: already exists; choose another --out or pass --force to replace it")
-        if not (F.is_model_folder(out) or (out.is_dir() and not any(out.iterdir()))):
-            raise UsageError(f"{out}: exists and is not a saved model folder; refusing to replace it")
+    check_out(out, force, "--out")
     name = name or default_name(source)
     imp = read_file(source, name)
     spec = validate(load_text(imp.spec_text, F.SPEC))
@@ -497,49 +488,32 @@ def import_model(source: str | Path, out: str | Path, *, name: str | None = None
     keep = lambda state: {k: v for k, v in state.items() if int(k.split(".")[0][1:]) <= res}  # noqa: E731
     G = truncate_generator(G_full, imp.stage)
     G.load_state_dict(keep(imp.G_ema), strict=True)
-    tensors: dict[str, torch.Tensor] = dict(G.state_dict())
-    contents = ["G_ema"]
-    if imp.G is not None:
-        tensors.update({f"G.{k}": v for k, v in keep(imp.G).items()})
-        contents.append("G")
-    if imp.D is not None:
-        tensors.update({f"D.{k}": v for k, v in keep(imp.D).items()})
-        contents.append("D")
+    tensors, contents = folder_tensors(G, res, G=imp.G, D=imp.D)
 
-    tmp = out.with_name(out.name + ".import-tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    tmp = fresh_tmp(out, ".import-tmp")
     try:
         (tmp / F.SPEC).write_bytes(imp.spec_text.encode("utf-8"))
         save_tensors(tensors, tmp / F.WEIGHTS, metadata={"format": "pt"})
         ds = imp.dataset
-        meta: dict[str, Any] = {
-            "format": F.FORMAT,
-            "format_version": F.FORMAT_VERSION,
-            "name": name,
-            "spec": {"name": spec.name, "revision": spec.revision, "sha256": load_text(imp.spec_text).sha256,
-                     "file": F.SPEC},
-            "resolution": res,
-            "stage": imp.stage,
-            "alpha": imp.alpha,
-            "spec_resolution": spec.architecture.resolution,
-            "image_channels": G.image_channels,
-            "z_dim": G.z_dim,
-            "images_shown": None,
-            "dataset": {"name": ds, "display_name": _DATASET_NAMES.get(ds, ds), "source": ds,
-                        "resolution": spec.data.resolution, "channels": spec.data.channels},
-            "license": imp.provenance.license,
-            "weights": {"file": F.WEIGHTS, "sha256": sha256_file(tmp / F.WEIGHTS),
-                        "bytes": (tmp / F.WEIGHTS).stat().st_size, "contents": contents, "dtype": "float32"},
-            "training": {"imported_from": imp.provenance.source_file},
-            "provenance": imp.provenance.to_json(),
-            "reported": reported_scores(name),
-            "samples": {"file": F.SAMPLES, "n": samples, "seed": seed},
-            "evaluation": [],
-            "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-            "progan_zoo_version": __version__,
-        }
+        meta = F.ModelMetadata(
+            name=name,
+            spec=F.spec_record(spec, load_text(imp.spec_text).sha256),
+            resolution=res,
+            stage=imp.stage,
+            alpha=imp.alpha,
+            spec_resolution=spec.architecture.resolution,
+            image_channels=G.image_channels,
+            z_dim=G.z_dim,
+            images_shown=None,
+            dataset={"name": ds, "display_name": _DATASET_NAMES.get(ds, ds), "source": ds,
+                     "resolution": spec.data.resolution, "channels": spec.data.channels},
+            license=imp.provenance.license,
+            weights=F.weights_record(tmp / F.WEIGHTS, contents),
+            training={"imported_from": imp.provenance.source_file},
+            provenance=imp.provenance.to_json(),
+            reported=reported_scores(name),
+            samples={"file": F.SAMPLES, "n": samples, "seed": seed},
+        ).to_dict()
         finish_folder(tmp, out, ZooGenerator(G, spec, imp.spec_text, meta, alpha=imp.alpha), meta, samples, seed,
                       batch_size=4)
     except BaseException:

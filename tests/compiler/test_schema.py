@@ -9,8 +9,8 @@ import pytest
 
 from progan_zoo.compiler import load
 from progan_zoo.compiler.ops import OPS
-from progan_zoo.compiler.reference import DOCS_PATH, check_docs
-from progan_zoo.compiler.schema import SCHEMA_PATH, json_schema, json_schema_text, main
+from progan_zoo.compiler.reference import DOCS_PATH, check_docs, main
+from progan_zoo.compiler.schema import SCHEMA_PATH, json_schema, json_schema_text
 
 from .conftest import SPECS, TINY
 

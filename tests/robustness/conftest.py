@@ -4,11 +4,6 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """The tiny nets run fastest on one thread, and far faster than two when other tests share the cores."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def one_thread(one_thread):
+    """Every test here runs on one thread (tests/conftest.py says why)."""
     yield
-    torch.set_num_threads(before)

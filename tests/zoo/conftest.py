@@ -50,6 +50,25 @@ def make_run(run: Path, spec: Path = TINY, nimg: int = 2000, stage: int | None =
     return run
 
 
+def with_results(src: Path, dest: Path, swd: float, fid: float, num: int = 1000) -> Path:
+    """A copy of a model whose metadata and card carry results (for the leaderboard's table logic and
+    sort only, not real scores); ``num`` is the FID's image count."""
+    from progan_zoo.zoo import folder as F
+    from progan_zoo.zoo.export import write_card
+
+    shutil.copytree(src, dest)
+    meta = F.read_metadata(dest)
+    meta["name"] = dest.name
+    meta["evaluation"] = [
+        {"metric": "swd", "values": {"swd_avg": swd, "swd_16": swd}, "settings": {"num_images": 1000, "seed": 0,
+                                                                                 "real": "lfw-100"}},
+        {"metric": "fid", "values": {"fid": fid}, "settings": {"num_images": num, "seed": 0, "real": "lfw-100"}},
+    ]
+    F.write_metadata(dest, meta)
+    write_card(dest, meta)
+    return dest
+
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path_factory, monkeypatch):
     """No test sees the user's registry or Hugging Face cache, or reaches the network through them."""

@@ -13,6 +13,7 @@ from progan_zoo.zoo.images import latent_walk, slerp
 from progan_zoo.zoo.leaderboard import format_tables, gather
 
 import zoocli
+from conftest import with_results
 
 
 def test_export_cli(tmp_path, tiny_run, capsys):
@@ -58,29 +59,10 @@ def test_slerp_walk_passes_through_the_seeds():
     assert lo - 1e-4 <= mid.norm().item() <= hi + 1e-4
 
 
-def _with_results(src, dest, swd, fid, num=1000):
-    """A copy of a model whose metadata carries results (for the table logic only, not real scores)."""
-    import shutil
-
-    from progan_zoo.zoo.export import write_card
-
-    shutil.copytree(src, dest)
-    meta = F.read_metadata(dest)
-    meta["name"] = dest.name
-    meta["evaluation"] = [
-        {"metric": "swd", "values": {"swd_avg": swd, "swd_16": swd}, "settings": {"num_images": 1000, "seed": 0,
-                                                                                 "real": "lfw-100"}},
-        {"metric": "fid", "values": {"fid": fid}, "settings": {"num_images": num, "seed": 0, "real": "lfw-100"}},
-    ]
-    F.write_metadata(dest, meta)
-    write_card(dest, meta)
-    return dest
-
-
 def test_leaderboard(tmp_path, tiny_model, isolated, capsys):
     reg = isolated / "registry.json"
     for name, swd, fid, num in (("a", 30.0, 9.0, 1000), ("b", 10.0, 20.0, 1000), ("c", 20.0, 5.0, 50)):
-        R.add_entry(reg, name, {"folder": str(_with_results(tiny_model, tmp_path / name, swd, fid, num))})
+        R.add_entry(reg, name, {"folder": str(with_results(tiny_model, tmp_path / name, swd, fid, num))})
     rows, notes = gather(include_hub=False)
     rows = [r for r in rows if r.dataset == "lfw-100"]  # shipped models have their own tables
     assert {r.model for r in rows} == {"a", "b", "c"}

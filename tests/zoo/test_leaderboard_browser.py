@@ -11,7 +11,6 @@ import html
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,10 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from progan_zoo.zoo import folder as F
 from progan_zoo.zoo import registry as R
 
 import zoocli
+from conftest import with_results
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [pytest.mark.browser,
@@ -48,23 +47,6 @@ def chromium(*args: str) -> subprocess.CompletedProcess:
            *args]
     env = {**os.environ, "HOME": os.environ.get("HOME", "/tmp")}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
-
-
-def with_results(src: Path, dest: Path, swd: float, fid: float) -> Path:
-    """A copy of the tiny model whose card carries results (for the page's sort only, not real scores)."""
-    from progan_zoo.zoo.export import write_card
-
-    shutil.copytree(src, dest)
-    meta = F.read_metadata(dest)
-    meta["name"] = dest.name
-    meta["evaluation"] = [
-        {"metric": "swd", "values": {"swd_avg": swd, "swd_16": swd}, "settings": {"num_images": 1000, "seed": 0,
-                                                                                 "real": "lfw-100"}},
-        {"metric": "fid", "values": {"fid": fid}, "settings": {"num_images": 1000, "seed": 0, "real": "lfw-100"}},
-    ]
-    F.write_metadata(dest, meta)
-    write_card(dest, meta)
-    return dest
 
 
 def table_models(dom: str) -> list[list[str]]:
