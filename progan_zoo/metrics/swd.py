@@ -424,8 +424,10 @@ def _level_distance(
         (wa, sa), (wb, sb) = projections[r]
         c = min(rows, ndirs - j)
         if weighted:
-            pa = torch.mm(wa[j : j + c], xa.t()).numpy()  # [c, Ma] distinct descriptors only
-            pb = torch.mm(wb[j : j + c], xb.t()).numpy()
+            if not hasattr(local, "wbufs"):  # reused: fresh 40 MB outputs page-fault on every call
+                local.wbufs = (torch.empty(rows, xa.shape[0]), torch.empty(rows, xb.shape[0]))
+            pa = torch.mm(wa[j : j + c], xa.t(), out=local.wbufs[0][:c]).numpy()  # [c, Ma] distinct descriptors only
+            pb = torch.mm(wb[j : j + c], xb.t(), out=local.wbufs[1][:c]).numpy()
             out = np.empty(c)
             _KERNEL_MODULE.w1_rows(
                 c, pa.shape[1], pb.shape[1], pa, pb,
@@ -443,6 +445,10 @@ def _level_distance(
             bufs = [bufs[0].view(c, n), bufs[1].view(c, n), bufs[2][: c * xa.shape[0]].view(c, -1), bufs[2][: c * xb.shape[0]].view(c, -1)]
         a = _sorted_rows(_project(wa[j : j + c], xa, expand_a, bufs[0], bufs[2]))  # [c, N]
         b = _sorted_rows(_project(wb[j : j + c], xb, expand_b, bufs[1], bufs[3]))
+        if cpu and KERNEL:  # one pass over both in C instead of four in torch
+            out = np.empty(c)
+            _KERNEL_MODULE.l1_rows(c, n, a.numpy(), b.numpy(), (sa[j : j + c] - sb[j : j + c]).contiguous().numpy(), out)
+            return float(out.sum())
         delta = (sa[j : j + c] - sb[j : j + c]).float().view(c, 1)
         return float(a.sub_(b).sub_(delta).abs_().sum(dtype=torch.float64))
 

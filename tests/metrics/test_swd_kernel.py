@@ -113,3 +113,15 @@ def test_swd_same_numbers_with_and_without_kernel(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(S, "KERNEL", kernel is not None)
     with_kernel = S.sliced_wasserstein_distance(real, fake, seed=1, batch_size=48)
     np.testing.assert_allclose(list(with_kernel.values()), list(without.values()), rtol=1e-6)
+
+
+@needs_kernel
+def test_l1_rows_equals_numpy() -> None:
+    rng = np.random.RandomState(2)
+    a, b = np.sort(rng.randn(3, 1001).astype(np.float32), 1), np.sort(rng.randn(3, 1001).astype(np.float32), 1)
+    delta = rng.randn(3)
+    out = np.empty(3)
+    kernel.l1_rows(3, 1001, a, b, delta, out)
+    np.testing.assert_allclose(out, np.abs(a.astype(np.float64) - b - delta[:, None]).sum(1), rtol=1e-12)
+    with pytest.raises(ValueError, match="buffer sizes"):
+        kernel.l1_rows(3, 1000, a, b, delta, out)
