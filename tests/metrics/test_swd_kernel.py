@@ -125,3 +125,22 @@ def test_l1_rows_equals_numpy() -> None:
     np.testing.assert_allclose(out, np.abs(a.astype(np.float64) - b - delta[:, None]).sum(1), rtol=1e-12)
     with pytest.raises(ValueError, match="buffer sizes"):
         kernel.l1_rows(3, 1000, a, b, delta, out)
+
+
+def test_without_the_extension_module() -> None:
+    """With the extension missing (no compiler at install time), SWD runs the NumPy path with the same numbers."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch; sys.modules['progan_zoo.metrics._swd_kernel'] = None\n"
+        "from progan_zoo.metrics import swd as S\n"
+        "assert S._KERNEL_MODULE is None and not S.KERNEL\n"
+        "g = torch.Generator().manual_seed(0)\n"
+        "x = (torch.rand(40, 1, 16, 16, generator=g) * 255).to(torch.uint8)\n"
+        "print(repr(S.sliced_wasserstein_distance(x[:20], x[20:], seed=3)['swd_16']))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(40, 1, 16, 16, generator=g) * 255).to(torch.uint8)
+    assert float(out) == pytest.approx(S.sliced_wasserstein_distance(x[:20], x[20:], seed=3)["swd_16"], rel=1e-6)
