@@ -650,15 +650,30 @@ def sliced_wasserstein_distance(
     """SWD x1e3 between two uint8 image sets (tensors [N, C, H, W] or iterables of batches)."""
     from tqdm.auto import tqdm
 
-    swd: SWD | None = None
+    def feed(swd: SWD, name: str, source: ImageSource) -> None:
+        for batch in tqdm(iter_batches(source, batch_size, num), desc=f"SWD {name}", unit="batch", disable=not progress if progress is not None else None, leave=False):
+            (swd.update_real if name == "real" else swd.update_fake)(batch)
+
+    both_tensors = isinstance(real, torch.Tensor) and isinstance(fake, torch.Tensor) and real.dim() == 4 and real.shape[0] > 0
+    if both_tensors and torch.device(device).type == "cpu" and min(torch.get_num_threads(), os.cpu_count() or 1) > 1:
+        # The two sets are independent: extract the fakes in a second thread (torch releases the GIL, and each
+        # bank runs single-threaded ops), the same numbers as one after the other.
+        # torch's thread count is process-wide: set it once here, or the banks' nested save/restore would race.
+        swd = SWD(real.shape[-1], device=device, seed=seed, method=method)
+        with _intra_op_threads(1), ThreadPoolExecutor(1) as pool:
+            fakes = pool.submit(feed, swd, "fake", fake)
+            feed(swd, "real", real)
+            fakes.result()
+        return swd.compute()
+    lazy: SWD | None = None  # made from the first batch: iterables are read once
     for name, source in (("real", real), ("fake", fake)):
         for batch in tqdm(iter_batches(source, batch_size, num), desc=f"SWD {name}", unit="batch", disable=not progress if progress is not None else None, leave=False):
-            if swd is None:
-                swd = SWD(batch.shape[-1], device=device, seed=seed, method=method)
-            (swd.update_real if name == "real" else swd.update_fake)(batch)
-    if swd is None:
+            if lazy is None:
+                lazy = SWD(batch.shape[-1], device=device, seed=seed, method=method)
+            (lazy.update_real if name == "real" else lazy.update_fake)(batch)
+    if lazy is None:
         raise SWDError("SWD got no images")
-    return swd.compute()
+    return lazy.compute()
 
 
 def swd_noise_floor(

@@ -144,3 +144,21 @@ def test_without_the_extension_module() -> None:
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(40, 1, 16, 16, generator=g) * 255).to(torch.uint8)
     assert float(out) == pytest.approx(S.sliced_wasserstein_distance(x[:20], x[20:], seed=3)["swd_16"], rel=1e-6)
+
+
+def test_sets_extracted_in_parallel_give_the_same_numbers(digits: torch.Tensor) -> None:
+    """Two torch threads: the fakes are extracted in a second thread; numbers and thread count unchanged."""
+    real, fake = digits[:40], digits[40:80]
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        sequential = S.sliced_wasserstein_distance(real, fake, seed=4, batch_size=16)
+        torch.set_num_threads(2)
+        parallel = S.sliced_wasserstein_distance(real, fake, seed=4, batch_size=16)
+        assert torch.get_num_threads() == 2
+        with pytest.raises(S.SWDError, match="set up for 32x32"):
+            S.sliced_wasserstein_distance(real, digits[:8, :, :16, :16], seed=4)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(old)
+    np.testing.assert_allclose(list(parallel.values()), list(sequential.values()), rtol=1e-12)
