@@ -10,9 +10,11 @@ repeats, times 1e3. Reported: every level and their average (``swd_<res>``, ``sw
 What is ours: vectorized torch (CPU or CUDA), streaming (images arrive in batches, only the 128
 descriptors/image/level are kept), and our own random streams (``torch.Generator``): patch positions
 depend only on (seed, set, image index), directions only on the seed, so results do not depend on the batch
-size or the device. The 1-D Wasserstein distances are computed exactly by sorting, as officially; on CPU
-with NumPy's SIMD sort on contiguous rows of projections, several directions per task, one task per core
-(see ``_sorted_rows`` and ``_level_distance``).
+size or the device. The 1-D Wasserstein distances are exact, as officially: on CPU, NumPy's SIMD sort on
+contiguous rows of projections, several directions per task, one task per core (``_sorted_rows``,
+``_level_distance``); levels with repeated patches go to the optional C kernel (``_swd_kernel.c``), which
+integrates |F_a - F_b| over buckets and refines only where the two CDFs cross, with the repeats as weights.
+Greyscale sets keep one channel and sum the directions over the three (``_projection``).
 """
 
 from __future__ import annotations
