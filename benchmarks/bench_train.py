@@ -4,6 +4,11 @@
     python benchmarks/bench_train.py --modes fp32,fast                 # a subset (names: --list)
     python benchmarks/bench_train.py --spec specs/mnist_32.yaml --stage 2 --fading
     python benchmarks/bench_train.py --device cuda
+    python benchmarks/bench_train.py --device cuda --modes fp32,cuda_graphs,tf32_graphs,bf16_graphs
+
+Modes ending in ``graphs`` run the ``--cuda-graphs`` static steps (progan_zoo/train/graphs.py): each step
+kind is captured after three eager warm-up steps and replayed; CUDA only. See benchmarks/bench_gpu.py
+for the whole GPU table (networks, minibatches 32 and 256, peak memory, the 8-GPU projection).
 
 One timed minibatch is exactly the trainer's (``Run.minibatch`` with d_repeats 1): a real minibatch
 (faded when fading), a D step with the WGAN-GP penalty's double backward (every k-th step under
@@ -35,6 +40,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from progan_zoo.compiler import compile_spec
 from progan_zoo.data import RealLoader, open_dataset
 from progan_zoo.train.dist import DistInfo, pick_device
+from progan_zoo.train.graphs import StaticSteps
 from progan_zoo.train.losses import make_loss
 from progan_zoo.train.schedule import Phase
 from progan_zoo.train.trainer import Nets, d_step, draw, ema_update, g_step, make_optimizer, real_batch
@@ -83,6 +89,7 @@ class Mode:
     tf32: bool = False
     lazy_penalty: int = 1
     shared_fakes: bool = False
+    graphs: bool = False
     cuda_only: bool = False
 
     def argv(self) -> list[str]:
@@ -93,6 +100,7 @@ class Mode:
         out += ["--tf32"] if self.tf32 else []
         out += ["--lazy-penalty", str(self.lazy_penalty)] if self.lazy_penalty > 1 else []
         out += ["--shared-fakes"] if self.shared_fakes else []
+        out += ["--cuda-graphs"] if self.graphs else []
         return out
 
 
@@ -110,6 +118,11 @@ MODES = [
     Mode("tf32", "--tf32", tf32=True, cuda_only=True),
     Mode("tf32_fast", "--tf32 --channels-last --lazy-penalty 4 --shared-fakes", tf32=True, channels_last=True,
          lazy_penalty=4, shared_fakes=True, cuda_only=True),
+    Mode("cuda_graphs", "--cuda-graphs", graphs=True, cuda_only=True),
+    Mode("tf32_graphs", "--tf32 --cuda-graphs", tf32=True, graphs=True, cuda_only=True),
+    Mode("bf16_graphs", "--amp bf16 --cuda-graphs", amp=True, graphs=True, cuda_only=True),
+    Mode("fast_graphs", "--tf32 --channels-last --lazy-penalty 4 --cuda-graphs", tf32=True, channels_last=True,
+         lazy_penalty=4, graphs=True, cuda_only=True),
 ]
 BY_NAME = {m.name: m for m in MODES}
 
@@ -191,6 +204,8 @@ class Bench:
         self.loader = RealLoader(images, seed=0, mirror=False)
         self.gen = torch.Generator().manual_seed(0)
         self.index = 0
+        # --cuda-graphs: the trainer's static steps, captured on CUDA (eager elsewhere, e.g. for FLOP counting).
+        self.static = StaticSteps(self.nets, capture=device.type == "cuda") if mode.graphs else None
 
     def _flags(self) -> None:
         if self.device.type == "cuda":
@@ -202,7 +217,13 @@ class Bench:
         """``Run.minibatch`` with one D step."""
         n, phase, z_dim = self.nets, self.phase, self.nets.G.z_dim
         reals = real_batch(self.loader, phase, n)
-        z, mix = draw(self.gen, phase, z_dim, self.info, n.loss.needs_mix)
+        z, mix = draw(self.gen, phase, z_dim, self.info, n.loss.needs_mix, on_device=self.static is None)
+        if self.static is not None:
+            self.static.d_step(reals, z, mix, phase, gp_weight=n.penalty_weight(self.index))   # EMA included
+            z, _ = draw(self.gen, phase, z_dim, self.info, False, on_device=False)
+            self.static.g_step(z, phase)
+            self.index += 1
+            return
         fakes = None
         if n.shared_fakes:
             with n.autocast():
@@ -227,6 +248,8 @@ class Bench:
     def flops(self, steps: int) -> float:
         """FLOPs per minibatch, averaged over ``steps`` (a whole lazy-penalty cycle)."""
         self._flags()
+        if self.static is not None:
+            self.static.capture = False   # count the eager static step (a replay dispatches nothing to count)
         counter = FlopCounterMode(display=False)
         counter.mod_tracker = _NoModuleTracking()
         with counter:

@@ -7,3 +7,5 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 rm -rf /tmp/pz && mkdir -p /tmp/pz && cp -r progan_zoo /tmp/pz/ && cp -r compiler /tmp/pz/progan_zoo/compiler
 echo "export PYTHONPATH=/tmp/pz:/tmp/site" > /tmp/pz_env.sh
 PYTHONPATH=/tmp/pz:/tmp/site python3 -P -c "import torch, progan_zoo.compiler; print(torch.__version__, torch.cuda.get_device_name())"
+# Then, for the GPU figures of docs/training.md (issue 11; about 7 minutes):
+#   . /tmp/pz_env.sh && python3 -P benchmarks/bench_gpu.py

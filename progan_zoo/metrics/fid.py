@@ -9,7 +9,9 @@ as safetensors. The conversion runs once, on first use, into the cache (``$PROGA
 
 No pickle is read by anyone: torch-fidelity's own extractor would fully unpickle a given
 weights path, so we build the extractor ourselves (:class:`InceptionV3Compat`, torch-fidelity's blocks and
-forward, our safetensors) and hand torch-fidelity only its registered name.
+forward, our safetensors) and hand torch-fidelity's feature pipeline that module. The real images' features
+are cached as safetensors per data set (:func:`reals_cache_dir`), so scoring many models against one data set
+runs Inception over the reals once.
 
 The TorchScript file has no 1008-class classifier head, so the converted ``fc`` layer is filled with NaN:
 pool_3 features (FID, KID, precision/recall) are exact, the Inception Score cannot be computed.
@@ -272,7 +274,8 @@ def ensure_inception_weights(path: str | os.PathLike | None = None) -> Path:
 # with an unrestricted torch loader (an unpickle). We subclass it, keep its ``forward`` (the TF1
 # resize, the (x - 128) / 128 scaling, the pool_3 read-out), build the same blocks from its own block
 # classes, load our safetensors, and register the class under a name of our own
-# (``torch_fidelity.register_feature_extractor``); ``calculate_metrics`` is then handed that name only.
+# (``torch_fidelity.register_feature_extractor``) for callers of ``calculate_metrics``; :func:`fid_kid` hands
+# torch-fidelity's feature functions the module itself.
 
 REGISTERED_PREFIX = "progan-zoo-inception-v3-compat"
 
@@ -461,6 +464,86 @@ def _module_device(g: Any, default: torch.device) -> torch.device:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# Real-feature cache: the real side of FID/KID is the same for every model scored against a data set, and at
+# 299x299 it costs as much Inception time as the generated side. Features are stored as safetensors (never
+# torch-fidelity's pickle cache), keyed by what determines them.
+
+REALS_CACHE_ENV = "PROGAN_ZOO_FID_REALS_CACHE"  # a folder, or "off"
+
+
+def reals_cache_dir() -> Path | None:
+    """Where real-image features are cached: ``$PROGAN_ZOO_FID_REALS_CACHE`` ("off": nowhere), else
+    ``<cache_dir()>/fid-reals``."""
+    env = os.environ.get(REALS_CACHE_ENV)
+    if env is not None and env.strip().lower() in ("off", "0", "false", "no", ""):
+        return None
+    return Path(env) if env else cache_dir() / "fid-reals"
+
+
+def images_fingerprint(dataset: torch.utils.data.Dataset) -> str:
+    """sha256 over every item's shape and bytes, in order: two data sets share features only if equal."""
+    h = hashlib.sha256()
+    if isinstance(dataset, UInt8Images):
+        imgs = dataset.images.expand(-1, 3, -1, -1) if dataset.images.shape[1] == 1 else dataset.images
+        h.update(repr((tuple(imgs.shape), "uint8", "NCHW")).encode())
+        h.update(imgs.contiguous().numpy().tobytes())
+        return h.hexdigest()
+    items = len(dataset)
+    shape: tuple[int, ...] | None = None
+    for i in range(items):
+        x = dataset[i]
+        if shape is None:
+            shape = tuple(x.shape)
+            h.update(repr(((items,) + shape, "uint8", "NCHW")).encode())
+        elif tuple(x.shape) != shape:
+            h.update(repr(tuple(x.shape)).encode())
+        h.update(x.contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _real_features(
+    real_ds: torch.utils.data.Dataset,
+    module: torch.nn.Module,
+    weights: Path,
+    batch_size: int,
+    cuda: bool,
+    verbose: bool,
+    real_cache: bool | str | os.PathLike | None,
+) -> tuple[dict[str, torch.Tensor], bool]:
+    """pool_3 features of the reals, from the cache when present; returns (features dict, cached?)."""
+    import torch_fidelity.utils as tfu
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, save_file
+
+    folder = None if real_cache is False else (reals_cache_dir() if real_cache in (None, True) else Path(real_cache))
+    path = None
+    if folder is not None:
+        key = hashlib.sha256(
+            f"{images_fingerprint(real_ds)}|{weights_sha256(weights)}|{FEATURE_LAYER}|{'cuda' if cuda else 'cpu'}".encode()
+        ).hexdigest()[:40]
+        path = folder / f"{key}.safetensors"
+        if path.is_file():
+            try:
+                feats = load_file(str(path))[FEATURE_LAYER]
+                if feats.shape == (len(real_ds), 2048):
+                    return {FEATURE_LAYER: feats}, True
+            except (SafetensorError, OSError, KeyError, ValueError):
+                pass  # unreadable: recompute and replace it
+    feats_dict = tfu.get_featuresdict_from_dataset(real_ds, module, batch_size, cuda, True, verbose)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            meta = {"images": str(len(real_ds)), "weights_sha256": weights_sha256(weights), "layer": FEATURE_LAYER,
+                    "device": "cuda" if cuda else "cpu", "torch_fidelity": str(_version("torch-fidelity"))}
+            save_file({FEATURE_LAYER: feats_dict[FEATURE_LAYER].contiguous()}, str(tmp), metadata=meta)
+            os.replace(tmp, path)  # atomic: a killed run never leaves a half-written cache entry
+        except OSError as e:  # a read-only or full cache only costs time next run
+            print(f"progan-zoo: could not cache real FID features in {path.parent} ({e.strerror})", file=sys.stderr)
+    return {FEATURE_LAYER: feats_dict[FEATURE_LAYER]}, False
+
+
+# ----------------------------------------------------------------------------------------------------------
 # Metrics
 
 
@@ -477,15 +560,21 @@ def fid_kid(
     kid_subsets: int = 100,
     kid_subset_size: int = 1000,
     verbose: bool = False,
+    real_cache: bool | str | os.PathLike | None = None,
 ) -> dict[str, Any]:
-    """FID and/or KID between generated and real images through ``torch_fidelity.calculate_metrics``.
+    """FID and/or KID between generated and real images with torch-fidelity's feature and metric functions.
 
     ``fake``: a generator (``G(z)``, ``G.z_dim``; sampled by torch-fidelity from normal latents seeded with
     ``seed``), or uint8 images like ``real``. ``real``: uint8 [N, C, H, W] tensor, map-style dataset or
     iterable of batches. ``num``: images per side (default: all real images). Returns ``fid``,
     ``kid_mean``, ``kid_std`` (as requested) and ``settings`` (counts, seed, extractor, weights sha256).
+    ``real_cache``: where the real images' Inception features are cached (default :func:`reals_cache_dir`;
+    False: never), keyed by the images' bytes, the weights and the device type.
     """
     import torch_fidelity
+    import torch_fidelity.metric_fid as tf_fid
+    import torch_fidelity.metric_kid as tf_kid
+    import torch_fidelity.utils as tfu
 
     wanted = {m.lower() for m in metrics}
     if "is" in wanted or "isc" in wanted:
@@ -494,7 +583,6 @@ def fid_kid(
     if unknown:
         raise FIDError(f"fid_kid computes fid and kid, not {sorted(unknown)}")
     weights = ensure_inception_weights(weights_path)
-    extractor = register_inception(weights)
     dev = torch.device(device) if device is not None else _module_device(fake, torch.device("cpu"))
     real_ds = as_fidelity_images(real, num, seed)
     n_real = len(real_ds)
@@ -510,23 +598,30 @@ def fid_kid(
         n_fake = len(fake_in)
         fake_kind = "images"
     subset = min(kid_subset_size, n_real, n_fake)
+    cuda = dev.type == "cuda"
+    module = inception_extractor(weights)
+    if cuda:
+        module = module.cuda()
     with torch.no_grad():
-        raw = torch_fidelity.calculate_metrics(
-            input1=fake_in,
-            input2=real_ds,
-            input1_model_num_samples=n_fake if fake_kind == "generator" else None,
-            fid="fid" in wanted,
-            kid="kid" in wanted,
-            feature_extractor=extractor,  # ours, registered: torch-fidelity reads no weights file
-            cuda=dev.type == "cuda",
-            batch_size=batch_size,
-            rng_seed=seed,
-            kid_subsets=kid_subsets,
-            kid_subset_size=subset,
-            cache=False,  # torch-fidelity's feature cache is a pickle: never use it
-            save_cpu_ram=True,  # no DataLoader worker processes for in-memory tensors
-            verbose=verbose,
-        )
+        # torch-fidelity's own pipeline, one input at a time, so the real features can be cached (its own
+        # feature cache is a pickle): the same calls calculate_metrics makes, so the same numbers.
+        if fake_kind == "generator":
+            feats_fake = tfu.get_featuresdict_from_generative_model(fake_in, module, n_fake, batch_size, cuda, seed, verbose)
+        else:
+            feats_fake = tfu.get_featuresdict_from_dataset(fake_in, module, batch_size, cuda, True, verbose)
+        feats_real, cached = _real_features(real_ds, module, weights, batch_size, cuda, verbose, real_cache)
+    raw: dict[str, Any] = {}
+    if "fid" in wanted:
+        raw.update(tf_fid.fid_statistics_to_metric(
+            tf_fid.fid_featuresdict_to_statistics(feats_fake, FEATURE_LAYER),
+            tf_fid.fid_featuresdict_to_statistics(feats_real, FEATURE_LAYER),
+            verbose,
+        ))
+    if "kid" in wanted:
+        raw.update(tf_kid.kid_featuresdict_to_metric(
+            feats_fake, feats_real, FEATURE_LAYER,
+            kid_subsets=kid_subsets, kid_subset_size=subset, rng_seed=seed, verbose=verbose,
+        ))
     out: dict[str, Any] = {}
     if "fid" in wanted:
         out["fid"] = float(raw[torch_fidelity.KEY_METRIC_FID])
@@ -546,6 +641,7 @@ def fid_kid(
         "kid_subsets": kid_subsets if "kid" in wanted else None,
         "kid_subset_size": subset if "kid" in wanted else None,
         "torch_fidelity": _version("torch-fidelity"),
+        "real_features": "cached" if cached else "computed",
     }
     return out
 

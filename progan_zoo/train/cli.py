@@ -33,6 +33,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="opt-in: the gradient penalty every K-th D step, weighted by K (lazy regularisation; default 1: every step)")
     p.add_argument("--shared-fakes", action="store_true",
                    help="opt-in: one G forward per minibatch serves the last D step and the G step (default: fresh latents for G)")
+    p.add_argument("--cuda-graphs", action="store_true",
+                   help="opt-in, CUDA only: capture each phase's D and G steps in CUDA graphs and replay them "
+                        "(launch-free steps; see docs/training.md)")
     p.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)")
     p.add_argument("--steps", type=int, metavar="N", help="stop after N G steps in this process (for tests and timing)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -70,7 +73,8 @@ def run_train(args: argparse.Namespace) -> int:
         device=args.device, tick_kimg=args.tick_kimg, snapshot_ticks=args.snapshot_ticks, keep=args.keep,
         grid=args.grid, mirror=args.mirror, amp=args.amp, tf32=args.tf32, channels_last=args.channels_last,
         amp_penalty=args.amp_penalty, lazy_penalty=args.lazy_penalty, shared_fakes=args.shared_fakes,
-        deterministic=args.deterministic, max_steps=args.steps, progress=args.progress, argv=list(sys.argv),
+        deterministic=args.deterministic, cuda_graphs=args.cuda_graphs, max_steps=args.steps, progress=args.progress,
+        argv=list(sys.argv),
         metrics=args.metrics, metrics_ticks=args.metrics_ticks, metrics_num=args.metrics_num,
         tensorboard=args.tensorboard,
     )

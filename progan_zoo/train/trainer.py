@@ -48,6 +48,7 @@ from . import checkpoint as ckpt_io
 from . import rundir
 from .checkpoint import TrainState
 from .dist import DistInfo, all_reduce_grads, all_reduce_mean, barrier, broadcast_module, init_distributed, shutdown
+from .graphs import StaticSteps
 from .interrupt import StopRequests
 from .losses import make_loss
 from .monitor import Monitor, check_metric_options
@@ -79,6 +80,8 @@ class TrainConfig:
     lazy_penalty: int = 1             # The penalty every k-th D step, times k (lazy regularisation; 1: every step).
     shared_fakes: bool = False        # One G forward per minibatch, shared by the last D step and the G step.
     deterministic: bool = False       # torch.use_deterministic_algorithms(True).
+    cuda_graphs: bool = False         # Capture each phase's D and G steps in CUDA graphs (CUDA only; graphs.py).
+    static_steps: bool = False        # Internal (tests): the --cuda-graphs code path without capture, on any device.
     max_steps: int | None = None      # Stop after the group in which this process's G steps reach this (tests, benchmarks).
     progress: bool = True
     argv: list[str] = field(default_factory=list)
@@ -107,8 +110,12 @@ class Nets:
     lazy_penalty: int = 1              # Penalty every k-th D step, scaled by k.
     shared_fakes: bool = False         # G step reuses the last D step's latents and G forward.
 
-    def autocast(self):
-        return torch.autocast(self.dist.device.type, dtype=torch.bfloat16) if self.amp else nullcontext()
+    def autocast(self, cache: bool = True):
+        """bf16 autocast under ``--amp bf16``. ``cache=False`` inside CUDA graph capture (PyTorch docs:
+        autocast's weight-cast cache must not outlive a captured region); the numbers are the same."""
+        if not self.amp:
+            return nullcontext()
+        return torch.autocast(self.dist.device.type, dtype=torch.bfloat16, cache_enabled=cache)
 
     def penalty_weight(self, d_index: int) -> float:
         """Weight of the penalty on the ``d_index``-th D step of the run: lazy regularisation (Karras et al.
@@ -144,11 +151,23 @@ def real_batch(loader: RealLoader, phase: Phase, nets: Nets) -> torch.Tensor:
     return nets.fmt(fade_reals(x, phase))
 
 
-def draw(gen: torch.Generator, phase: Phase, z_dim: int, info: DistInfo, mix: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Latents [N, z_dim] (and penalty mixing factors [N]) drawn for the global minibatch, this rank's share."""
+def draw(gen: torch.Generator, phase: Phase, z_dim: int, info: DistInfo, mix: bool,
+         on_device: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Latents [N, z_dim] (and penalty mixing factors [N]) drawn for the global minibatch, this rank's share.
+    ``on_device=False`` leaves them on the CPU (the static steps copy them in without a blocking copy)."""
     z = torch.randn(phase.minibatch, z_dim, generator=gen)[info.rank::info.world]
     u = torch.rand(phase.minibatch, generator=gen)[info.rank::info.world] if mix else None
-    return z.to(info.device), (u.to(info.device) if u is not None else None)
+    if not on_device:
+        return z, u
+
+    def put(t: torch.Tensor) -> torch.Tensor:
+        if info.device.type != "cuda":
+            return t.to(info.device)
+        # Pinned and non-blocking: a blocking copy from pageable memory makes the host wait for every
+        # queued kernel, so it could not prepare the next step while the GPU runs this one.
+        return t.pin_memory().to(info.device, non_blocking=True)
+
+    return put(z), (put(u) if u is not None else None)
 
 
 def d_step(nets: Nets, reals: torch.Tensor, z: torch.Tensor, mix: torch.Tensor | None, phase: Phase,
@@ -295,6 +314,21 @@ def check_precision(cfg: TrainConfig, device: torch.device) -> None:
         torch.use_deterministic_algorithms(True)
 
 
+def check_graphs(cfg: TrainConfig, device: torch.device, world: int) -> None:
+    """``--cuda-graphs``: a CUDA device, one process, and the step kinds graphs.py captures."""
+    if not (cfg.cuda_graphs or cfg.static_steps):
+        return
+    if cfg.cuda_graphs and device.type != "cuda":
+        raise UsageError(f"--cuda-graphs needs a CUDA device, and this run's device is {device.type} "
+                         "(hint: drop --cuda-graphs, or train on a GPU with --device cuda)")
+    if world > 1:
+        raise UsageError(f"--cuda-graphs is not supported with {world} ranks yet: the gradient all-reduce is not "
+                         "captured (hint: drop --cuda-graphs for multi-GPU runs)")
+    if cfg.shared_fakes:
+        raise UsageError("--cuda-graphs cannot be combined with --shared-fakes: the shared G forward's graph would "
+                         "span two captured steps (hint: drop one of the two flags)")
+
+
 # ------------------------------------------------------------------------------------------------
 # The run.
 
@@ -341,6 +375,7 @@ class Run:
                              "or leave SPEC out)")
         self.seed = resume.state.seed if resume else cfg.seed
         check_precision(cfg, device)
+        check_graphs(cfg, device, info.world)
         check_metric_options(cfg.metrics, spec.data.resolution)
         self.run_dir = Path(cfg.out) if cfg.out else resume_run if resume_run is not None else \
             Path("runs") / f"{spec.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
@@ -365,6 +400,9 @@ class Run:
                          make_loss(spec.training.loss), info, amp=cfg.amp == "bf16", channels_last=cfg.channels_last,
                          final_resolution=spec.architecture.resolution, ema_decay=spec.training.g_ema_decay,
                          amp_penalty=cfg.amp_penalty, lazy_penalty=cfg.lazy_penalty, shared_fakes=cfg.shared_fakes)
+        # --cuda-graphs: the D and G steps on static buffers, captured per phase (graphs.py). The internal
+        # static_steps switch runs the same code without capture (the CPU tests).
+        self.static = StaticSteps(self.nets, capture=cfg.cuda_graphs) if cfg.cuda_graphs or cfg.static_steps else None
         self.sched = Schedule(spec)
         check_minibatches(spec, self.sched, info.world)
         # A resumed run keeps its own length and tick unless asked otherwise: `--resume RUN` after a
@@ -495,19 +533,25 @@ class Run:
         fakes = None
         for r in range(training.d_repeats):
             reals = real_batch(self.loader, phase, n)
-            z, mix = draw(self.gen, phase, z_dim, self.info, n.loss.needs_mix)
+            z, mix = draw(self.gen, phase, z_dim, self.info, n.loss.needs_mix, on_device=self.static is None)
             if n.shared_fakes and r == training.d_repeats - 1:
                 # Opt-in: one G forward (with its graph) serves this D step (detached) and the G step.
                 with n.autocast():
                     fakes = n.fmt(n.G(z, phase.stage, phase.alpha))                   # [NCHW]
             # The D step's index in the run (G steps are checkpointed, so a resumed run agrees).
             d_index = self.step * training.d_repeats + r
-            stats.update(d_step(n, reals, z, mix, phase, gp_weight=n.penalty_weight(d_index), fakes=fakes))
-            ema_update(n.G_ema, n.G, n.ema_decay)
+            if self.static is not None:
+                stats.update(self.static.d_step(reals, z, mix, phase, gp_weight=n.penalty_weight(d_index)))  # EMA included
+            else:
+                stats.update(d_step(n, reals, z, mix, phase, gp_weight=n.penalty_weight(d_index), fakes=fakes))
+                ema_update(n.G_ema, n.G, n.ema_decay)
             self.nimg += phase.minibatch
         if fakes is None:
-            z, _ = draw(self.gen, phase, z_dim, self.info, False)
-        stats.update(g_step(n, z, phase, fakes=fakes))
+            z, _ = draw(self.gen, phase, z_dim, self.info, False, on_device=self.static is None)
+        if self.static is not None:
+            stats.update(self.static.g_step(z, phase))
+        else:
+            stats.update(g_step(n, z, phase, fakes=fakes))
         self.step += 1
         return stats
 

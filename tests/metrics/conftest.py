@@ -42,3 +42,9 @@ def inception_weights(tmp_path_factory: pytest.TempPathFactory):
         return convert_fid_helper_weights(tmp_path_factory.mktemp("fid") / "inception-v3-compat.safetensors")
     except FIDError as e:
         pytest.skip(str(e))
+
+
+@pytest.fixture(autouse=True)
+def _reals_cache(tmp_path, monkeypatch):
+    """Each test gets its own FID real-feature cache, so no test reads another's (or the user's) entries."""
+    monkeypatch.setenv("PROGAN_ZOO_FID_REALS_CACHE", str(tmp_path / "fid-reals"))

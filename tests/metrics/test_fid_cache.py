@@ -1,0 +1,64 @@
+"""The real-feature cache of FID/KID: same numbers as computing them, keyed by the images, safe to lose."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from progan_zoo.metrics import fid as fidmod
+
+
+def _score(digits, weights, real, **kw):
+    return fidmod.fid_kid(digits[:16], real, num=16, metrics=["fid", "kid"], weights_path=weights,
+                          kid_subset_size=8, **kw)
+
+
+def test_cached_reals_give_the_same_numbers(inception_weights, digits, tmp_path) -> None:
+    cache = tmp_path / "c"
+    off = _score(digits, inception_weights, digits[16:32], real_cache=False)
+    first = _score(digits, inception_weights, digits[16:32], real_cache=cache)
+    second = _score(digits, inception_weights, digits[16:32], real_cache=cache)
+    assert off["settings"]["real_features"] == "computed"
+    assert first["settings"]["real_features"] == "computed"
+    assert second["settings"]["real_features"] == "cached"
+    for k in ("fid", "kid_mean", "kid_std"):
+        assert off[k] == first[k] == second[k]  # bitwise: the cache stores the features themselves
+    files = list(cache.glob("*.safetensors"))
+    assert len(files) == 1 and files[0].read_bytes()[8:9] == b"{"  # a safetensors header, no pickle
+
+
+def test_other_reals_do_not_hit_the_cache(inception_weights, digits, tmp_path) -> None:
+    cache = tmp_path / "c"
+    _score(digits, inception_weights, digits[16:32], real_cache=cache)
+    other = digits[16:32].clone()
+    other[0, 0, 0, 0] ^= 1  # one pixel differs
+    res = _score(digits, inception_weights, other, real_cache=cache)
+    assert res["settings"]["real_features"] == "computed"
+    assert len(list(cache.glob("*.safetensors"))) == 2
+
+
+def test_damaged_cache_entry_is_recomputed(inception_weights, digits, tmp_path) -> None:
+    cache = tmp_path / "c"
+    good = _score(digits, inception_weights, digits[16:32], real_cache=cache)
+    (entry,) = cache.glob("*.safetensors")
+    entry.write_bytes(entry.read_bytes()[:100])  # truncated, as by a full disk
+    again = _score(digits, inception_weights, digits[16:32], real_cache=cache)
+    assert again["settings"]["real_features"] == "computed" and again["fid"] == good["fid"]
+    assert _score(digits, inception_weights, digits[16:32], real_cache=cache)["settings"]["real_features"] == "cached"
+
+
+def test_env_switches_the_cache_off(inception_weights, digits, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv(fidmod.REALS_CACHE_ENV, "off")
+    assert fidmod.reals_cache_dir() is None
+    _score(digits, inception_weights, digits[16:32])
+    assert _score(digits, inception_weights, digits[16:32])["settings"]["real_features"] == "computed"
+    monkeypatch.setenv(fidmod.REALS_CACHE_ENV, str(tmp_path / "d"))
+    assert fidmod.reals_cache_dir() == Path(tmp_path / "d")
+
+
+def test_fingerprint_sees_datasets_and_tensors_alike(digits) -> None:
+    a = fidmod.images_fingerprint(fidmod.UInt8Images(digits[:4]))
+    b = fidmod.images_fingerprint(fidmod._DatasetImages(fidmod.UInt8Images(digits[:4]), range(4)))
+    assert a == b
+    assert a != fidmod.images_fingerprint(fidmod.UInt8Images(digits[1:5]))
