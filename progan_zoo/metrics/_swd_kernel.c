@@ -8,6 +8,9 @@
  * recursively, on their own elements; at a few elements they are sorted and swept. The result is the same
  * number as sorting, up to float64 rounding of the sums (the inputs are float32 projections).
  *
+ * swd.py uses it for levels with repeated patches (their counts are the weights); on rows without repeats
+ * NumPy's SIMD sort measured faster on peaked projections (docs/metrics.md), and only l1_rows is used there.
+ *
  * Plain C99 and the CPython API; no compiler-specific flags. The GIL is released while computing, so Python
  * worker threads run rows in parallel.
  */
