@@ -34,7 +34,7 @@ import gc
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -50,24 +50,17 @@ from progan_zoo.train.trainer import Nets, d_step, draw, ema_update, g_step, mak
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train import BENCH_SPEC  # noqa: E402
+from bench_train import BENCH_SPEC, BY_NAME as TRAIN_MODES, Mode  # noqa: E402
 
 CELEBAHQ = ROOT / "specs" / "celebahq_1024.yaml"
 TINY = ROOT / "tests" / "fixtures" / "specs" / "tiny_16.yaml"
 
 
-@dataclass(frozen=True)
-class Mode:
-    name: str
-    flags: str
-    tf32: bool = False
-    amp: bool = False
-    graphs: bool = False
-
-
-MODES = [Mode("fp32", "none (default)"), Mode("tf32", "--tf32", tf32=True), Mode("bf16", "--amp bf16", amp=True),
-         Mode("fp32_graphs", "--cuda-graphs", graphs=True), Mode("tf32_graphs", "--tf32 --cuda-graphs", tf32=True, graphs=True),
-         Mode("bf16_graphs", "--amp bf16 --cuda-graphs", amp=True, graphs=True)]
+# bench_train's modes (one definition of what each flag does), under this script's names: the eager
+# fp32 step with --cuda-graphs is bench_train's "cuda_graphs".
+MODES = [replace(TRAIN_MODES[src], name=name) for name, src in (
+    ("fp32", "fp32"), ("tf32", "tf32"), ("bf16", "bf16"),
+    ("fp32_graphs", "cuda_graphs"), ("tf32_graphs", "tf32_graphs"), ("bf16_graphs", "bf16_graphs"))]
 BY_NAME = {m.name: m for m in MODES}
 # (label, spec path or None for the bench spec, resolution trained)
 NETS = {"bench-32": (None, 32), "celebahq-128": (CELEBAHQ, 128), "celebahq-256": (CELEBAHQ, 256),
