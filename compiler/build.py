@@ -24,6 +24,8 @@ def _block(graph: nx.DiGraph, network: str, res: int) -> "Block":
     layers: "OrderedDict[str, nn.Module]" = OrderedDict()
     for node in block_nodes(graph, network, res, kinds=("layer", "output")):
         a = graph.nodes[node]
+        if a["kind"] == "output" and a["op"] == "slice":
+            continue  # the score / label-logit columns of the output layer: no module of their own
         if a["kind"] == "output":
             # Official D's last layer: dense to 1 score, gain 1, linear.
             layers[a["layer"]] = EqualizedLinear(a["in_channels"], a["out_channels"], gain=a["gain"],
@@ -55,7 +57,8 @@ def build_generator(graph: nx.DiGraph) -> "Generator":
     opts = graph.graph["spec"].architecture.options
     blocks, rgbs = _blocks_and_rgbs(graph, "G", "torgb")  # toRGB is linear (official G_paper)
     return Generator(blocks, rgbs, z_dim=graph.graph["latent_size"], image_channels=graph.graph["image_channels"],
-                     normalize_latent=opts.normalize_latent, pixel_norm_eps=opts.pixel_norm_eps)
+                     normalize_latent=opts.normalize_latent, pixel_norm_eps=opts.pixel_norm_eps,
+                     label_size=graph.graph["label_size"])
 
 
 def build_discriminator(graph: nx.DiGraph) -> "Discriminator":
@@ -63,7 +66,8 @@ def build_discriminator(graph: nx.DiGraph) -> "Discriminator":
 
     opts = graph.graph["spec"].architecture.options
     blocks, rgbs = _blocks_and_rgbs(graph, "D", "fromrgb", lrelu_slope=opts.lrelu_slope)
-    return Discriminator(blocks, rgbs, image_channels=graph.graph["image_channels"])
+    return Discriminator(blocks, rgbs, image_channels=graph.graph["image_channels"],
+                         label_size=graph.graph["label_size"])
 
 
 def build(graph: nx.DiGraph) -> tuple["Generator", "Discriminator"]:

@@ -134,6 +134,11 @@ OP_COSTS: dict[str, OpCost] = {
     # Inputs: the normalized latent keeps z and its output; D's image is kept by fromRGB.
     "latent": OpCost(lambda a: 0, lambda a: float(a["out_channels"] * (2 if a["activation"] == "pixnorm" else 1))),
     "image": OpCost(lambda a: 0, lambda a: float(_elems(a["out_shape"]))),
+    # Conditioning: the one-hot labels and their concatenation to the latent (kept for the pixel norm
+    # like the latent), and the score / label-logit columns of D's output (views, nothing kept).
+    "labels": OpCost(lambda a: 0, lambda a: float(a["out_channels"])),
+    "concat": OpCost(lambda a: 0, lambda a: float(a["out_channels"] * (2 if a["activation"] == "pixnorm" else 1))),
+    "slice": OpCost(lambda a: 0, lambda a: 0.0),
 }
 
 

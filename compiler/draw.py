@@ -102,7 +102,7 @@ def _layout(graph: nx.DiGraph, network: str) -> dict[str, tuple[int, int]]:
     for n, a in nodes:
         kind = a["kind"]
         if kind == "input":
-            pos[n] = (0, 0 if network == "G" else 1)
+            pos[n] = (0, a["order"] if network == "G" else 1)  # G: latent, then labels and their concat
         elif network == "G":
             row = {"layer": a["order"], "torgb": n_layers, "fade": n_layers + (1 if a["op"] == "lerp" else 2)}[kind]
             pos[n] = (col_of[a["resolution"]], row)

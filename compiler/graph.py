@@ -16,7 +16,7 @@ import networkx as nx
 
 from .ops import OPS, LayerCtx, to_rgb_params
 from .schema import Spec
-from .validate import d_layers, g_layers
+from .validate import d_layers, g_layers, label_size
 
 
 def _ctx(spec: Spec, network: str, res: int, cin: int, cout: int) -> LayerCtx:
@@ -48,16 +48,21 @@ def to_graph(spec: Spec) -> nx.DiGraph:
     """Expand a validated spec into its layer graph (pure: the spec is not changed)."""
     arch = spec.architecture
     img_c = arch.image_channels
-    g = nx.DiGraph(name=spec.name, spec=spec, latent_size=arch.latent_size, image_channels=img_c,
+    g = nx.DiGraph(name=spec.name, spec=spec, latent_size=arch.latent_size, label_size=label_size(spec),
+                   image_channels=img_c,
                    resolutions=[r.resolution for r in arch.generator])
 
     # ---- Generator.
+    labels = label_size(spec)
+    norm = "pixnorm" if arch.options.normalize_latent else "-"
     g.add_node("G/latent", network="G", kind="input", op="latent", resolution=None, stage=-1, order=0,
                in_channels=arch.latent_size, out_channels=arch.latent_size, out_shape=(arch.latent_size,),
-               params=0, activation="pixnorm" if arch.options.normalize_latent else "-", layer="latent")
+               params=0, activation="-" if labels else norm, layer="latent")
     prev_last = "G/latent"
     prev_rgb = None
     channels = arch.latent_size
+    if labels:
+        prev_last, channels = _label_inputs(g, arch.latent_size, labels, norm)
     for stage, row in enumerate(arch.generator):
         res, size = row.resolution, (1 if stage == 0 else arch.generator[stage - 1].resolution)
         layers = g_layers(spec, stage)
@@ -125,9 +130,11 @@ def to_graph(spec: Spec) -> nx.DiGraph:
         if index == n - 1:
             out = "D/b4/out"
             g.add_node(out, network="D", kind="output", op="dense", layer="out", resolution=res, stage=stage,
-                       order=len(layers) + 1, in_channels=channels, out_channels=1, out_shape=(1,),
-                       params=channels + 1, activation="linear", gain=1.0)
+                       order=len(layers) + 1, in_channels=channels, out_channels=1 + labels, out_shape=(1 + labels,),
+                       params=(channels + 1) * (1 + labels), activation="linear", gain=1.0)
             g.add_edge(last, out)
+            if labels:
+                _label_outputs(g, out, labels, res, stage, len(layers) + 2)
         # The block above feeds this block's first layer, directly or through its fade.
         if prev_block_last is not None:
             above = arch.discriminator[index - 1].resolution
@@ -147,6 +154,31 @@ def to_graph(spec: Spec) -> nx.DiGraph:
             g.add_edge(prev_block_last, first_layer)
         prev_block_last = last
     return g
+
+
+def _label_inputs(g: nx.DiGraph, latent: int, labels: int, norm: str) -> tuple[str, int]:
+    """Official G_paper with labels: the one-hot labels are concatenated to the latent and the pair is
+    pixel-normalised together before the first dense layer. Returns (the node feeding it, its width)."""
+    width = latent + labels
+    g.add_node("G/labels", network="G", kind="input", op="labels", resolution=None, stage=-1, order=1,
+               in_channels=labels, out_channels=labels, out_shape=(labels,), params=0, activation="one-hot",
+               layer="labels")
+    g.add_node("G/concat", network="G", kind="input", op="concat", resolution=None, stage=-1, order=2,
+               in_channels=width, out_channels=width, out_shape=(width,), params=0, activation=norm, layer="concat")
+    g.add_edge("G/latent", "G/concat")
+    g.add_edge("G/labels", "G/concat")
+    return "G/concat", width
+
+
+def _label_outputs(g: nx.DiGraph, out: str, labels: int, res: int, stage: int, order: int) -> None:
+    """Official D_paper with labels: its last dense layer has 1 + label_size outputs, column 0 the
+    score and the rest the label logits of the auxiliary classifier."""
+    for i, (name, width) in enumerate((("score", 1), ("label_logits", labels))):
+        node = f"D/b{res}/{name}"
+        g.add_node(node, network="D", kind="output", op="slice", layer=name, resolution=res, stage=stage,
+                   order=order + i, in_channels=1 + labels, out_channels=width, out_shape=(width,), params=0,
+                   activation="linear")
+        g.add_edge(out, node)
 
 
 def block_nodes(graph: nx.DiGraph, network: str, resolution: int, kinds: tuple[str, ...] = ("layer",)) -> list[str]:

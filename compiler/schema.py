@@ -176,6 +176,15 @@ class Evaluation(_Strict):
         return int(self.num_images.get(key, OFFICIAL_NUM_IMAGES[metric]))
 
 
+class Conditioning(_Strict):
+    """Class-conditional networks (the official TF code's label_size > 0, its -cond configurations)."""
+
+    label_size: int = Field(ge=1, le=2 ** 16, description="Number of classes; labels are one-hot vectors of this length.")
+    class_names: list[Annotated[str, Field(min_length=1)]] | None = Field(None, min_length=1, description="One name per class, in label order (class i is class_names[i]); unset: the classes are named by their index.")
+    scheme: Literal["concat_onehot"] = Field("concat_onehot", description="How labels enter the networks. concat_onehot (the official G_paper / D_paper): G reads the one-hot labels concatenated to the latent, pixel-normalised together, so its first dense layer has latent_size + label_size inputs; D's output layer has 1 + label_size outputs, the score then the label logits (an auxiliary classifier, AC-GAN).")
+    cond_weight: float = Field(1.0, ge=0, description="Weight of the AC-GAN classification terms added to the GAN loss of D and G (official loss.D_wgangp_acgan / G_wgan_acgan cond_weight).")
+
+
 class Spec(_Strict):
     """A progan-zoo architecture spec, format version 1."""
 
@@ -189,6 +198,7 @@ class Spec(_Strict):
     training: Training = Field(description="Schedule, loss and optimizer.")
     data: Data = Field(description="Where the training images come from, their resolution and channels.")
     evaluation: Evaluation = Field(default_factory=Evaluation, description="Metrics the trained model is scored with.")
+    conditioning: Conditioning | None = Field(None, description="Class conditioning of G and D; absent: unconditional networks.")
 
 
 def json_schema() -> dict:

@@ -38,13 +38,14 @@ def layer_label(attrs: dict[str, Any]) -> str:
     """The Table 2 name of a graph node."""
     kind, op = attrs["kind"], attrs["op"]
     if kind == "input":
-        return "Latent vector" if op == "latent" else "Input image"
+        return {"latent": "Latent vector", "labels": "Labels (one-hot)", "concat": "Concat [latent, labels]"}.get(
+            op, "Input image")
     if kind == "torgb":
         return "toRGB (Conv 1x1)"
     if kind == "fromrgb":
         return "fromRGB (Conv 1x1)"
     if kind == "output":
-        return "Fully-connected"
+        return {"slice": "Score" if attrs["layer"] == "score" else "Label logits"}.get(op, "Fully-connected")
     if kind == "fade":
         return "fade: Downsample image" if op == "downsample" else ("fade: Upsample toRGB" if op == "upsample"
                                                                       else "fade: lerp(old, new, a)")
@@ -65,7 +66,8 @@ def table_rows(graph: nx.DiGraph, network: str, fade: bool = False) -> list[dict
     """
     kinds = ("layer", "torgb", "fromrgb", "output") + (("fade",) if fade else ())
     resolutions = graph.graph["resolutions"]
-    rows = [_row(graph, "G/latent" if network == "G" else "D/image")]
+    inputs = [n for n in ("G/latent", "G/labels", "G/concat") if n in graph] if network == "G" else ["D/image"]
+    rows = [_row(graph, n) for n in inputs]
     order = resolutions if network == "G" else resolutions[::-1]
     for res in order:
         nodes = [n for n, a in graph.nodes(data=True)

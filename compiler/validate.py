@@ -321,6 +321,8 @@ def check_rules(spec: Spec, raw: RawSpec | None = None) -> None:
                 raise _err(raw, where, f"minibatch {mb} (used at {at}) is not divisible by mbstd_group_size {g}",
                            f"use a multiple of {g}, or change architecture.options.mbstd_group_size")
 
+    check_conditioning(spec, raw)
+
     # Loss parameters that do not apply to the chosen loss.
     loss = spec.training.loss
     if loss.name != "wgan_gp":
@@ -328,6 +330,31 @@ def check_rules(spec: Spec, raw: RawSpec | None = None) -> None:
         if stray:
             raise _err(raw, ["training", "loss", stray[0]], f"'{stray[0]}' only applies to wgan_gp, not {loss.name}",
                        f"remove '{stray[0]}', or use name: wgan_gp", at_value=False)
+
+
+def label_size(spec: Spec) -> int:
+    """Classes the networks are conditioned on (0: unconditional)."""
+    return spec.conditioning.label_size if spec.conditioning is not None else 0
+
+
+def check_conditioning(spec: Spec, raw: RawSpec | None = None) -> None:
+    """The conditioning section: one unique class name per label."""
+    cond = spec.conditioning
+    if cond is None or cond.class_names is None:
+        return
+    path = ["conditioning", "class_names"]
+    if len(cond.class_names) != cond.label_size:
+        raise _err(raw, path, f"{len(cond.class_names)} class name(s) for label_size {cond.label_size}",
+                   f"give exactly {cond.label_size} names, one per class in label order, or drop class_names")
+    seen: dict[str, int] = {}
+    for i, name in enumerate(cond.class_names):
+        if name in seen:
+            raise _err(raw, path + [i], f"class name {name!r} is used twice (classes {seen[name]} and {i})",
+                       "give every class its own name")
+        if name.isdigit() and int(name) != i:
+            raise _err(raw, path + [i], f"class name {name!r} is a number other than its index {i}",
+                       "`--class N` reads a number as an index: name the class differently, or put it at index N")
+        seen[name] = i
 
 
 def _scales(op: str, factor: float) -> bool:
@@ -459,7 +486,7 @@ def _layer_sizes(spec: Spec) -> list[tuple[list, str, int, int]]:
     arch = spec.architecture
     img_c = arch.image_channels
     out = []
-    channels, size = arch.latent_size, 1
+    channels, size = arch.latent_size + label_size(spec), 1
     for i, row in enumerate(arch.generator):
         path = ["architecture", "generator", i, "channels"]
         for op_name in g_layers(spec, i):
@@ -489,7 +516,7 @@ def _layer_sizes(spec: Spec) -> list[tuple[list, str, int, int]]:
                 out.append((path + [1 if j == weighted[-1] else 0], f"{res}x{res} discriminator {op_name}",
                             op.params(ctx), channels * size * size))
     out.append((["architecture", "discriminator", len(rows) - 1, "channels", 1], "discriminator output",
-                channels + 1, 1))
+                (channels + 1) * (1 + label_size(spec)), 1 + label_size(spec)))
     return out
 
 

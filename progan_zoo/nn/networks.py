@@ -71,6 +71,7 @@ class Generator(_Growable):
         image_channels: int,                # Output channels.
         normalize_latent: bool = True,      # Pixel norm on z before the first layer.
         pixel_norm_eps: float = 1e-8,
+        label_size: int = 0,                # Classes; > 0: one-hot labels are concatenated to z.
     ) -> None:
         super().__init__()
         if len(blocks) != len(to_rgb):
@@ -80,9 +81,17 @@ class Generator(_Growable):
             self.add_module(f"b{block.resolution}", _GStage(block, rgb))
         self.z_dim, self.image_channels = z_dim, image_channels
         self.normalize_latent, self.pixel_norm_eps = normalize_latent, pixel_norm_eps
+        self.label_size = label_size
 
-    def forward(self, z: torch.Tensor, stage: int | None = None, alpha: float | torch.Tensor = 1.0) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, stage: int | None = None, alpha: float | torch.Tensor = 1.0,
+                labels: torch.Tensor | None = None) -> torch.Tensor:
+        """``labels`` (conditional G only): class indices [N] or one-hot / soft labels [N, label_size]."""
         stage = _check_stage(stage, self.num_stages)
+        if self.label_size:
+            # Official G_paper: concat([latents, labels]), pixel-normalised together.
+            z = torch.cat([z, one_hot(labels, self.label_size, len(z)).to(z)], dim=1)  # [N, Z+L]
+        elif labels is not None:
+            raise ValueError("this generator is unconditional: call it without labels")
         x = pixel_norm(z, self.pixel_norm_eps) if self.normalize_latent else z  # [NZ]
         stages = self.stages()
         prev = x
@@ -95,6 +104,23 @@ class Generator(_Growable):
         return img
 
 
+def one_hot(labels: torch.Tensor | None, label_size: int, n: int) -> torch.Tensor:
+    """Labels as float [n, label_size]: class indices [n] become one-hot rows; [n, label_size] passes."""
+    if labels is None:
+        raise ValueError(f"this generator is conditional on {label_size} classes: pass labels= "
+                         "(class indices [N] or one-hot [N, label_size])")
+    if labels.dim() == 1 and not labels.is_floating_point():
+        if len(labels) != n:
+            raise ValueError(f"{len(labels)} labels for {n} latents")
+        if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= label_size):
+            raise ValueError(f"class index out of range 0..{label_size - 1}: {labels.tolist()}")
+        return torch.nn.functional.one_hot(labels.long(), label_size).float()
+    if labels.shape != (n, label_size):
+        raise ValueError(f"labels have shape {tuple(labels.shape)}; expected [{n}] class indices or "
+                         f"[{n}, {label_size}] one-hot rows")
+    return labels.float()
+
+
 class _GStage(nn.Module):
     def __init__(self, block: Block, torgb: nn.Module) -> None:
         super().__init__()
@@ -104,17 +130,22 @@ class _GStage(nn.Module):
 
 
 class Discriminator(_Growable):
-    """D(x, stage, alpha) -> scores [N, 1]; x is [N, C, 4*2^stage, 4*2^stage]."""
+    """D(x, stage, alpha) -> [N, 1 + label_size]; x is [N, C, 4*2^stage, 4*2^stage].
+
+    Column 0 is the score; a conditional D (label_size > 0) adds its label logits in the other
+    columns, as the official D_paper's last dense layer does (``split_scores`` separates them)."""
 
     def __init__(
         self,
         blocks: Sequence[Block],            # From 4x4 up; blocks[0] ends with the output layer.
         from_rgb: Sequence[nn.Module],      # One fromRGB per block, same order.
         image_channels: int,
+        label_size: int = 0,                # Classes; > 0: label logits after the score.
     ) -> None:
         super().__init__()
         if len(blocks) != len(from_rgb):
             raise ValueError("Discriminator needs one fromRGB per block")
+        self.label_size = label_size
         self.resolutions = [b.resolution for b in blocks]
         for block, rgb in zip(blocks, from_rgb):
             self.add_module(f"b{block.resolution}", _DStage(block, rgb))
@@ -132,7 +163,12 @@ class Discriminator(_Growable):
             h = lerp(old, h, alpha)
         for s in reversed(stages[:stage]):
             h = s.block(h)
-        return h                                                      # [N1]
+        return h                                                      # [N, 1+L]
+
+
+def split_scores(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """D's output -> (scores [N, 1], label logits [N, L]; [N, 0] for an unconditional D)."""
+    return out[:, :1], out[:, 1:]
 
 
 class _DStage(nn.Module):

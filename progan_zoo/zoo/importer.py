@@ -119,9 +119,8 @@ def _kwargs(path: Path, net: str, state: dict[str, Any], defaults: dict[str, Any
     kw.update({k: v.item() if isinstance(v, np.generic) else v for k, v in given.items() if k in defaults})
     if kw["dtype"] != "float32":
         raise UsageError(f"{path}: network {net} runs in {kw['dtype']}; only float32 networks are imported")
-    if kw["label_size"]:
-        raise UsageError(f"{path}: network {net} is conditional (label_size {kw['label_size']}); progan-zoo's "
-                         "networks are unconditional, so it cannot be imported exactly")
+    if not isinstance(kw["label_size"], int) or isinstance(kw["label_size"], bool) or kw["label_size"] < 0:
+        raise UsageError(f"{path}: network {net} has label_size {kw['label_size']!r}, not a whole number >= 0")
     res = kw["resolution"]
     if not isinstance(res, int) or res < 4 or res & (res - 1):
         raise UsageError(f"{path}: network {net} has resolution {res!r}, not a power of two >= 4")
@@ -222,6 +221,19 @@ data:
   source: {dataset}
   resolution: {res}
   channels: {gk['num_channels']}
+""" + _conditioning_text(gk["label_size"])
+
+
+def _conditioning_text(label_size: int) -> str:
+    """The spec's conditioning section for a conditional file (label_size > 0; the official -cond
+    configurations): labels concatenated to G's latent, D's label logits after its score."""
+    if not label_size:
+        return ""
+    return f"""
+conditioning:                  # official label_size; class names are not stored in the file
+  label_size: {label_size}
+  scheme: concat_onehot
+  cond_weight: 1.0
 """
 
 
@@ -337,7 +349,7 @@ def read_tf_pickle(path: Path, data: bytes, name: str, dataset: str) -> Imported
     dk = _kwargs(path, "D", nets["D"], D_DEFAULTS)
     if gk != gsk:
         raise UsageError(f"{path}: G and Gs have different static arguments; Gs must be a copy of G's network")
-    for key in ("resolution", "num_channels"):
+    for key in ("resolution", "num_channels", "label_size"):
         if gk[key] != dk[key]:
             raise UsageError(f"{path}: G has {key} {gk[key]} but D {dk[key]}; not one official training run")
     if not gk["use_leakyrelu"]:

@@ -40,7 +40,15 @@ def truncate_generator(G: Generator, stage: int) -> Generator:
     stages = G.stages()[: stage + 1]
     return Generator([s.block for s in stages], [s.torgb for s in stages], z_dim=G.z_dim,
                      image_channels=G.image_channels, normalize_latent=G.normalize_latent,
-                     pixel_norm_eps=G.pixel_norm_eps)
+                     pixel_norm_eps=G.pixel_norm_eps, label_size=G.label_size)
+
+
+def class_names(spec: Any) -> list[str]:
+    """A spec's class names in label order (its conditioning's names, else the indices as text)."""
+    cond = getattr(spec, "conditioning", None)
+    if cond is None:
+        return []
+    return list(cond.class_names) if cond.class_names else [str(i) for i in range(cond.label_size)]
 
 
 class ZooGenerator(nn.Module):
@@ -54,6 +62,9 @@ class ZooGenerator(nn.Module):
     - ``.resolution``, ``.z_dim``, ``.image_channels``, ``.spec`` (the validated spec),
       ``.spec_text`` (the exact file), ``.metadata`` (metadata.json), ``.name``.
     - ``.at_resolution(r)``: the lower-resolution generator inside this one.
+    - Conditional models (``.label_size`` > 0, ``.class_names``): ``G(z, labels=...)`` and
+      ``G.sample(n, labels=...)`` take class indices, class names or one-hot rows (see ``labels``);
+      ``sample`` without labels cycles through the classes (image i is class i mod label_size).
     """
 
     def __init__(self, G: Generator, spec: Any, spec_text: str, metadata: dict[str, Any],
@@ -108,7 +119,50 @@ class ZooGenerator(nn.Module):
                 f"channels={self.image_channels}, source={self.source!r})")
 
     # -- sampling --------------------------------------------------------------------------------
-    def forward(self, z: torch.Tensor, stage: int | None = None, alpha: float | None = None) -> torch.Tensor:
+    @property
+    def label_size(self) -> int:
+        """Classes of a conditional model; 0 when unconditional."""
+        return self.G.label_size
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class names in label order (the spec's, else the indices as text); [] when unconditional."""
+        return class_names(self.spec)
+
+    def labels(self, labels: Any, n: int) -> torch.Tensor | None:
+        """Labels for ``n`` images as class indices [n] (or one-hot rows [n, L] passed through).
+
+        ``labels``: None (classes in turn: image i gets class i mod L), one class (index or name)
+        for every image, or a list / tensor of n of them. None for an unconditional model, which
+        refuses labels.
+        """
+        if not self.label_size:
+            if labels is not None:
+                raise UserError(f"{self.name} is unconditional: it takes no labels or classes")
+            return None
+        if labels is None:
+            return torch.arange(n) % self.label_size
+        if torch.is_tensor(labels):
+            return labels if labels.dim() == 2 else labels.long().expand(n) if labels.dim() == 0 else labels.long()
+        items = [labels] * n if isinstance(labels, (int, str)) else list(labels)
+        if len(items) != n:
+            raise UserError(f"{len(items)} labels for {n} images: give one class, or one per image")
+        return torch.tensor([self.class_index(x) for x in items], dtype=torch.long)
+
+    def class_index(self, cls: int | str) -> int:
+        """A class given by index (int or digits) or by name -> its index."""
+        names = self.class_names
+        if isinstance(cls, str) and cls in names:
+            return names.index(cls)
+        if isinstance(cls, int) or (isinstance(cls, str) and cls.strip().isdigit()):
+            i = int(cls)
+            if 0 <= i < self.label_size:
+                return i
+        raise UserError(f"{self.name}: unknown class {cls!r}; give an index 0..{self.label_size - 1} or one of "
+                        f"{', '.join(names)}")
+
+    def forward(self, z: torch.Tensor, stage: int | None = None, alpha: float | None = None,
+                labels: torch.Tensor | None = None) -> torch.Tensor:
         """[N, z_dim] -> [N, C, R, R] in nominal [-1, 1] (not clamped).
 
         ``stage``/``alpha`` follow the Generator contract (``G(z, stage, alpha)``) so code written for
@@ -118,26 +172,35 @@ class ZooGenerator(nn.Module):
             raise ValueError(f"z must be [N, {self.z_dim}], got {list(z.shape)}")
         if alpha is None:
             alpha = self.alpha if stage is None or stage == self.stage else 1.0
-        return self.G(z.to(self.device), stage=stage, alpha=alpha)
+        if self.label_size and labels is None:
+            labels = self.labels(None, len(z))
+        if labels is not None:
+            labels = labels.to(self.device)
+        return self.G(z.to(self.device), stage=stage, alpha=alpha, labels=labels)
 
     def latents(self, n: int, seed: int | None = 0) -> torch.Tensor:
         """The latents ``sample(n, seed)`` uses: [n, z_dim] on the CPU."""
         return latents(n, self.z_dim, seed)
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor, batch_size: int = 64, dtype: torch.dtype = torch.uint8) -> torch.Tensor:
-        """Images for given latents, in batches: uint8 [0, 255] or float [0, 1] (``dtype``), on the CPU."""
+    def generate(self, z: torch.Tensor, batch_size: int = 64, dtype: torch.dtype = torch.uint8,
+                 labels: Any = None) -> torch.Tensor:
+        """Images for given latents (and labels, see ``labels``), in batches: uint8 [0, 255] or float
+        [0, 1] (``dtype``), on the CPU."""
         out = []
+        lab = self.labels(labels, z.shape[0])
         for i in range(0, z.shape[0], batch_size):
-            x = self(z[i: i + batch_size])
+            x = self(z[i: i + batch_size], labels=None if lab is None else lab[i: i + batch_size])
             out.append(to_uint8(x).cpu() if dtype == torch.uint8
                        else ((x.float() + 1) / 2).clamp_(0, 1).to(dtype).cpu())
         return torch.cat(out, 0) if out else torch.empty(0, self.image_channels, self.resolution, self.resolution,
                                                          dtype=dtype)
 
-    def sample(self, n: int, seed: int | None = 0, batch_size: int = 64, dtype: torch.dtype = torch.uint8) -> torch.Tensor:
-        """``n`` images from ``seed``: uint8 [N, C, R, R] in [0, 255] by default, or float [0, 1]."""
-        return self.generate(self.latents(n, seed), batch_size=batch_size, dtype=dtype)
+    def sample(self, n: int, seed: int | None = 0, batch_size: int = 64, dtype: torch.dtype = torch.uint8,
+               labels: Any = None) -> torch.Tensor:
+        """``n`` images from ``seed``: uint8 [N, C, R, R] in [0, 255] by default, or float [0, 1].
+        A conditional model takes ``labels`` (a class index or name, or one per image; see ``labels``)."""
+        return self.generate(self.latents(n, seed), batch_size=batch_size, dtype=dtype, labels=labels)
 
     # -- lower stages ------------------------------------------------------------------------------
     def at_resolution(self, resolution: int) -> "ZooGenerator":

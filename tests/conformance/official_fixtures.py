@@ -73,7 +73,7 @@ def official_variables(net: str, kw: dict[str, Any]) -> list[tuple[str, tuple[in
 
     if net == "G":
         latent = kw.get("latent_size") or _nf(kw, 0)
-        out.append(("4x4/Dense/weight", (latent, _nf(kw, 1) * 16)))
+        out.append(("4x4/Dense/weight", (latent + kw.get("label_size", 0), _nf(kw, 1) * 16)))
         out.append(("4x4/Dense/bias", (_nf(kw, 1),)))
         wb("4x4/Conv", (3, 3, _nf(kw, 1), _nf(kw, 1)))
         wb(f"ToRGB_lod{log2 - 2}", (1, 1, _nf(kw, 1), c))
@@ -96,7 +96,7 @@ def official_variables(net: str, kw: dict[str, Any]) -> list[tuple[str, tuple[in
         extra = 1 if kw.get("mbstd_group_size", 4) > 1 else 0
         wb("4x4/Conv", (3, 3, _nf(kw, 1) + extra, _nf(kw, 1)))
         wb("4x4/Dense0", (_nf(kw, 1) * 16, _nf(kw, 0)))
-        wb("4x4/Dense1", (_nf(kw, 0), 1))
+        wb("4x4/Dense1", (_nf(kw, 0), 1 + kw.get("label_size", 0)))
     return out
 
 

@@ -149,7 +149,8 @@ def _bad_files(tmp_path: Path) -> dict[str, tuple[bytes, str]]:
         "missing variable": (official_pickle(g, dict(mbstd_group_size=4), drop="8x8/Conv1/weight"), "b8.block.conv1.weight"),
         "wrong shape": (official_pickle(g, dict(mbstd_group_size=4), reshape="4x4/Dense0/weight"), "shape"),
         "not a network tuple": (pickle.dumps({"G": 1}), "(G, D, Gs)"),
-        "conditional": (official_pickle(dict(g, label_size=10), dict(mbstd_group_size=4, label_size=10)), "label_size"),
+        "label sizes differ": (official_pickle(dict(g, label_size=10), dict(mbstd_group_size=4, label_size=5)),
+                               "label_size 10 but D 5"),
         "zip without a checkpoint": (_zip({"x/data.pkl": pickle.dumps({"a": 1})}), "pytorch_GAN_zoo"),
     }
 
@@ -163,7 +164,7 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 
 @pytest.mark.parametrize("kind", ["truncated", "empty", "png", "text", "safetensors", "missing variable", "wrong shape",
-                                  "not a network tuple", "conditional", "zip without a checkpoint"])
+                                  "not a network tuple", "label sizes differ", "zip without a checkpoint"])
 def test_bad_files_exit_2_with_one_line(kind, tmp_path, capsys):
     data, expect = _bad_files(tmp_path)[kind]
     f = tmp_path / "bad.pkl"
