@@ -7,6 +7,7 @@ A cache is a folder:
       res-0004.npy         uint8 [N, C, 4, 4]
       ...
       res-0256.npy         uint8 [N, C, 256, 256]
+      labels.npy           int64 [N] class indices (only with --labels; class names in the manifest)
 
 Each ``.npy`` opens with ``np.load(path, mmap_mode="r")``, so training reads only the images it
 draws. Levels are 2x2 box averages of the level above, computed in float and rounded once (the
@@ -45,6 +46,7 @@ from progan_zoo.errors import UserError
 from progan_zoo.fsutil import fsync_path
 
 from .images import downsample_to, is_power_of_two, iter_levels
+from .labels import Labels, builtin_labels, file_labels, folder_labels, write_cache_labels
 
 FORMAT = "progan-zoo-dataset"
 VERSION = 1
@@ -193,11 +195,12 @@ def load_images(src: str | Path, resolution: int, channels: int, crop: str = "ce
 
 def create_cache(src: str | Path, out: str | Path, resolution: int, channels: int = 3, crop: str = "center",
                  lowest: int = 4, chunk: int = 256, overwrite: bool = False, progress: bool = True,
-                 skip_bad: bool = False) -> Path:
+                 skip_bad: bool = False, labels: str | None = None) -> Path:
     """Build a cache of every resolution ``lowest..resolution`` from a folder or zip of images.
 
     ``skip_bad``: skip unreadable and wrong-mode files (listed under ``skipped`` in the manifest)
-    instead of stopping at the first one.
+    instead of stopping at the first one. ``labels`` (conditional training, ``labels.py``):
+    ``folders`` (class folders), ``builtin`` (a built-in's own labels) or a labels file.
     """
     if not is_power_of_two(resolution) or resolution < lowest:
         raise UserError(f"--resolution {resolution}: must be a power of two >= {lowest} (hint: e.g. 32, 64, 256)")
@@ -209,12 +212,14 @@ def create_cache(src: str | Path, out: str | Path, resolution: int, channels: in
         raise UserError(f"{out}: already exists (hint: pass --overwrite or choose another OUT)")
     builtin = _builtin_images(src, resolution, channels)
     source = list_images(src) if builtin is None else None
+    classes = source_labels(src, source, labels)   # checked before anything is written
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     n = len(source) if builtin is None else len(builtin)
     resolutions = [r for r, _ in iter_levels(np.zeros((1, 1, resolution, resolution), np.uint8), lowest)]
     skipped: list[dict[str, str]] = []
+    kept: list[int] = []
     try:
         arrays = {r: np.lib.format.open_memmap(tmp / level_file(r), mode="w+", dtype=np.uint8,
                                                shape=(n, channels, r, r)) for r in resolutions}
@@ -222,7 +227,7 @@ def create_cache(src: str | Path, out: str | Path, resolution: int, channels: in
             _write_chunk(arrays, builtin, 0, lowest)
         else:
             batch, start = [], 0
-            for name, data in _bar(source.read(), n, f"caching {src}", progress):
+            for i, (name, data) in enumerate(_bar(source.read(), n, f"caching {src}", progress)):
                 try:
                     batch.append(decode(data, source.where(name), resolution, channels, crop))
                 except BadImage as bad:
@@ -230,6 +235,7 @@ def create_cache(src: str | Path, out: str | Path, resolution: int, channels: in
                         raise
                     skipped.append({"file": name, "reason": bad.reason})
                     continue
+                kept.append(i)
                 if len(batch) == chunk:
                     start = _write_chunk(arrays, np.stack(batch), start, lowest)
                     batch = []
@@ -240,9 +246,11 @@ def create_cache(src: str | Path, out: str | Path, resolution: int, channels: in
                                 f"{skipped[0]['reason']})")
             if skipped:
                 arrays, n = _shrink(arrays, tmp, start), start
+                classes = classes.subset(kept) if classes is not None else None
         for arr in arrays.values():
             arr.flush()
         del arrays
+        label_entry = write_cache_labels(tmp, classes) if classes is not None else None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # a failed build leaves nothing behind (a kill leaves OUT.tmp,
         raise                                   # which has no manifest, so nothing accepts it)
@@ -253,6 +261,8 @@ def create_cache(src: str | Path, out: str | Path, resolution: int, channels: in
     }
     if skipped:
         manifest["skipped"] = skipped
+    if label_entry is not None:
+        manifest["labels"] = label_entry
     for f in tmp.iterdir():
         fsync_path(f)
     # The manifest is the completion marker: written last, after every level is on disk.
@@ -264,6 +274,25 @@ def create_cache(src: str | Path, out: str | Path, resolution: int, channels: in
     os.replace(tmp, out)
     fsync_path(out.parent)
     return out
+
+
+def source_labels(src: str | Path, source: "ImageSource | None", how: str | None) -> Labels | None:
+    """The labels ``--labels`` asks for: ``folders``, ``builtin`` or a labels file (None: no labels)."""
+    from .builtin import BUILTINS
+
+    if how is None:
+        return None
+    if source is None:  # a built-in name
+        found = builtin_labels(str(src)) if how in ("builtin", "folders") else None
+        if found is None:
+            raise UserError(f"--labels {how}: the built-in '{src}' has no labels"
+                            if how in ("builtin", "folders") else
+                            f"--labels {how}: a built-in data set brings its own labels (hint: --labels builtin)")
+        return found
+    if how == "builtin":
+        raise UserError(f"--labels builtin: {src} is not a built-in data set ({', '.join(BUILTINS)}) "
+                        "(hint: --labels folders, or --labels FILE)")
+    return folder_labels(src, source.names) if how == "folders" else file_labels(how, source.names)
 
 
 def _builtin_images(src: str | Path, resolution: int, channels: int) -> np.ndarray | None:

@@ -18,16 +18,18 @@ import numpy as np
 from progan_zoo.errors import UserError
 
 from .builtin import BUILTINS, load_builtin
-from .cache import level_file, load_images, read_manifest
+from .cache import level_file, list_images, load_images, read_manifest
+from .labels import Labels, builtin_labels, folder_labels, read_cache_labels
 from .images import is_power_of_two, iter_levels, match_channels
 
 
 class ImageSet:
     """uint8 images [N, C, r, r] at every power-of-two resolution from 4 up to ``resolution``."""
 
-    def __init__(self, levels: dict[int, np.ndarray], name: str) -> None:
+    def __init__(self, levels: dict[int, np.ndarray], name: str, labels: Labels | None = None) -> None:
         self._levels = levels
         self.name = name
+        self.labels = labels          # class labels, for conditional training (labels.py)
         self.resolution = max(levels)
         self.channels = levels[self.resolution].shape[1]
 
@@ -45,24 +47,28 @@ class ImageSet:
 
 
 def open_dataset(source: str | Path, resolution: int, channels: int, progress: bool = True,
-                 crop: str | None = None) -> ImageSet:
+                 crop: str | None = None, labels: bool = False) -> ImageSet:
     """Open a built-in name (``mnist``, ``lfw-100``), a cache folder (has manifest.json), or a folder/zip
     of images, served at ``resolution`` and every power of two below it down to 4.
 
     ``crop`` (a spec's ``data.crop``): how a folder or zip is cropped (default ``center``); a cache made
-    with another ``--crop`` is an error. ``None`` accepts any cache."""
+    with another ``--crop`` is an error. ``None`` accepts any cache.
+
+    Labels come with a built-in that has them and a cache made with ``--labels``; ``labels=True``
+    (a conditional spec) also reads a folder's or zip's class folders."""
     if not is_power_of_two(resolution) or resolution < 4:
         raise UserError(f"data resolution {resolution}: must be a power of two >= 4")
     text = str(source)
     path = Path(text)
     if text in BUILTINS and not path.exists():
         images = match_channels(load_builtin(text), channels, text)
-        return ImageSet(_levels_from(images, resolution, text), text)
+        return ImageSet(_levels_from(images, resolution, text), text, builtin_labels(text))
     if path.is_dir() and (path / "manifest.json").exists():
         return _open_cache(path, resolution, channels, crop)
     if path.is_dir() or path.suffix.lower() == ".zip":
         images = load_images(path, resolution, channels, crop=crop or "center", progress=progress)
-        return ImageSet(_levels_from(images, resolution, text), text)
+        classes = folder_labels(path, list_images(path).names) if labels else None
+        return ImageSet(_levels_from(images, resolution, text), text, classes)
     raise UserError(f"{text}: not a built-in dataset, a dataset cache, an image folder or a zip "
                     f"(hint: use one of {', '.join(BUILTINS)}, or make a cache with progan-zoo dataset)")
 
@@ -106,7 +112,7 @@ def _open_cache(path: Path, resolution: int, channels: int, crop: str | None = N
             raise UserError(f"{file}: holds {levels[res].dtype} {list(levels[res].shape)}, the manifest says uint8 "
                             f"{list(want)} (hint: re-create the cache with progan-zoo dataset)")
         res //= 2
-    return ImageSet(levels, str(path))
+    return ImageSet(levels, str(path), read_cache_labels(path, manifest, int(manifest["count"])))
 
 
 class RealLoader:
@@ -141,12 +147,18 @@ class RealLoader:
 
     def next(self, resolution: int, batch: int, rank: int = 0, world: int = 1) -> np.ndarray:
         """uint8 [batch // world, C, r, r]: this rank's share (samples rank, rank+W, ...) of the next global minibatch."""
+        return self.next_labeled(resolution, batch, rank, world)[0]
+
+    def next_labeled(self, resolution: int, batch: int, rank: int = 0,
+                     world: int = 1) -> tuple[np.ndarray, np.ndarray | None]:
+        """``next`` and the class indices int64 [batch // world] of those images (None without labels)."""
         idx, flip = self.next_indices(batch)
         idx, flip = idx[rank::world], flip[rank::world]
         x = self.images.level(resolution)[idx]                  # [NCHW]
         if self.mirror:
             x = np.where(flip[:, None, None, None], x[..., ::-1], x)
-        return np.ascontiguousarray(x)
+        labels = self.images.labels
+        return np.ascontiguousarray(x), (labels.indices[idx] if labels is not None else None)
 
     def state_dict(self) -> dict:
         return {"seed": self.seed, "epoch": self.epoch, "position": self.position, "mirror": self.mirror}

@@ -97,6 +97,10 @@ def add_dataset_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--skip-bad", action="store_true",
                    help="skip unreadable or wrong-mode images (listed in OUT/manifest.json) instead of stopping at the first")
+    p.add_argument("--labels", metavar="folders|builtin|FILE",
+                   help="store class labels for conditional specs: folders (each image's top-level folder is its "
+                        "class), builtin (a built-in's own labels: the mnist digits), or a labels file (JSON "
+                        "{\"file\": \"class\"} or CSV lines file,class)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
@@ -104,9 +108,12 @@ def run_dataset(args: argparse.Namespace) -> int:
     from progan_zoo.data.cache import create_cache, read_manifest
 
     out = create_cache(args.src, args.out, args.resolution, args.channels, args.crop, overwrite=args.overwrite,
-                       progress=args.progress, skip_bad=args.skip_bad)
+                       progress=args.progress, skip_bad=args.skip_bad, labels=args.labels)
     m = read_manifest(out)
     print(f"{out}: {m['count']} images, {m['channels']} channel(s), levels {', '.join(m['levels'])}")
+    if m.get("labels"):
+        print(f"labels: {len(m['labels']['class_names'])} classes ({', '.join(m['labels']['class_names'][:10])}"
+              f"{', ...' if len(m['labels']['class_names']) > 10 else ''})")
     if m.get("skipped"):
         print(f"skipped {len(m['skipped'])} unreadable or wrong-mode file(s), listed under \"skipped\" in "
               f"{out / 'manifest.json'}")

@@ -50,6 +50,7 @@ from .checkpoint import TrainState
 from .dist import DistInfo, all_reduce_grads, all_reduce_mean, barrier, broadcast_module, init_distributed, shutdown
 from .graphs import StaticSteps
 from .interrupt import StopRequests
+from .acgan import ACGAN, draw_labels
 from .losses import make_loss
 from .monitor import Monitor, check_metric_options
 from .preflight import check_memory
@@ -144,11 +145,17 @@ def fade_reals(x: torch.Tensor, phase: Phase) -> torch.Tensor:
 
 def real_batch(loader: RealLoader, phase: Phase, nets: Nets) -> torch.Tensor:
     """This rank's share of the next global minibatch of real images, in [-1, 1], faded."""
+    return labeled_real_batch(loader, phase, nets)[0]
+
+
+def labeled_real_batch(loader: RealLoader, phase: Phase, nets: Nets) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``real_batch`` and the images' class indices [N] on the device (None when the data has no labels)."""
     info = nets.dist
-    u8 = loader.next(phase.resolution, phase.minibatch, info.rank, info.world)     # [NCHW] uint8
+    u8, labels = loader.next_labeled(phase.resolution, phase.minibatch, info.rank, info.world)  # [NCHW] uint8
     x = torch.from_numpy(u8).to(info.device, non_blocking=True).float()
     x = x.mul_(2.0 / 255.0).sub_(1.0)                                               # official drange [0,255] -> [-1,1]
-    return nets.fmt(fade_reals(x, phase))
+    y = torch.from_numpy(labels).to(info.device) if labels is not None else None
+    return nets.fmt(fade_reals(x, phase)), y
 
 
 def draw(gen: torch.Generator, phase: Phase, z_dim: int, info: DistInfo, mix: bool,
@@ -171,18 +178,19 @@ def draw(gen: torch.Generator, phase: Phase, z_dim: int, info: DistInfo, mix: bo
 
 
 def d_step(nets: Nets, reals: torch.Tensor, z: torch.Tensor, mix: torch.Tensor | None, phase: Phase,
-           gp_weight: float = 1.0, fakes: torch.Tensor | None = None) -> dict:
+           gp_weight: float = 1.0, fakes: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> dict:
     """One D step. ``gp_weight``: the penalty's factor (0 skips it: lazy regularisation); ``fakes``: G's
-    output for ``z`` when the caller already has it (``--shared-fakes``), else drawn here without a graph."""
+    output for ``z`` when the caller already has it (``--shared-fakes``), else drawn here without a graph.
+    ``labels`` (conditional specs): the reals' classes; the fakes are generated with them (official)."""
     G, D = nets.G, nets.D
     D.requires_grad_(True)
     if fakes is None:
         with torch.no_grad(), nets.autocast():
-            fakes = nets.fmt(G(z, phase.stage, phase.alpha).float())               # [NCHW]
+            fakes = nets.fmt(G(z, phase.stage, phase.alpha, labels=labels).float())  # [NCHW]
     with nets.autocast():
         loss, stats = nets.loss.d_loss(lambda x: D(x, phase.stage, phase.alpha), reals, fakes.detach().float(), mix,
                                        norm_scale=nets.norm_scale(phase), gp_weight=gp_weight,
-                                       gp_autocast=nets.amp_penalty)
+                                       gp_autocast=nets.amp_penalty, **_labeled(labels))
     nets.opt_D.zero_grad(set_to_none=True)
     loss.backward()
     all_reduce_grads(D.parameters(), nets.dist)
@@ -190,14 +198,21 @@ def d_step(nets: Nets, reals: torch.Tensor, z: torch.Tensor, mix: torch.Tensor |
     return stats
 
 
-def g_step(nets: Nets, z: torch.Tensor | None, phase: Phase, fakes: torch.Tensor | None = None) -> dict:
-    """One G step on fresh latents ``z``, or on ``fakes`` already generated with their graph (shared)."""
+def _labeled(labels: torch.Tensor | None) -> dict:
+    # Only the conditional loss (acgan.ACGAN) takes labels; the unconditional losses keep their signature.
+    return {} if labels is None else {"labels": labels}
+
+
+def g_step(nets: Nets, z: torch.Tensor | None, phase: Phase, fakes: torch.Tensor | None = None,
+           labels: torch.Tensor | None = None) -> dict:
+    """One G step on fresh latents ``z``, or on ``fakes`` already generated with their graph (shared).
+    ``labels`` (conditional specs): the classes the fakes are generated for."""
     G, D = nets.G, nets.D
     D.requires_grad_(False)  # Only G's gradients are needed (the official G_opt covers G's variables).
     with nets.autocast():
         if fakes is None:
-            fakes = nets.fmt(G(z, phase.stage, phase.alpha))
-        loss, stats = nets.loss.g_loss(lambda x: D(x, phase.stage, phase.alpha), fakes)
+            fakes = nets.fmt(G(z, phase.stage, phase.alpha, labels=labels))
+        loss, stats = nets.loss.g_loss(lambda x: D(x, phase.stage, phase.alpha), fakes, **_labeled(labels))
     nets.opt_G.zero_grad(set_to_none=True)
     loss.backward()
     all_reduce_grads(G.parameters(), nets.dist)
@@ -332,6 +347,31 @@ def check_graphs(cfg: TrainConfig, device: torch.device, world: int) -> None:
 # ------------------------------------------------------------------------------------------------
 # The run.
 
+def conditional_loss(loss: object, spec) -> object:
+    """The spec's loss, with the official AC-GAN label terms when the spec is conditional."""
+    return ACGAN(loss, spec.conditioning.cond_weight) if spec.conditioning is not None else loss
+
+
+def check_labels(spec, images, source, cfg: TrainConfig) -> torch.Tensor | None:
+    """The data set's class indices [N] for a conditional spec (None for an unconditional one)."""
+    cond = spec.conditioning
+    if cond is None:
+        return None
+    if cfg.cuda_graphs or cfg.static_steps:
+        raise UsageError("--cuda-graphs does not support conditional specs yet (hint: train without it)")
+    if images.labels is None:
+        raise UsageError(f"{source}: has no class labels, but the spec is conditional (hint: make a cache with "
+                         "`progan-zoo dataset SRC OUT --labels folders|builtin|FILE`, or train from class folders)")
+    got = images.labels
+    if got.label_size != cond.label_size:
+        raise UsageError(f"{source}: has {got.label_size} classes, the spec's conditioning.label_size is "
+                         f"{cond.label_size} (hint: make them equal)")
+    if cond.class_names is not None and list(cond.class_names) != got.class_names:
+        raise UsageError(f"{source}: its classes are {', '.join(got.class_names)}, the spec's class_names "
+                         f"{', '.join(cond.class_names)} (hint: list the data's classes in its order)")
+    return torch.from_numpy(np.array(got.indices))
+
+
 def train(cfg: TrainConfig) -> Path:
     """Train a spec progressively; returns the run directory. Raises UserError on bad input (a run
     directory that holds another run or is locked by another process among them), RunFailure on a
@@ -397,7 +437,7 @@ class Run:
         broadcast_module(D, info)
         G_ema = copy.deepcopy(G).eval().requires_grad_(False)
         self.nets = Nets(G, D, G_ema, make_optimizer(G, spec, device), make_optimizer(D, spec, device),
-                         make_loss(spec.training.loss), info, amp=cfg.amp == "bf16", channels_last=cfg.channels_last,
+                         conditional_loss(make_loss(spec.training.loss), spec), info, amp=cfg.amp == "bf16", channels_last=cfg.channels_last,
                          final_resolution=spec.architecture.resolution, ema_decay=spec.training.g_ema_decay,
                          amp_penalty=cfg.amp_penalty, lazy_penalty=cfg.lazy_penalty, shared_fakes=cfg.shared_fakes)
         # --cuda-graphs: the D and G steps on static buffers, captured per phase (graphs.py). The internal
@@ -417,11 +457,16 @@ class Run:
             mirror = resume.state.rng["data_sampler"]["mirror"] if resume else spec.training.mirror_augment
         self.data_source = cfg.data or (resume.state.data if resume else None) or spec.data.source
         self.images = open_dataset(self.data_source, spec.data.resolution, spec.data.channels,
-                                   progress=cfg.progress and info.is_main, crop=spec.data.crop)
+                                   progress=cfg.progress and info.is_main, crop=spec.data.crop,
+                                   labels=spec.conditioning is not None)
+        # Conditional specs: the data set's labels (G's labels are drawn from them), checked against the spec.
+        self.labels = check_labels(spec, self.images, self.data_source, cfg)
         self.loader = RealLoader(self.images, self.seed, mirror)
         self.gen = torch.Generator().manual_seed(self.seed)   # latents and mixing factors of every step
         self.fixed_z = torch.from_numpy(
             np.random.default_rng([self.seed, 7]).standard_normal((cfg.grid, G.z_dim)).astype(np.float32))
+        # The sample grid of a conditional run: classes in turn, so each class keeps its latents.
+        self.fixed_labels = (torch.arange(cfg.grid) % G.label_size) if G.label_size else None
 
         # Counters.
         self.nimg, self.step, self.tick = 0, 0, 0
@@ -506,7 +551,10 @@ class Run:
     @torch.no_grad()
     def sample_grid(self, phase: Phase) -> np.ndarray:
         G_ema = self.nets.G_ema
-        imgs = torch.cat([G_ema(z.to(self.device), phase.stage, phase.alpha) for z in self.fixed_z.split(64)])
+        labels = self.fixed_labels.split(64) if self.fixed_labels is not None else [None] * len(self.fixed_z.split(64))
+        imgs = torch.cat([G_ema(z.to(self.device), phase.stage, phase.alpha,
+                                labels=None if y is None else y.to(self.device))
+                          for z, y in zip(self.fixed_z.split(64), labels)])
         picture = make_grid(imgs, size=self.spec.data.resolution)
         save_png(picture, self.run_dir / "samples" / f"kimg-{self.nimg // 1000:06d}.png")
         save_png(picture, self.run_dir / "samples" / "latest.png")
@@ -531,27 +579,35 @@ class Run:
         z_dim = n.G.z_dim
         stats: dict[str, torch.Tensor] = {}
         fakes = None
+        real_labels = None
         for r in range(training.d_repeats):
-            reals = real_batch(self.loader, phase, n)
+            reals, real_labels = labeled_real_batch(self.loader, phase, n)
+            real_labels = real_labels if self.labels is not None else None
             z, mix = draw(self.gen, phase, z_dim, self.info, n.loss.needs_mix, on_device=self.static is None)
             if n.shared_fakes and r == training.d_repeats - 1:
-                # Opt-in: one G forward (with its graph) serves this D step (detached) and the G step.
+                # Opt-in: one G forward (with its graph) serves this D step (detached) and the G step
+                # (a conditional G step then uses the reals' labels).
                 with n.autocast():
-                    fakes = n.fmt(n.G(z, phase.stage, phase.alpha))                   # [NCHW]
+                    fakes = n.fmt(n.G(z, phase.stage, phase.alpha, labels=real_labels))   # [NCHW]
             # The D step's index in the run (G steps are checkpointed, so a resumed run agrees).
             d_index = self.step * training.d_repeats + r
             if self.static is not None:
                 stats.update(self.static.d_step(reals, z, mix, phase, gp_weight=n.penalty_weight(d_index)))  # EMA included
             else:
-                stats.update(d_step(n, reals, z, mix, phase, gp_weight=n.penalty_weight(d_index), fakes=fakes))
+                stats.update(d_step(n, reals, z, mix, phase, gp_weight=n.penalty_weight(d_index), fakes=fakes,
+                                    labels=real_labels))
                 ema_update(n.G_ema, n.G, n.ema_decay)
             self.nimg += phase.minibatch
+        g_labels = real_labels
         if fakes is None:
             z, _ = draw(self.gen, phase, z_dim, self.info, False, on_device=self.static is None)
+            if self.labels is not None:
+                g_labels = draw_labels(self.gen, self.labels, phase.minibatch, self.info.rank,
+                                       self.info.world).to(self.device)
         if self.static is not None:
             stats.update(self.static.g_step(z, phase))
         else:
-            stats.update(g_step(n, z, phase, fakes=fakes))
+            stats.update(g_step(n, z, phase, fakes=fakes, labels=g_labels))
         self.step += 1
         return stats
 
