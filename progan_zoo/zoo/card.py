@@ -13,6 +13,8 @@ from typing import Any
 
 from progan_zoo.errors import UserError
 
+from .classes import card_lines as class_card_lines
+
 LIBRARY = "progan-zoo"
 TASK = "unconditional-image-generation"
 
@@ -205,6 +207,7 @@ def render_card(meta: dict[str, Any], hub_repo: str | None = None) -> str:
         f"progan-zoo interpolate {ref} --out walk.gif",
         "```",
         "",
+        *class_card_lines(meta, ref),
         "## Evaluation",
         "",
         _results_table(meta),

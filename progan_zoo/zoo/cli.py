@@ -95,20 +95,34 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="grid.png", help="PNG grid to write (default grid.png)")
     p.add_argument("--cols", type=_positive, default=None, help="grid columns (default: about sqrt(n))")
     p.add_argument("--separate", metavar="DIR", default=None, help="also write each image as DIR/000000.png ...")
+    cls = p.add_mutually_exclusive_group()
+    cls.add_argument("--class", dest="cls", metavar="NAME|INDEX", default=None,
+                     help="conditional models: images of this class, by name or index (default: classes in turn)")
+    cls.add_argument("--per-class", type=_positive, metavar="K", default=None,
+                     help="conditional models: a grid of one row per class, K images each (same latents per row)")
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    from .classes import class_grid_images
     from .images import grid, save_grid, to_pil
 
     G = _load(args)
-    images = G.sample(args.n, seed=args.seed)
+    if (args.cls is not None or args.per_class) and not G.label_size:
+        raise UsageError(f"{args.model}: is unconditional; --class and --per-class need a conditional model")
+    if args.per_class:
+        images = class_grid_images(G, args.per_class, seed=args.seed)
+        args.n, args.cols = len(images), args.per_class
+    else:
+        images = G.sample(args.n, seed=args.seed, labels=None if args.cls is None else G.class_index(args.cls))
     out = save_grid(images, args.out, cols=args.cols)
     if args.separate:
         d = Path(args.separate)
         d.mkdir(parents=True, exist_ok=True)
         for i in range(images.shape[0]):
             to_pil(grid(images[i: i + 1], 1)).save(d / f"{i:06d}.png")
-    print(f"wrote {out}: {args.n} images, {G.resolution}x{G.resolution}, seed {args.seed}, from {G.source}")
+    what = f", class {G.class_names[G.class_index(args.cls)]}" if args.cls is not None else \
+        f", one row per class ({G.label_size})" if args.per_class else ""
+    print(f"wrote {out}: {args.n} images{what}, {G.resolution}x{G.resolution}, seed {args.seed}, from {G.source}")
     return 0
 
 

@@ -199,8 +199,10 @@ def dataset_info(spec: Any, override: str | None = None) -> dict[str, Any]:
     src = spec.data.source
     name = override or (src if "/" not in src and "\\" not in src else Path(src.rstrip("/\\")).stem)
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-").lower() or "unknown"
+    from .classes import dataset_classes
+
     return {"name": name, "display_name": DATASET_NAMES.get(name, name), "source": src,
-            "resolution": spec.data.resolution, "channels": spec.data.channels}
+            "resolution": spec.data.resolution, "channels": spec.data.channels, **dataset_classes(spec)}
 
 
 def pick_stage(G: Any, trained_stage: int, resolution: int | None, stage: int | None) -> int:
@@ -335,7 +337,13 @@ def finish_folder(tmp: Path, out: Path, model: Any, meta: dict[str, Any], sample
     from .images import save_grid
 
     kw = {} if batch_size is None else {"batch_size": batch_size}
-    save_grid(model.sample(samples, seed=seed, **kw), tmp / F.SAMPLES)
+    if getattr(model, "label_size", 0):
+        from .classes import class_grid_images, per_class
+
+        k = per_class(samples, model.label_size)   # one row per class
+        save_grid(class_grid_images(model, k, seed=seed, **kw), tmp / F.SAMPLES, cols=k)
+    else:
+        save_grid(model.sample(samples, seed=seed, **kw), tmp / F.SAMPLES)
     F.write_metadata(tmp, meta)
     write_card(tmp, meta)
     if out.exists():

@@ -481,6 +481,7 @@ def import_model(source: str | Path, out: str | Path, *, name: str | None = None
     from progan_zoo.compiler.load import load_text
     from progan_zoo.compiler.validate import validate
 
+    from .classes import dataset_classes
     from .export import check_out, finish_folder, folder_tensors, fresh_tmp
     from .model import ZooGenerator
     from .weights import save_tensors
@@ -518,7 +519,7 @@ def import_model(source: str | Path, out: str | Path, *, name: str | None = None
             z_dim=G.z_dim,
             images_shown=None,
             dataset={"name": ds, "display_name": _DATASET_NAMES.get(ds, ds), "source": ds,
-                     "resolution": spec.data.resolution, "channels": spec.data.channels},
+                     "resolution": spec.data.resolution, "channels": spec.data.channels, **dataset_classes(spec)},
             license=imp.provenance.license,
             weights=F.weights_record(tmp / F.WEIGHTS, contents),
             training={"imported_from": imp.provenance.source_file},

@@ -124,3 +124,28 @@ def test_sampling_takes_classes(imported):
     assert torch.equal(G.sample(2, seed=1, labels=[0, 1]), G.sample(2, seed=1))  # default: classes in turn
     with pytest.raises(UserError, match="unknown class"):
         G.sample(1, labels=10)
+
+
+def test_card_metadata_and_generate_classes(imported, tmp_path, capsys):
+    from PIL import Image
+
+    from progan_zoo.zoo import load
+
+    _, out, _ = imported
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["dataset"]["classes"] == [str(i) for i in range(10)]
+    card = (out / "README.md").read_text()
+    assert "## Classes" in card and "9: `9`" in card and "--class 3" in card
+    # samples.png: one row per class (10 samples asked: one column).
+    assert Image.open(out / "samples.png").size == (32, 320)
+    assert main(["generate", str(out), "--class", "3", "--n", "4", "--out", str(tmp_path / "c3.png"),
+                 "--separate", str(tmp_path / "sep")]) == 0
+    assert "class 3" in capsys.readouterr().out
+    G = load(out)
+    want = G.sample(4, seed=0, labels=3)
+    got = np.stack([np.asarray(Image.open(tmp_path / "sep" / f"{i:06d}.png").convert("RGB")) for i in range(4)])
+    assert np.array_equal(got.transpose(0, 3, 1, 2), want.numpy())
+    assert main(["generate", str(out), "--per-class", "2", "--out", str(tmp_path / "pc.png")]) == 0
+    assert Image.open(tmp_path / "pc.png").size == (64, 320)
+    assert main(["generate", str(out), "--class", "cat", "--out", str(tmp_path / "x.png")]) == 2
+    assert "unknown class 'cat'" in capsys.readouterr().err
