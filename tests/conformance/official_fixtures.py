@@ -56,6 +56,26 @@ def lod_to_stage(lod: float, num_stages: int) -> tuple[int, float, int]:
     return num_stages - 1 - whole, 1.0 - (lod - whole), 2 ** whole
 
 
+def import_guarded(src: Path, work: Path, samples: int = 4) -> tuple[Path, Path]:
+    """Import ``src``/network-tiny.pkl with the CLI into ``work``/model, in a working directory where the
+    pickle's embedded code would leave its marker file if anything from it ran; asserts it did not.
+    Returns (the model folder, the marker path)."""
+    from progan_zoo.cli import main
+
+    marker = work / "EXECUTED_BY_UNPICKLING"
+    mp = pytest.MonkeyPatch()
+    mp.chdir(work)
+    mp.setenv("PROGAN_PICKLE_MARKER", str(marker))
+    mp.setenv("PROGAN_ZOO_HOME", str(work / "zoo"))
+    try:
+        out = work / "model"
+        assert main(["import", str(src / "network-tiny.pkl"), "--out", str(out), "--samples", str(samples)]) == 0
+    finally:
+        mp.undo()
+    assert not marker.exists()
+    return out, marker
+
+
 # ---------------------------------------------------------------------------------------- synthetic pickles
 def _nf(kw: dict[str, Any], stage: int) -> int:
     return min(int(kw["fmap_base"] / (2.0 ** (stage * kw.get("fmap_decay", 1.0)))), kw["fmap_max"])

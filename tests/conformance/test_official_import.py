@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as Fn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from official_fixtures import fixture_dir, lod_to_stage  # noqa: E402
+from official_fixtures import fixture_dir, import_guarded, lod_to_stage  # noqa: E402
 
 from progan_zoo.cli import main  # noqa: E402
 
@@ -32,18 +32,7 @@ def imported(request, tmp_path_factory):
     """Import the fixture's pickle with the CLI, in a working directory where the pickle's embedded code
     would leave its marker file if anything from it ran."""
     src = fixture_dir("tk_pgan_tiny", request.param)
-    work = tmp_path_factory.mktemp(f"import-{request.param}")
-    marker = work / "EXECUTED_BY_UNPICKLING"
-    mp = pytest.MonkeyPatch()
-    mp.chdir(work)
-    mp.setenv("PROGAN_PICKLE_MARKER", str(marker))
-    mp.setenv("PROGAN_ZOO_HOME", str(work / "zoo"))
-    try:
-        out = work / "model"
-        assert main(["import", str(src / "network-tiny.pkl"), "--out", str(out), "--samples", "4"]) == 0
-    finally:
-        mp.undo()
-    assert not marker.exists() and not (work / "EXECUTED_BY_UNPICKLING").exists()
+    out, marker = import_guarded(src, tmp_path_factory.mktemp(f"import-{request.param}"))
     return request.param, src, out, marker
 
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as Fn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from official_fixtures import REPO, fixture_dir, lod_to_stage  # noqa: E402
+from official_fixtures import REPO, fixture_dir, import_guarded, lod_to_stage  # noqa: E402
 
 from progan_zoo.cli import main  # noqa: E402
 
@@ -34,18 +34,7 @@ def cond_fixture() -> Path:
 def imported(tmp_path_factory):
     """Import with the CLI where the pickle's embedded code would leave its marker if it ran."""
     src = cond_fixture()
-    work = tmp_path_factory.mktemp("import-cond")
-    marker = work / "EXECUTED_BY_UNPICKLING"
-    mp = pytest.MonkeyPatch()
-    mp.chdir(work)
-    mp.setenv("PROGAN_PICKLE_MARKER", str(marker))
-    mp.setenv("PROGAN_ZOO_HOME", str(work / "zoo"))
-    try:
-        out = work / "model"
-        assert main(["import", str(src / "network-tiny.pkl"), "--out", str(out), "--samples", "10"]) == 0
-    finally:
-        mp.undo()
-    assert not marker.exists()
+    out, _ = import_guarded(src, tmp_path_factory.mktemp("import-cond"), samples=10)
     return src, out, np.load(src / "reference.npz")
 
 
