@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 
 
@@ -100,11 +101,37 @@ class OneClass(torch.nn.Module):
 def evaluate_per_class(G: Any, reals: torch.Tensor, real_labels: torch.Tensor, metrics: list[str], num: int,
                        seed: int = 0) -> dict[str, Any]:
     """``metrics.evaluate`` once per class: ``num`` images of the class against that class's reals
-    (cycled when fewer). Returns {class name: results}."""
+    (cycled when fewer; G's images are nearest-upsampled to the reals' size if smaller).
+    Returns {class name: results}."""
     from progan_zoo.metrics.evaluate import evaluate
 
     out = {}
     for c, name in enumerate(G.class_names):
         mine = reals[real_labels == c]
-        out[name] = evaluate(OneClass(G, c), metrics, num, real=mine, seed=seed)
+        out[name] = evaluate(OneClass(G, c), metrics, num, real=mine, seed=seed, resolution=reals.shape[-1])
     return out
+
+
+def print_per_class(G: Any, data: str, resolution: int, metrics: list[str], counts: dict[str, int], seed: int,
+                    crop: str | None = None) -> dict[str, Any]:
+    """``progan-zoo evaluate --per-class``: every metric per class, and the 1-NN class agreement; prints
+    one line per class and returns {"classes": {name: results}, "class_agreement": ...}."""
+    from progan_zoo.data import open_dataset
+    from progan_zoo.errors import UserError
+
+    data_set = open_dataset(data, resolution, G.image_channels, progress=False, crop=crop, labels=True)
+    if data_set.labels is None or data_set.labels.label_size != G.label_size:
+        raise UserError(f"{data}: needs {G.label_size} class labels to score classes (hint: --data a labelled "
+                        "cache, see progan-zoo dataset --labels)")
+    reals = torch.from_numpy(np.array(data_set.level(resolution)))
+    labels = torch.from_numpy(np.array(data_set.labels.indices))
+    num = max(counts.values())
+    per = evaluate_per_class(G, reals, labels, metrics, num, seed=seed)
+    for name, res in per.items():
+        nums = [f"{k} {v:.3f}" for m in metrics for k, v in (res.get(m) or {}).items() if isinstance(v, float)]
+        print(f"class {name}: " + (", ".join(nums) or "no values"))
+    own = torch.from_numpy(np.array(data_set.level(G.resolution)))   # the classifier works at G's size
+    agree = class_agreement(G, own, labels, per_class=max(1, num // G.label_size), seed=seed)
+    print(f"class agreement (1-NN on the labelled reals): {agree['agreement']:.3f} overall; "
+          + ", ".join(f"{k} {v:.2f}" for k, v in agree["per_class"].items()))
+    return {"classes": per, "class_agreement": agree}

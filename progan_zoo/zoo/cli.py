@@ -294,6 +294,9 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
                         help="mirror the reals at random, as the official evaluation does for runs trained with "
                              "mirror augmentation (default: what the run or the spec trained with)")
     mirror.add_argument("--no-mirror", dest="mirror", action="store_false", help="never mirror the reals")
+    p.add_argument("--per-class", action="store_true",
+                   help="conditional models: also score each class on its own (NUM images of the class against "
+                        "the data's images of that class, cycled), and the class agreement of a 1-NN classifier")
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -137,6 +138,8 @@ def evaluate_target(args: argparse.Namespace) -> int:
 
             entry = resolve(str(args.target))
             folder = Path(entry.location) if entry.kind == "folder" else None
+    if getattr(args, "per_class", False) and not G.label_size:
+        raise UsageError(f"{args.target}: is unconditional; --per-class needs a conditional model")
     if args.record and folder is None:
         raise UsageError("--record stores results in a local saved model folder; give its path or a local name "
                          "(for a Hub model: download or export it, record, then publish again)")
@@ -176,6 +179,11 @@ def evaluate_target(args: argparse.Namespace) -> int:
                        batch_size=args.batch_size, run_dir=run_dir, log_extra=log_extra, mirror=mirror,
                        resolution=size, real_order=order)
     print(format_table(results))
+    if args.per_class:
+        from .classes import print_per_class
+
+        results["per_class"] = print_per_class(G, data, size, metrics, counts, args.seed, crop=spec.data.crop)
+        Path(out).write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
     print(f"wrote {out}" + (f"; appended to {run_dir / 'metrics.jsonl'}" if run_dir is not None else ""))
     if args.record:
         entries = to_entries(results, data, counts, args.seed, total)

@@ -138,3 +138,20 @@ def test_card_metadata_and_generate_classes(imported, tmp_path, capsys):
     assert Image.open(tmp_path / "pc.png").size == (64, 320)
     assert main(["generate", str(out), "--class", "cat", "--out", str(tmp_path / "x.png")]) == 2
     assert "unknown class 'cat'" in capsys.readouterr().err
+
+
+def test_evaluate_per_class(imported, tmp_path, capsys):
+    """Per-class scores (each class's images against the data's images of that class) and the 1-NN class
+    agreement; an unconditional model refuses --per-class."""
+    _, out, _ = imported
+    res = tmp_path / "r.json"
+    assert main(["evaluate", str(out), "--metrics", "swd", "--num", "32", "--data", "mnist", "--per-class",
+                 "--device", "cpu", "--out", str(res)]) == 0
+    text = capsys.readouterr().out
+    assert "class 9: swd_32" in text and "class agreement" in text
+    per = json.loads(res.read_text())["per_class"]
+    assert sorted(per["classes"]) == [str(i) for i in range(10)]
+    assert 0.0 <= per["class_agreement"]["agreement"] <= 1.0 and len(per["class_agreement"]["per_class"]) == 10
+    assert main(["evaluate", "mnist-32", "--per-class", "--num", "16", "--device", "cpu",
+                 "--out", str(tmp_path / "u.json")]) == 2
+    assert "is unconditional" in capsys.readouterr().err
