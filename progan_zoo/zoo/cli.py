@@ -139,6 +139,8 @@ def add_interpolate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=24.0, help="frames per second (default 24)")
     p.add_argument("--upscale", type=int, default=None,
                    help="nearest-neighbour enlargement of each frame (default: to at least 256 px)")
+    p.add_argument("--class", dest="cls", metavar="NAME|INDEX", default=None,
+                   help="conditional models: the class every frame shows (default: the first class)")
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
@@ -150,7 +152,10 @@ def run_interpolate(args: argparse.Namespace) -> int:
     G = _load(args)
     keys = seed_latents(args.seeds, G.z_dim)
     z = latent_walk(keys, args.steps, args.method)
-    images = G.generate(z)
+    if args.cls is not None and not G.label_size:
+        raise UsageError(f"{args.model}: is unconditional; --class needs a conditional model")
+    # A conditional walk keeps one class (without labels, sample() would cycle classes frame by frame).
+    images = G.generate(z, labels=G.class_index(args.cls or 0) if G.label_size else None)
     frames = [grid(images[i: i + 1], 1) for i in range(images.shape[0])]
     up = args.upscale or max(1, 256 // G.resolution)
     out = save_gif(frames, args.out, fps=args.fps, upscale=up)
