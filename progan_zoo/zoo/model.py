@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import torch
@@ -41,6 +42,14 @@ def truncate_generator(G: Generator, stage: int) -> Generator:
     return Generator([s.block for s in stages], [s.torgb for s in stages], z_dim=G.z_dim,
                      image_channels=G.image_channels, normalize_latent=G.normalize_latent,
                      pixel_norm_eps=G.pixel_norm_eps, label_size=G.label_size)
+
+
+def random_labels(z: torch.Tensor, label_size: int) -> torch.Tensor:
+    """Uniform random class indices [N] for a batch of latents ``z``, seeded by the batch's values: the
+    same batch gets the same classes on any device."""
+    digest = hashlib.sha256(z.detach().float().cpu().numpy().tobytes()).digest()
+    gen = torch.Generator(device="cpu").manual_seed(int.from_bytes(digest[:8], "little") & (2 ** 63 - 1))
+    return torch.randint(label_size, (len(z),), generator=gen)
 
 
 def class_names(spec: Any) -> list[str]:
@@ -165,6 +174,9 @@ class ZooGenerator(nn.Module):
                 labels: torch.Tensor | None = None) -> torch.Tensor:
         """[N, z_dim] -> [N, C, R, R] in nominal [-1, 1] (not clamped).
 
+        A conditional model without ``labels`` draws its classes uniformly at random, the same ones for the
+        same ``z`` (``random_labels``; the official evaluation feeds random labels too), so metrics that
+        call ``G(z)`` batch by batch see every class equally often.
         ``stage``/``alpha`` follow the Generator contract (``G(z, stage, alpha)``) so code written for
         the compiler's networks accepts this object; by default the model's own stage and fade weight.
         """
@@ -173,7 +185,7 @@ class ZooGenerator(nn.Module):
         if alpha is None:
             alpha = self.alpha if stage is None or stage == self.stage else 1.0
         if self.label_size and labels is None:
-            labels = self.labels(None, len(z))
+            labels = random_labels(z, self.label_size)
         if labels is not None:
             labels = labels.to(self.device)
         return self.G(z.to(self.device), stage=stage, alpha=alpha, labels=labels)
