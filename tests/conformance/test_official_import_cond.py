@@ -138,6 +138,10 @@ def test_card_metadata_and_generate_classes(imported, tmp_path, capsys):
     assert Image.open(tmp_path / "pc.png").size == (64, 320)
     assert main(["generate", str(out), "--class", "cat", "--out", str(tmp_path / "x.png")]) == 2
     assert "unknown class 'cat'" in capsys.readouterr().err
+    # A latent walk keeps one class in every frame.
+    assert main(["interpolate", str(out), "--seeds", "0,1", "--steps", "2", "--class", "5",
+                 "--out", str(tmp_path / "w.gif")]) == 0
+    assert (tmp_path / "w.gif").stat().st_size > 0
 
 
 def test_evaluate_per_class(imported, tmp_path, capsys):

@@ -3,8 +3,6 @@ classifier (each image's nearest real digit) agrees with the class asked for."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -37,12 +35,13 @@ def test_class_agreement_of_the_shipped_model(digits):
     assert G.label_size == 10 and G.class_names == [str(i) for i in range(10)]
     result = class_agreement(G, *digits, per_class=50, seed=1)
     assert result["agreement"] >= 0.9, result
-    meta = json.loads((G.source and __import__("pathlib").Path(G.source) / "metadata.json").read_text())
-    assert meta["dataset"]["classes"] == G.class_names
+    assert G.metadata["dataset"]["classes"] == G.class_names
 
 
 def test_unconditional_models_refuse_classes(tmp_path, capsys):
     assert main(["generate", "mnist-32", "--class", "3", "--out", str(tmp_path / "x.png"), "--device", "cpu"]) == 2
+    assert "is unconditional" in capsys.readouterr().err
+    assert main(["interpolate", "mnist-32", "--class", "3", "--out", str(tmp_path / "w.gif"), "--device", "cpu"]) == 2
     assert "is unconditional" in capsys.readouterr().err
     G = load("mnist-32", device="cpu")
     assert G.label_size == 0 and G.class_names == []
