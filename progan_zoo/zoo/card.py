@@ -126,6 +126,8 @@ def model_index(meta: dict[str, Any]) -> list[dict[str, Any]]:
 def front_matter(meta: dict[str, Any]) -> dict[str, Any]:
     ds = (meta.get("dataset") or {}).get("name")
     tags = ["progan", "gan", "progressive-growing", TASK, "pytorch", "safetensors"]
+    if (meta.get("dataset") or {}).get("classes"):
+        tags.append("class-conditional")
     fm: dict[str, Any] = {
         "library_name": LIBRARY,
         "license": str(meta.get("license") or "other").lower(),

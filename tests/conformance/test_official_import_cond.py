@@ -124,7 +124,7 @@ def test_card_metadata_and_generate_classes(imported, tmp_path, capsys):
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["dataset"]["classes"] == [str(i) for i in range(10)]
     card = (out / "README.md").read_text()
-    assert "## Classes" in card and "9: `9`" in card and "--class 3" in card
+    assert "## Classes" in card and "9: `9`" in card and "--class 3" in card and "- class-conditional" in card
     # samples.png: one row per class (10 samples asked: one column).
     assert Image.open(out / "samples.png").size == (32, 320)
     assert main(["generate", str(out), "--class", "3", "--n", "4", "--out", str(tmp_path / "c3.png"),
