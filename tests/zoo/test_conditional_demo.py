@@ -3,6 +3,8 @@ classifier (each image's nearest real digit) agrees with the class asked for."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -14,6 +16,10 @@ from progan_zoo.data.labels import builtin_labels
 from progan_zoo.zoo import load
 from progan_zoo.zoo.classes import class_agreement, nearest_neighbour_classes
 
+# Shipped as a folder, not yet registered by name: the registry requires a measured FID on every
+# shipped card, and the CPU FID run did not finish in time.
+MODEL = str(Path(__file__).resolve().parents[2] / "progan_zoo" / "zoo" / "models" / "mnist-32-cond")
+
 
 @pytest.fixture(scope="module")
 def digits():
@@ -21,7 +27,7 @@ def digits():
 
 
 def test_generate_class_3_gives_threes(tmp_path, capsys, digits):
-    assert main(["generate", "mnist-32-cond", "--class", "3", "--n", "16", "--out", str(tmp_path / "g.png"),
+    assert main(["generate", MODEL, "--class", "3", "--n", "16", "--out", str(tmp_path / "g.png"),
                  "--separate", str(tmp_path / "sep"), "--device", "cpu"]) == 0
     assert "class 3" in capsys.readouterr().out
     images = torch.from_numpy(np.stack([np.asarray(Image.open(tmp_path / "sep" / f"{i:06d}.png"))[None]
@@ -31,7 +37,7 @@ def test_generate_class_3_gives_threes(tmp_path, capsys, digits):
 
 
 def test_class_agreement_of_the_shipped_model(digits):
-    G = load("mnist-32-cond", device="cpu")
+    G = load(MODEL, device="cpu")
     assert G.label_size == 10 and G.class_names == [str(i) for i in range(10)]
     result = class_agreement(G, *digits, per_class=50, seed=1)
     assert result["agreement"] >= 0.85, result   # measured 0.888 (1-NN itself: 0.94 on held-out real digits)
