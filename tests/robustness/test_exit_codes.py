@@ -129,6 +129,11 @@ CASES = [
     ("plot", ["{w}/nowhere"], "nowhere"),
     ("plot", ["{w}/fake_run"], "log.jsonl"),
     ("plot", [str(TINY)], "not a JSON line"),
+    ("generate", [str(MODEL), "--truncation", "0", "--out", "{w}/g.png"], "--truncation"),
+    ("interpolate", [str(MODEL), "--truncation", "-1", "--out", "{w}/w.gif"], "--truncation"),
+    ("export-onnx", ["{w}/nowhere", "--out", "{w}/g.onnx"], "nowhere"),
+    ("export-onnx", [str(MODEL), "--resolution", "12", "--out", "{w}/g.onnx"], "12"),
+    ("export-onnx", [str(MODEL), "--format", "tflite"], "--format"),
 ]
 
 
