@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from progan_zoo.zoo.cli import _load, _model_args, _positive, _psi
+from progan_zoo.zoo.cli import TRUNCATION_HELP, _int_list, _load, _model_args, _positive, _psi
 
 
 # ---------------------------------------------------------------------------------------- export-onnx
@@ -35,4 +35,103 @@ def run_export_onnx(args: argparse.Namespace) -> int:
     checked = "not checked" if diff is None else f"max |{args.format} - PyTorch| {diff:.2g}"
     print(f"wrote {path}: {G.name} at {G.resolution}x{G.resolution}, input z [batch, {G.z_dim}] float32, "
           f"output images [batch, {G.image_channels}, {G.resolution}, {G.resolution}] in [-1, 1]; {checked}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- video
+def _default_video(stem: str) -> str:
+    from .video import mp4_available
+
+    return f"{stem}.mp4" if mp4_available() else f"{stem}.gif"   # GIF when the video extra is missing
+
+
+def _video_out_args(p: argparse.ArgumentParser, stem: str, fps: float) -> None:
+    p.add_argument("--out", default=None,
+                   help=f"file to write, .mp4 (H.264; the video extra) or .gif (default {stem}.mp4, or {stem}.gif "
+                        "without the video extra)")
+    p.add_argument("--fps", type=float, default=fps, help=f"frames per second (default {fps:g})")
+    p.add_argument("--scale", type=int, default=None,
+                   help="nearest-neighbour enlargement of each frame (default: to at least 256 px)")
+
+
+def add_video_arguments(p: argparse.ArgumentParser) -> None:
+    modes = p.add_subparsers(dest="mode", metavar="MODE", required=True)
+    walk = modes.add_parser("walk", help="the official interpolation video: a Gaussian-smoothed random walk "
+                                         "through latents (util_scripts.generate_interpolation_video)",
+                            description="The official interpolation video: one random latent per frame and grid "
+                                        "cell, Gaussian-smoothed over time (looping), renormalized to unit variance.")
+    _model_args(walk)
+    walk.add_argument("--duration", type=float, default=60.0, help="seconds (default 60, as the official code)")
+    walk.add_argument("--smoothing", type=float, default=1.0,
+                      help="Gaussian sigma in seconds along time (default 1.0, as the official code)")
+    walk.add_argument("--grid", default="1x1", help="COLSxROWS cells, each its own walk (default 1x1)")
+    walk.add_argument("--seed", type=int, default=1000, help="random seed (default 1000, as the official code)")
+    walk.add_argument("--truncation", metavar="PSI", type=_psi, default=None, help=TRUNCATION_HELP)
+    _video_out_args(walk, "walk", 30.0)
+
+    slerp = modes.add_parser("slerp", help="a closed slerp walk from seed to seed",
+                             description="A closed walk along great circles through one latent per seed.")
+    _model_args(slerp)
+    slerp.add_argument("--seeds", type=_int_list, default=[0, 1, 2, 3], help="key seeds, in order (default 0,1,2,3)")
+    slerp.add_argument("--steps", type=_positive, default=30, help="frames from one seed to the next (default 30)")
+    slerp.add_argument("--truncation", metavar="PSI", type=_psi, default=None, help=TRUNCATION_HELP)
+    _video_out_args(slerp, "slerp", 30.0)
+
+    lapse = modes.add_parser("timelapse", help="a run's sample grids (samples/kimg-*.png) in training order",
+                             description="A training time-lapse from a run's samples/kimg-*.png grids, labelled "
+                                         "with the kimg, scaled to the largest grid.")
+    lapse.add_argument("run", metavar="RUN_DIR", help="a run directory written by `progan-zoo train`")
+    lapse.add_argument("--hold", type=_positive, default=3, help="frames each grid is shown (default 3)")
+    lapse.add_argument("--no-label", action="store_true", help="no kimg caption above the grid")
+    _video_out_args(lapse, "timelapse", 10.0)
+
+
+def _grid(text: str) -> tuple[int, int]:
+    from progan_zoo.errors import UsageError
+
+    try:
+        cols, rows = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--grid {text}: expected COLSxROWS, e.g. 3x2") from None
+    if cols < 1 or rows < 1 or cols * rows > 64:
+        raise UsageError(f"--grid {text}: between 1x1 and 64 cells")
+    return cols, rows
+
+
+def run_video(args: argparse.Namespace) -> int:
+    from progan_zoo.errors import UsageError
+
+    from . import video as V
+
+    out = args.out or _default_video(args.mode)
+    V.check_suffix(out)
+    if not args.fps > 0:
+        raise UsageError(f"--fps {args.fps:g}: must be > 0")
+    if args.scale is not None and args.scale < 1:
+        raise UsageError(f"--scale {args.scale}: must be >= 1")
+    if args.mode == "timelapse":
+        frames = V.timelapse_frames(args.run, hold=args.hold, label=not args.no_label)
+        path, n, (h, w) = V.write_video(frames, out, fps=args.fps, scale=args.scale or 1)
+        print(f"wrote {path}: {n} frames, {w}x{h}, {args.fps:g} fps, from {args.run}/samples")
+        return 0
+    G = _load(args)
+    if args.mode == "walk":
+        cols, rows = _grid(args.grid)
+        if not args.duration > 0 or args.smoothing < 0:
+            raise UsageError("--duration must be > 0 and --smoothing >= 0")
+        num = max(1, int(round(args.duration * args.fps)))
+        z = V.smoothed_walk_latents(num, G.z_dim, cells=cols * rows, smoothing_frames=args.smoothing * args.fps,
+                                    seed=args.seed)
+        frames = V.render_frames(G, z, grid_cols=cols, truncation=args.truncation, seed=args.seed)
+        what = f"smoothed walk, {cols}x{rows} cells, sigma {args.smoothing:g} s, seed {args.seed}"
+        width = cols * G.resolution
+    else:
+        z = V.slerp_walk_latents(args.seeds, G.z_dim, args.steps, truncation=args.truncation)
+        frames = V.render_frames(G, z)
+        what = f"slerp through seeds {','.join(map(str, args.seeds))}"
+        width = G.resolution
+    scale = args.scale or max(1, 256 // width)
+    path, n, (h, w) = V.write_video(frames, out, fps=args.fps, scale=scale)
+    psi = f", truncation {args.truncation:g}" if args.truncation is not None else ""
+    print(f"wrote {path}: {n} frames, {w}x{h}, {args.fps:g} fps, {what}{psi}")
     return 0

@@ -134,6 +134,11 @@ CASES = [
     ("export-onnx", ["{w}/nowhere", "--out", "{w}/g.onnx"], "nowhere"),
     ("export-onnx", [str(MODEL), "--resolution", "12", "--out", "{w}/g.onnx"], "12"),
     ("export-onnx", [str(MODEL), "--format", "tflite"], "--format"),
+    ("video", ["walk", "{w}/nowhere", "--out", "{w}/v.mp4"], "nowhere"),
+    ("video", ["walk", str(MODEL), "--grid", "3by2", "--out", "{w}/v.mp4"], "--grid"),
+    ("video", ["slerp", str(MODEL), "--out", "{w}/v.avi"], "v.avi"),
+    ("video", ["timelapse", "{w}/empty", "--out", "{w}/v.gif"], "samples"),
+    ("video", ["spin", str(MODEL)], "spin"),
 ]
 
 
