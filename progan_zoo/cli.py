@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "interpolate": ("progan_zoo.zoo.cli", "write a latent-walk GIF from a model"),
     "export-onnx": ("progan_zoo.tools.cli", "write one stage of a model as an ONNX file (or a torch.export program), checked against PyTorch"),
     "video": ("progan_zoo.tools.cli", "render latent walks (smoothed random walk, seed slerp) or a run's training time-lapse as MP4/GIF"),
+    "project": ("progan_zoo.tools.cli", "find latents that reproduce real images (projection), with reconstructions and a grid"),
     "import": ("progan_zoo.zoo.cli", "turn an official ProGAN release pickle or a pytorch_GAN_zoo checkpoint into a saved model"),
     "publish": ("progan_zoo.zoo.cli", "publish a model to the Hugging Face Hub or a local registry"),
     "models": ("progan_zoo.zoo.cli", "list the models the zoo knows and where they live"),

@@ -135,3 +135,75 @@ def run_video(args: argparse.Namespace) -> int:
     psi = f", truncation {args.truncation:g}" if args.truncation is not None else ""
     print(f"wrote {path}: {n} frames, {w}x{h}, {args.fps:g} fps, {what}{psi}")
     return 0
+
+
+# ---------------------------------------------------------------------------------------- project
+def add_project_arguments(p: argparse.ArgumentParser) -> None:
+    from .project import ProjectionSettings as S
+
+    _model_args(p)
+    p.add_argument("images", metavar="IMAGES", nargs="+",
+                   help="image files or folders of them (PNG/JPEG...), centre-cropped and resized to the model")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="folder for latents.safetensors, reconstructions/, grid.png, scores.json")
+    p.add_argument("--steps", type=int, default=S.steps, help=f"optimisation steps (default {S.steps})")
+    p.add_argument("--lr", type=float, default=S.lr, help=f"peak learning rate (default {S.lr})")
+    p.add_argument("--noise", type=float, default=S.noise,
+                   help=f"initial latent noise, decaying to 0 at 75%% of the steps (default {S.noise})")
+    p.add_argument("--starts", type=_positive, default=S.starts,
+                   help=f"random latents tried for the start, best kept (default {S.starts})")
+    p.add_argument("--seed", type=int, default=0, help="seed of the starts and the noise (default 0)")
+    p.add_argument("--w-structure", type=float, default=S.w_structure,
+                   help=f"weight of the multi-scale SSIM term (default {S.w_structure}; pixel MSE has weight 1)")
+    p.add_argument("--w-feature", type=float, default=S.w_feature,
+                   help=f"weight of the discriminator feature term, used when the model folder holds D "
+                        f"(export --with-training) (default {S.w_feature})")
+    p.add_argument("--no-discriminator", action="store_true", help="do not use the folder's D even if it has one")
+    p.add_argument("--truncation", metavar="PSI", type=_psi, default=None,
+                   help="keep the latents inside [-PSI, PSI] (starts drawn truncated; default: off)")
+    p.add_argument("--video", metavar="FILE", default=None,
+                   help="also write the optimisation as DIR/FILE (.mp4 or .gif), targets above reconstructions")
+    p.add_argument("--snapshot-every", type=_positive, default=5, help="steps between video frames (default 5)")
+
+
+def _folder_of(model: str) -> Path | None:
+    """The saved model folder behind MODEL (a path or a registered local name), to look for its D."""
+    from progan_zoo.zoo import folder as Fo
+    from progan_zoo.zoo.registry import resolve
+
+    p = Path(model).expanduser()
+    if p.is_dir():
+        return p if Fo.is_model_folder(p) else None
+    try:
+        entry = resolve(model)
+    except Exception:  # noqa: BLE001 - hf-hub refs and unknown names: no local D to look for
+        return None
+    loc = Path(str(entry.location))
+    return loc if entry.kind in ("folder", "official") and Fo.is_model_folder(loc) else None
+
+
+def run_project(args: argparse.Namespace) -> int:
+    from progan_zoo.errors import UsageError
+
+    from . import project as P
+
+    if args.video:
+        from .video import check_suffix
+
+        check_suffix(args.video)
+    settings = P.ProjectionSettings(steps=args.steps, lr=args.lr, noise=args.noise, starts=args.starts,
+                                    w_structure=args.w_structure, w_feature=args.w_feature,
+                                    truncation=args.truncation, seed=args.seed).check()
+    G = _load(args)
+    targets, names = P.read_images(args.images, G.resolution, G.image_channels)
+    if len(set(names)) != len(names):
+        raise UsageError("two input images share a file name (without suffix); rename one, outputs are named by it")
+    folder = None if args.no_discriminator else _folder_of(args.model)
+    D = P.load_discriminator(folder, G) if folder is not None else None
+    result = P.project(G, targets, settings, D=D, snapshot_every=args.snapshot_every if args.video else 0)
+    scores = P.write_outputs(args.out, G, targets, names, result, settings, video=args.video)
+    feature = "with D's features" if D is not None else "no D in the model folder: pixel + structure loss only"
+    print(f"wrote {args.out}: {len(names)} latent(s), reconstructions, grid.png, scores.json"
+          + (f", {args.video}" if args.video else "") + f"; mean PSNR {scores['mean_psnr']:.2f} dB, "
+          f"SSIM {scores['mean_ssim']:.3f} ({args.steps} steps, {feature})")
+    return 0

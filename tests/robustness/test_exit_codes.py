@@ -139,6 +139,12 @@ CASES = [
     ("video", ["slerp", str(MODEL), "--out", "{w}/v.avi"], "v.avi"),
     ("video", ["timelapse", "{w}/empty", "--out", "{w}/v.gif"], "samples"),
     ("video", ["spin", str(MODEL)], "spin"),
+    ("project", [str(MODEL), "{w}/nowhere.png", "--out", "{w}/p"], "nowhere.png"),
+    ("project", [str(MODEL), "{w}/notes.txt", "--out", "{w}/p"], "notes.txt"),
+    ("project", [str(MODEL), "{w}/empty", "--out", "{w}/p"], "no images"),
+    ("project", [str(MODEL), "{w}/bad_pngs", "--out", "{w}/p", "--video", "v.avi"], "v.avi"),
+    ("project", [str(MODEL), "{w}/bad_pngs", "--out", "{w}/p", "--truncation", "0"], "--truncation"),
+    ("project", [str(MODEL), "{w}/bad_pngs", "--out", "{w}/p", "--steps", "-3"], "steps"),
 ]
 
 
