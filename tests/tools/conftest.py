@@ -1,4 +1,4 @@
-"""Fixtures of the tools tests: the zoo tests' tiny model (exported with its D), and an isolated registry."""
+"""Fixtures of the tools tests: the zoo tests' isolation and tiny run, the model exported with its D."""
 
 from __future__ import annotations
 
@@ -18,12 +18,8 @@ def _zoo_fixtures():
     return module
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path_factory, monkeypatch):
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("PROGAN_ZOO_REGISTRY", str(home / "registry.json"))
-    monkeypatch.setenv("PROGAN_ZOO_HOME", str(home / "zoo"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+_ZOO = _zoo_fixtures()
+isolated = _ZOO.isolated   # the same autouse fixture: no test sees the user's registry or Hub cache
 
 
 @pytest.fixture(scope="session")
@@ -31,5 +27,5 @@ def tiny_model_with_d(tmp_path_factory) -> Path:
     """A 16x16 saved model whose folder holds G_ema, G and D (random weights)."""
     from progan_zoo.zoo.export import export_model
 
-    run = _zoo_fixtures().make_run(tmp_path_factory.mktemp("runs") / "tiny-run")
+    run = _ZOO.make_run(tmp_path_factory.mktemp("runs") / "tiny-run")
     return export_model(run, tmp_path_factory.mktemp("models") / "tiny-16", with_training=True)
