@@ -29,3 +29,9 @@ def tiny_model_with_d(tmp_path_factory) -> Path:
 
     run = _ZOO.make_run(tmp_path_factory.mktemp("runs") / "tiny-run")
     return export_model(run, tmp_path_factory.mktemp("models") / "tiny-16", with_training=True)
+
+
+@pytest.fixture
+def make_run():
+    """The zoo tests' ``make_run(run_dir, spec=..., stage=..., alpha=...)``: a run with random weights."""
+    return _ZOO.make_run

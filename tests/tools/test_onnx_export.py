@@ -59,3 +59,17 @@ def test_missing_extra_names_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)   # what an uninstalled package looks like to import
     with pytest.raises(UserError, match=r"pip install 'progan-zoo\[onnx\]'"):
         need("onnxruntime", "onnx", "export-onnx")
+
+
+def test_mid_fade_model_exports_with_its_alpha(tmp_path, make_run):
+    """A model saved while its newest block fades in (alpha 0.4) keeps that blend in the exported graph."""
+    from progan_zoo.zoo.export import export_model
+
+    run = make_run(tmp_path / "run", alpha=0.4)
+    G = progan_zoo.load(str(export_model(run, tmp_path / "m")), device="cpu")
+    assert G.alpha == pytest.approx(0.4)
+    path, diff = export_onnx(G, tmp_path / "g.onnx")
+    z = G.latents(3, seed=1)
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["images"], {"z": z.numpy()})[0]
+    assert np.abs(got - G(z).numpy()).max() <= TOLERANCE
+    assert np.abs(got - G(z, alpha=1.0).numpy()).max() > 1e-3     # the fade is really in the graph
