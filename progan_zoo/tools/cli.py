@@ -45,13 +45,14 @@ def _default_video(stem: str) -> str:
     return f"{stem}.mp4" if mp4_available() else f"{stem}.gif"   # GIF when the video extra is missing
 
 
-def _video_out_args(p: argparse.ArgumentParser, stem: str, fps: float) -> None:
+def _video_out_args(p: argparse.ArgumentParser, stem: str, fps: float,
+                    scale_default: str = "to at least 256 px") -> None:
     p.add_argument("--out", default=None,
                    help=f"file to write, .mp4 (H.264; the video extra) or .gif (default {stem}.mp4, or {stem}.gif "
                         "without the video extra)")
     p.add_argument("--fps", type=float, default=fps, help=f"frames per second (default {fps:g})")
     p.add_argument("--scale", type=int, default=None,
-                   help="nearest-neighbour enlargement of each frame (default: to at least 256 px)")
+                   help=f"nearest-neighbour enlargement of each frame (default: {scale_default})")
 
 
 def add_video_arguments(p: argparse.ArgumentParser) -> None:
@@ -83,7 +84,7 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
     lapse.add_argument("run", metavar="RUN_DIR", help="a run directory written by `progan-zoo train`")
     lapse.add_argument("--hold", type=_positive, default=3, help="frames each grid is shown (default 3)")
     lapse.add_argument("--no-label", action="store_true", help="no kimg caption above the grid")
-    _video_out_args(lapse, "timelapse", 10.0)
+    _video_out_args(lapse, "timelapse", 10.0, scale_default="1, the grids' own size")
 
 
 def _grid(text: str) -> tuple[int, int]:
