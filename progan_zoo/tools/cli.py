@@ -140,7 +140,7 @@ def run_video(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------- project
 def add_project_arguments(p: argparse.ArgumentParser) -> None:
-    from .project import ProjectionSettings as S
+    from .project_settings import ProjectionSettings as S
 
     _model_args(p)
     p.add_argument("images", metavar="IMAGES", nargs="+",

@@ -79,3 +79,12 @@ def test_missing_video_extra_names_the_install_command(tmp_path, monkeypatch, ca
     assert main(["video", "slerp", "mnist-32", "--out", str(tmp_path / "x.mp4")]) == 2
     assert "pip install 'progan-zoo[video]'" in capsys.readouterr().err
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_cli_help_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys; from progan_zoo.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"        # the tools' subcommands keep `progan-zoo --help` light
