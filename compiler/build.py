@@ -55,7 +55,8 @@ def build_generator(graph: nx.DiGraph) -> "Generator":
     opts = graph.graph["spec"].architecture.options
     blocks, rgbs = _blocks_and_rgbs(graph, "G", "torgb")  # toRGB is linear (official G_paper)
     return Generator(blocks, rgbs, z_dim=graph.graph["latent_size"], image_channels=graph.graph["image_channels"],
-                     normalize_latent=opts.normalize_latent, pixel_norm_eps=opts.pixel_norm_eps)
+                     normalize_latent=opts.normalize_latent, pixel_norm_eps=opts.pixel_norm_eps,
+                     tanh_output=opts.g_output == "tanh")
 
 
 def build_discriminator(graph: nx.DiGraph) -> "Discriminator":

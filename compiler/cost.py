@@ -59,8 +59,15 @@ def _area(a: dict[str, Any]) -> int:
 
 
 def _weights(a: dict[str, Any]) -> int:
-    # Parameters less one bias per output channel (map): the multiplied weights.
-    return a["params"] - a["out_channels"]
+    # Parameters less one bias per output channel (map), or a normalization's affine parameters
+    # (batch norm: 2 per map; layer norm: a bias per map and one gain): the multiplied weights.
+    act = a["activation"]
+    extra = a["out_channels"] if act.startswith("batchnorm") else 1 if act.startswith("layernorm") else 0
+    return a["params"] - a["out_channels"] - extra
+
+
+def _mbdisc_dim(a: dict[str, Any]) -> int:
+    return a["ctx"].mbdisc_kernel_dim
 
 
 def _conv_macs(a: dict[str, Any]) -> int:
@@ -80,7 +87,8 @@ def _layer_saved(a: dict[str, Any]) -> float:
     act = a["activation"]
     if a["kind"] in ("torgb", "output"):
         return 0.0  # G's image is counted as D's input; D's score is kept by nothing.
-    n = out * (1 + act.startswith("lrelu"))
+    # The activation keeps its input (relu too); a normalization keeps its input and normalized output.
+    n = out * (1 + ("lrelu" in act or "relu" in act) + 2 * ("norm +" in act))
     if "pixnorm" in act:
         n += out + out / a["out_channels"]
     return float(n)
@@ -122,6 +130,11 @@ OP_COSTS: dict[str, OpCost] = {
     "downsample": OpCost(lambda a: 0, _resample_saved),
     "mbstd": OpCost(lambda a: 0, _mbstd_saved),
     "mbstd_gan_zoo": OpCost(lambda a: 0, _mbstd_saved),
+    # Minibatch discrimination: the projection is a dense layer (in * K * B weights per image); the pairwise
+    # L1 distances add N * K * B per image, left out as the per-image model has no minibatch. It keeps its
+    # projection [K, B] and the output.
+    "mbdisc": OpCost(lambda a: a["in_channels"] * (a["out_channels"] - a["in_channels"]) * _mbdisc_dim(a),
+                     lambda a: float(_elems(a["out_shape"]) + (a["out_channels"] - a["in_channels"]) * _mbdisc_dim(a))),
     # pytorch_GAN_zoo's first G layer: one bias per value (16 per map), not one per map.
     "dense4x4_fullbias": OpCost(lambda a: a["params"] - 16 * a["out_channels"], _layer_saved),
     # The official fused ops run a 4x4 kernel (the 3x3 one padded and summed): G's as a stride-2
@@ -339,6 +352,8 @@ def schedule_phases(spec: Spec, stages: dict[tuple[int, bool], StageCost]) -> li
     stabilize 4x4, then for each higher stage fade in and stabilize; the last stage runs to the end)."""
     res = [r.resolution for r in spec.architecture.generator]
     total = float(spec.training.total_kimg)
+    if not spec.training.progressive:  # one phase: the final stage from the first image
+        return [PhaseCost(stages[(len(res) - 1, False)], 0.0, total)]
     phases, start = [], 0.0
     for stage, r in enumerate(res):
         for fading in ((True, False) if stage > 0 else (False,)):

@@ -36,6 +36,9 @@ class LayerCtx:
     pixel_norm_eps: float | None = None  # G: pixel norm after every conv, None in D.
     mbstd_group_size: int = 4
     mbstd_num_features: int = 1
+    norm: str | None = None              # "batch" (G's batch_norm) or "layer" (D's layer_norm), else None.
+    mbdisc_kernels: int = 0              # Minibatch discrimination: kernels K and dimension B per kernel.
+    mbdisc_kernel_dim: int = 5
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class Op:
     make: Callable[[LayerCtx], "nn.Module"]
     activation: Callable[[LayerCtx], str] = field(default=lambda c: "-")
     takes_channels: bool = True                     # Whether the row's channels apply to it.
+    flat: bool = False                              # Works on D's [N, C] vector: only after its dense4x4.
+    normalizable: bool = False                      # options.batch_norm / layer_norm apply to it.
 
 
 class OpRegistry(Registry[Op]):
@@ -69,7 +74,15 @@ OPS = OpRegistry("layer op")
 
 
 def _lrelu(c: LayerCtx) -> str:
-    return f"lrelu {c.lrelu_slope:g}" + (" + pixnorm" if c.pixel_norm_eps is not None else "")
+    act = "relu" if c.lrelu_slope == 0 else f"lrelu {c.lrelu_slope:g}"
+    norm = {"batch": "batchnorm + ", "layer": "layernorm + "}.get(c.norm or "", "")
+    return norm + act + (" + pixnorm" if c.pixel_norm_eps is not None else "")
+
+
+def _bias_params(c: LayerCtx) -> int:
+    """Parameters besides the weights: one bias per output map, or a normalization's own: batch norm a
+    scale and shift per map (it replaces the bias), layer norm one gain plus a bias per map."""
+    return {"batch": 2 * c.out_channels, "layer": c.out_channels + 1}.get(c.norm or "", c.out_channels)
 
 
 def _make_dense4x4(c: LayerCtx) -> "nn.Module":
@@ -80,9 +93,11 @@ def _make_dense4x4(c: LayerCtx) -> "nn.Module":
         return nn_layers.EqualizedLinear(
             c.in_channels, c.out_channels * 16, gain=math.sqrt(2) / 4, equalized=c.equalized,
             lrelu_slope=c.lrelu_slope, pixel_norm_eps=c.pixel_norm_eps, reshape_to=(c.out_channels, 4, 4),
+            norm=c.norm,
         )
     return nn_layers.EqualizedLinear(
         c.in_channels * 16, c.out_channels, equalized=c.equalized, lrelu_slope=c.lrelu_slope, flatten_input=True,
+        norm=c.norm,
     )
 
 
@@ -93,11 +108,12 @@ OPS.register(Op(
     description="G: dense layer from the latent to a 4x4 map; D: dense layer from the flattened 4x4 map "
                 "to a vector (both are the paper's 'conv 4x4'). Leaky ReLU; pixel norm in G.",
     # Same count either way: in * 16 * out weights plus one bias per output feature (map).
-    params=lambda c: c.in_channels * 16 * c.out_channels + c.out_channels,
+    params=lambda c: c.in_channels * 16 * c.out_channels + _bias_params(c),
     out_channels=lambda c: c.out_channels,
     out_size=lambda s: 4 if s == 1 else 1,
     make=_make_dense4x4,
     activation=_lrelu,
+    normalizable=True,
 ))
 
 def _conv_op(name: str, label: str, networks: tuple[str, ...], description: str, layer: str, kernel: int,
@@ -106,17 +122,18 @@ def _conv_op(name: str, label: str, networks: tuple[str, ...], description: str,
     per output map, leaky ReLU, and pixel norm where the network has it (G) and ``pixel_norm`` allows.
     ``layer`` names the progan_zoo.nn class that ``make`` builds."""
     def make(c: LayerCtx) -> "nn.Module":
-        norm = {"pixel_norm_eps": c.pixel_norm_eps} if pixel_norm else {}
+        pn = {"pixel_norm_eps": c.pixel_norm_eps} if pixel_norm else {}
         return getattr(_nn(), layer)(c.in_channels, c.out_channels, kernel, equalized=c.equalized,
-                                     lrelu_slope=c.lrelu_slope, **norm)
+                                     lrelu_slope=c.lrelu_slope, norm=c.norm, **pn)
 
     return Op(
         name=name, label=label, networks=networks, description=description,
-        params=lambda c: c.in_channels * c.out_channels * kernel * kernel + c.out_channels,
+        params=lambda c: c.in_channels * c.out_channels * kernel * kernel + _bias_params(c),
         out_channels=lambda c: c.out_channels,
         out_size=out_size,
         make=make,
         activation=_lrelu,
+        normalizable=True,
     )
 
 
@@ -202,6 +219,24 @@ OPS.register(_parameterless_op(
     "mbstd_group_size consecutive samples, unbiased variance, one extra feature map.",
     out_size=lambda s: s, make=lambda c: _nn().MinibatchStddevGanZoo(c.mbstd_group_size),
     added_channels=lambda c: 1,
+))
+
+
+OPS.register(Op(
+    name="mbdisc",
+    label="Minibatch discrimination",
+    networks=("D",),
+    description="Minibatch discrimination (Salimans et al. 2016; Table 1 row e*): after D's dense4x4, "
+                "appends for each of mbdisc_kernels kernels the sum over the other samples of "
+                "exp(-L1 distance) between their mbdisc_kernel_dim-d projections.",
+    # theta [in, K, B], log_weight_scale [K, B], bias [K].
+    params=lambda c: (c.in_channels + 1) * c.mbdisc_kernels * c.mbdisc_kernel_dim + c.mbdisc_kernels,
+    out_channels=lambda c: c.in_channels + c.mbdisc_kernels,
+    out_size=lambda s: s,
+    make=lambda c: _nn().MinibatchDiscrimination(c.in_channels, c.mbdisc_kernels, c.mbdisc_kernel_dim),
+    activation=lambda c: f"{c.mbdisc_kernels} kernels x {c.mbdisc_kernel_dim}",
+    takes_channels=False,
+    flat=True,
 ))
 
 

@@ -186,8 +186,15 @@ def d_layers(spec: Spec, index: int) -> list[str]:
     rows = spec.architecture.discriminator
     row = rows[index]
     fused = spec.architecture.options.fused_scale
-    return list(row.layers) if row.layers else list(DEFAULT_D_LAST if index == len(rows) - 1 else
-                                                    FUSED_D_BLOCK if fused else DEFAULT_D_BLOCK)
+    if row.layers:
+        return list(row.layers)
+    if index < len(rows) - 1:
+        return list(FUSED_D_BLOCK if fused else DEFAULT_D_BLOCK)
+    # The 4x4 row follows the options: minibatch stddev first when its group is on (a spec with the
+    # statistic off had to list its layers before, so no earlier spec changes), mbdisc last when on.
+    opts = spec.architecture.options
+    layers = [op for op in DEFAULT_D_LAST if op != "mbstd" or opts.mbstd_group_size > 1]
+    return layers + (["mbdisc"] if opts.mbdisc_kernels > 0 else [])
 
 
 def _err(raw: RawSpec | None, path: list, message: str, hint: str | None = None, at_value: bool = True) -> SpecError:
@@ -271,9 +278,24 @@ def check_rules(spec: Spec, raw: RawSpec | None = None) -> None:
         if not last and (any(map(_is_dense, layers)) or n_mbstd):
             raise _err(raw, path, "dense4x4 and mbstd are only allowed in the 4x4 discriminator row",
                        "use conv3x3 and downsample here")
-        if last and (downs or layers[-1] != "dense4x4" or layers.count("dense4x4") != 1 or n_mbstd > 1):
-            raise _err(raw, path, "the 4x4 discriminator row must end with its only dense4x4, have at most one mbstd "
-                       "and not downsample", "use layers: [mbstd, conv3x3, dense4x4]")
+        # Ops on D's flat [N, C] vector (mbdisc) may only follow the 4x4 row's dense4x4.
+        n_flat = sum(OPS.get(op).flat for op in layers)
+        if not last and n_flat:
+            raise _err(raw, path, f"{next(op for op in layers if OPS.get(op).flat)} works on D's final vector: it is "
+                       "only allowed after dense4x4 in the 4x4 discriminator row", "remove it from this row")
+        body = layers[:len(layers) - n_flat] if last else layers
+        if last and (downs or body[-1] != "dense4x4" or layers.count("dense4x4") != 1 or n_mbstd > 1
+                     or any(OPS.get(op).flat for op in body)):
+            raise _err(raw, path, "the 4x4 discriminator row must end with its only dense4x4 (followed only by mbdisc), "
+                       "have at most one mbstd and not downsample", "use layers: [mbstd, conv3x3, dense4x4]")
+        n_mbdisc = layers.count("mbdisc")
+        if last and (arch.options.mbdisc_kernels > 0) != bool(n_mbdisc) or n_mbdisc > 1:
+            if n_mbdisc:
+                raise _err(raw, path, f"the 4x4 row has an mbdisc layer but mbdisc_kernels is {arch.options.mbdisc_kernels}"
+                           if n_mbdisc == 1 else "the 4x4 row has more than one mbdisc layer",
+                           "remove mbdisc, or set architecture.options.mbdisc_kernels (the paper's row e*: 100)")
+            raise _err(raw, path, f"mbdisc_kernels is {arch.options.mbdisc_kernels} but the 4x4 row has no mbdisc layer",
+                       "add mbdisc after dense4x4, or set architecture.options.mbdisc_kernels: 0")
         if last and mbstd_on and not n_mbstd:
             raise _err(raw, path, f"mbstd_group_size is {arch.options.mbstd_group_size} but the 4x4 row has no mbstd layer",
                        "add mbstd first, or set architecture.options.mbstd_group_size: 0")
@@ -296,6 +318,21 @@ def check_rules(spec: Spec, raw: RawSpec | None = None) -> None:
         raise _err(raw, ["architecture", "options", "mbstd_num_features"],
                    f"{n_feat} minibatch-stddev features do not divide the 4x4 block's {d_rows[-1].channels[0]} channels",
                    "each feature averages an equal share of the channels: use a divisor, e.g. 1")
+
+    # Without progressive growing there are no phases: every image trains the final resolution.
+    if not spec.training.progressive:
+        for key in ("stabilize_kimg", "fade_kimg"):
+            if getattr(spec.training.defaults, key) != 0:
+                raise _err(raw, ["training", "defaults", key],
+                           f"{key} is {getattr(spec.training.defaults, key):g} but training.progressive is false: "
+                           "there are no phases, the final resolution trains from the first image",
+                           f"set {key}: 0, or training.progressive: true")
+        for i, row in enumerate(spec.training.schedule):
+            for key in ("stabilize_kimg", "fade_kimg"):
+                if getattr(row, key) is not None:
+                    raise _err(raw, ["training", "schedule", i, key],
+                               f"{key} does not apply: training.progressive is false",
+                               f"remove {key} from this row, or set training.progressive: true", at_value=False)
 
     # Schedule rows.
     seen: set[int] = set()
@@ -425,6 +462,10 @@ def check_size_fields(spec: Spec, raw: RawSpec | None = None) -> None:
         if _over(mb, MAX_MINIBATCH):
             raise _err(raw, path, f"minibatch {mb} exceeds the limit {MAX_MINIBATCH}", "the paper uses 4 to 512")
     opts = arch.options
+    for key in ("mbdisc_kernels", "mbdisc_kernel_dim"):
+        if _over(getattr(opts, key), MAX_WIDTH):
+            raise _err(raw, ["architecture", "options", key], f"{key} {getattr(opts, key)} exceeds the limit {MAX_WIDTH}",
+                       "the paper's row e* uses 100 kernels of 5 dimensions")
     for key in ("mbstd_group_size", "mbstd_num_features"):
         if _over(getattr(opts, key), MAX_WIDTH):
             raise _err(raw, ["architecture", "options", key], f"{key} {getattr(opts, key)} exceeds the limit {MAX_WIDTH}",
@@ -483,7 +524,8 @@ def _layer_sizes(spec: Spec) -> list[tuple[list, str, int, int]]:
             op = OPS.get(op_name)
             want = cout if j == weighted[-1] else cin
             ctx = LayerCtx("D", res, channels, want if op.takes_channels else channels,
-                           mbstd_num_features=arch.options.mbstd_num_features)
+                           mbstd_num_features=arch.options.mbstd_num_features,
+                           mbdisc_kernels=arch.options.mbdisc_kernels, mbdisc_kernel_dim=arch.options.mbdisc_kernel_dim)
             size, channels = op.out_size(size), op.out_channels(ctx)
             if op.takes_channels:
                 out.append((path + [1 if j == weighted[-1] else 0], f"{res}x{res} discriminator {op_name}",

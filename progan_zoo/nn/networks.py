@@ -71,6 +71,7 @@ class Generator(_Growable):
         image_channels: int,                # Output channels.
         normalize_latent: bool = True,      # Pixel norm on z before the first layer.
         pixel_norm_eps: float = 1e-8,
+        tanh_output: bool = False,          # tanh on the (blended) image: the Theano tanh_at_end=1.0.
     ) -> None:
         super().__init__()
         if len(blocks) != len(to_rgb):
@@ -80,6 +81,7 @@ class Generator(_Growable):
             self.add_module(f"b{block.resolution}", _GStage(block, rgb))
         self.z_dim, self.image_channels = z_dim, image_channels
         self.normalize_latent, self.pixel_norm_eps = normalize_latent, pixel_norm_eps
+        self.tanh_output = tanh_output
 
     def forward(self, z: torch.Tensor, stage: int | None = None, alpha: float | torch.Tensor = 1.0) -> torch.Tensor:
         stage = _check_stage(stage, self.num_stages)
@@ -92,7 +94,8 @@ class Generator(_Growable):
         if stage > 0 and not _is_one(alpha):
             old = upsample2x(stages[stage - 1].torgb(prev))          # [NCHW]
             img = lerp(old, img, alpha)
-        return img
+        # Theano G_paper puts its tanh after the level-of-detail blend (Gtanh after Glod).
+        return torch.tanh(img) if self.tanh_output else img
 
 
 class _GStage(nn.Module):
