@@ -138,53 +138,70 @@ def load(path: str | Path) -> RawSpec:
 
 
 def _resolve(raw: RawSpec, chain: list[Path]) -> RawSpec:
-    """``raw`` merged onto its base: mappings merge key by key (this file wins), anything else (lists
-    such as the layer tables, scalars) is replaced whole. The result's text is the resolved spec."""
+    """``raw`` merged onto its bases (``extends: base.yaml`` or a list, merged in order): mappings merge
+    key by key (the later file wins), anything else (lists such as the layer tables, scalars) is
+    replaced whole. The result's text is the resolved spec, which stands alone."""
     ext = raw.tree["extends"]
-    if not isinstance(ext, str) or not ext.strip():
-        raise raw.error(["extends"], "extends must be the path of a base spec", "e.g. extends: base.yaml "
-                        "(relative to this file)", at_value=True)
-    base_path = Path(raw.file).parent / ext
-    if base_path.resolve() in chain:
-        loop = " -> ".join([p.name for p in chain] + [base_path.name])
-        raise raw.error(["extends"], f"extends makes a cycle: {loop}", "a spec may not extend itself, "
-                        "directly or through its bases: point one of them at a spec without that chain", at_value=True)
-    if not base_path.is_file():
-        raise raw.error(["extends"], f"base spec '{ext}' not found (looked for {base_path})",
-                        "the path is relative to the file that says extends:", at_value=True)
-    base = _read(base_path)
-    if not isinstance(base.tree, CommentedMap):
-        raise raw.error(["extends"], f"base spec '{ext}' is not a mapping", "extend a spec file", at_value=True)
-    if "extends" in base.tree:
-        base = _resolve(base, chain + [base_path.resolve()])
-    origins = dict(base.origins)
-    tree = _merge(base.tree, raw.tree, base, raw.file, origins)
+    items = [(["extends"], ext)] if isinstance(ext, str) else [(["extends", i], e) for i, e in enumerate(ext or [])] \
+        if isinstance(ext, list) else []
+    if not items or any(not isinstance(e, str) or not e.strip() for _, e in items):
+        raise raw.error(["extends"], "extends must be the path of a base spec, or a list of them",
+                        "e.g. extends: base.yaml (relative to this file)", at_value=True)
+    tree, origins, sources = None, {}, []
+    for path, rel in items:
+        base = _read_base(raw, path, rel, chain)
+        origins.update(base.origins)
+        sources.append(base.file)
+        tree = base.tree if tree is None else _merge(tree, base.tree, base.file, origins)
+    tree = _merge(tree, raw.tree, raw.file, origins)
     data = _plain(tree)
-    chain_text = " <- ".join([raw.file, str(base_path)])
     yaml = YAML(typ="rt")
     yaml.default_flow_style = None
     yaml.width = 4096  # one line per value, as written
     out = io.StringIO()
     yaml.dump(data, out)
-    text = (f"# Resolved spec: {chain_text}.\n# Written out whole so it stands alone; "
-            f"edit the source files, not this text.\n{out.getvalue()}")
+    text = (f"# Resolved spec: {raw.file}, extending {', '.join(sources)}.\n# Written out whole so it stands "
+            f"alone; edit the source files, not this text.\n{out.getvalue()}")
     return RawSpec(data=data, tree=tree, file=raw.file, text=text, origins=origins)
 
 
-def _merge(base: CommentedMap, child: CommentedMap, base_raw: RawSpec, child_file: str,
-           origins: dict[Any, str]) -> CommentedMap:
+def _read_base(raw: RawSpec, path: list, rel: str, chain: list[Path]) -> RawSpec:
+    """One base named by ``extends``, itself resolved; a missing file or a cycle is an error at ``path``."""
+    base_path = Path(raw.file).parent / rel
+    if base_path.resolve() in chain:
+        loop = " -> ".join([p.name for p in chain] + [base_path.name])
+        raise raw.error(path, f"extends makes a cycle: {loop}", "a spec may not extend itself, directly or "
+                        "through its bases: point one of them at a spec without that chain", at_value=True)
+    if not base_path.is_file():
+        raise raw.error(path, f"base spec '{rel}' not found (looked for {base_path})",
+                        "the path is relative to the file that says extends:", at_value=True)
+    base = _read(base_path)
+    if not isinstance(base.tree, CommentedMap):
+        raise raw.error(path, f"base spec '{rel}' is not a mapping of keys", "extend a spec file", at_value=True)
+    if "extends" in base.tree:
+        base = _resolve(base, chain + [base_path.resolve()])
+    if not base.origins:
+        base.origins[id(base.tree)] = base.file
+    return base
+
+
+def _merge(base: CommentedMap, child: CommentedMap, child_file: str, origins: dict[Any, str],
+           base_file: str = "") -> CommentedMap:
+    """A new mapping: ``base``'s keys, then ``child``'s on top (mappings merged recursively); each key
+    keeps its position and the file it came from (``origins``)."""
     out = CommentedMap()
     out.lc.data = {}
     out.lc.line, out.lc.col = child.lc.line, child.lc.col
+    base_file = origins.get(id(base), base_file)
     for key in base:
         out[key] = base[key]
         out.lc.data[key] = base.lc.data[key]
-        origins[(id(out), key)] = origins.get((id(base), key), origins.get(id(base), base_raw.file))
+        origins[(id(out), key)] = origins.get((id(base), key), base_file)
     for key in child:
         if key == "extends":
             continue
         if isinstance(child[key], CommentedMap) and isinstance(out.get(key), CommentedMap):
-            out[key] = _merge(out[key], child[key], base_raw, child_file, origins)
+            out[key] = _merge(out[key], child[key], child_file, origins, origins[(id(out), key)])
         else:
             out[key] = child[key]
         out.lc.data[key] = child.lc.data[key]
