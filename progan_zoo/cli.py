@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "leaderboard": ("progan_zoo.zoo.cli", "tabulate the evaluation results of every known model"),
     "plot": ("progan_zoo.train.cli", "draw a run's training curves (log.jsonl) to a PNG, growth stages marked"),
     "specs": ("progan_zoo.compiler.cli", "list the specs shipped with the package (train or compile them by name)"),
+    "migrate": ("progan_zoo.compiler.cli", "rewrite a spec to the newest spec_version with the same resolved meaning"),
 }
 
 

@@ -216,7 +216,9 @@ def render_card(meta: dict[str, Any], hub_repo: str | None = None) -> str:
         "## Training",
         "",
         f"- spec: `{spec.get('name')}` revision {spec.get('revision')}, sha256 `{spec.get('sha256')}` "
-        f"(the file is `spec.yaml` next to the weights)",
+        f"(the file is `spec.yaml` next to the weights)"
+        + (f"; resolved sha256 `{spec['resolved_sha256']}` (the model's identity: "
+           f"`progan-zoo compile spec.yaml --resolved | sha256sum`)" if spec.get("resolved_sha256") else ""),
         f"- resolution {res}x{res} (stage {meta.get('stage')} of the spec's "
         f"{meta.get('spec_resolution', res)}x{meta.get('spec_resolution', res)} network)"
         + (f", exported mid fade-in with alpha {alpha:.3f}" if alpha < 1 else ""),

@@ -101,8 +101,12 @@ class ModelMetadata:
 
 
 def spec_record(spec: Any, sha256: str) -> dict[str, Any]:
-    """metadata.json's ``spec`` entry for a validated spec and the sha256 of its exact text."""
-    return {"name": spec.name, "revision": spec.revision, "sha256": sha256, "file": SPEC}
+    """metadata.json's ``spec`` entry for a validated spec and the sha256 of its exact text; beside it the
+    sha256 of the resolved spec (every default of its version written out): the model's identity."""
+    from progan_zoo.compiler.defaults import resolved_sha256
+
+    return {"name": spec.name, "revision": spec.revision, "sha256": sha256,
+            "resolved_sha256": resolved_sha256(spec), "file": SPEC}
 
 
 def weights_record(file: Path, contents: list[str]) -> dict[str, Any]:
@@ -166,7 +170,17 @@ def read_spec(folder: str | Path, meta: dict[str, Any]):
         raise UserError(f"{path}: sha256 {raw.sha256[:16]}... differs from {METADATA}'s spec.sha256 "
                         f"{str(want)[:16]}...; the spec was edited or replaced after export (restore the exact "
                         "spec the weights were trained with, or export the model again)")
-    return raw, validate(raw)
+    spec = validate(raw)
+    resolved = (meta.get("spec") or {}).get("resolved_sha256")
+    if resolved is not None:  # folders written before issue 18 record the text hash only
+        from progan_zoo.compiler.defaults import resolved_sha256
+
+        have = resolved_sha256(spec)
+        if have != resolved:
+            raise UserError(f"{path}: resolved sha256 {have[:16]}... differs from {METADATA}'s "
+                            f"spec.resolved_sha256 {str(resolved)[:16]}...: this progan-zoo reads the spec as "
+                            "another model than the one exported (upgrade progan-zoo, or export the model again)")
+    return raw, spec
 
 
 def check_weights_match(G: "torch.nn.Module", header: dict[str, Any], weights_path: Path, spec_path: Path,
