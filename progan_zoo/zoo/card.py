@@ -270,6 +270,15 @@ def _provenance_lines(meta: dict[str, Any]) -> list[str]:
              f"- level of detail in the file: " + ", ".join(f"{k} {v:g}" for k, v in (prov.get("lod") or {}).items())]
     for net, kw in (prov.get("static_kwargs") or {}).items():
         lines.append(f"- {net} static arguments: " + ", ".join(f"{k}={v}" for k, v in kw.items()))
+    check = meta.get("official")
+    if isinstance(check, dict):
+        published = check.get("published_sha256")
+        hash_text = ("no hash is published for the official file" if not published else
+                     f"{'matches' if check.get('hash_matched') else 'does not match'} the published sha256 `{published}`")
+        verdict = ("the official network (resolution, channels, latent size, G and D parameters and format as the "
+                   "registry states), so the paper's reported scores are attached" if check.get("matched") else
+                   f"{check.get('reason')}; no reported scores are attached")
+        lines.append(f"- official `{check.get('name')}`: file sha256 `{check.get('file_sha256')}`, {hash_text}; {verdict}")
     return lines
 
 

@@ -69,6 +69,7 @@ class ModelMetadata:
     samples: dict[str, Any]                 # file, n, seed of samples.png
     evaluation: list[dict[str, Any]] = field(default_factory=list)
     provenance: dict[str, Any] | None = None        # Imported networks only (safe_pickle's record).
+    official: dict[str, Any] | None = None          # Imported under an official name: is it that file? (official.py)
     reported: list[dict[str, Any]] | None = None    # Imported networks only: the paper's scores.
     created: str = field(default_factory=_now)
     progan_zoo_version: str = __version__
@@ -76,11 +77,11 @@ class ModelMetadata:
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)  # Keys written later (e.g. hub), kept last, in order.
 
-    # Key order of metadata.json; the two import-only keys are left out when None.
+    # Key order of metadata.json; the import-only keys are left out when None.
     ORDER = ("format", "format_version", "name", "spec", "resolution", "stage", "alpha", "spec_resolution",
              "image_channels", "z_dim", "images_shown", "dataset", "license", "weights", "training",
-             "provenance", "reported", "samples", "evaluation", "created", "progan_zoo_version")
-    _OPTIONAL = ("provenance", "reported")
+             "provenance", "official", "reported", "samples", "evaluation", "created", "progan_zoo_version")
+    _OPTIONAL = ("provenance", "official", "reported")
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.ORDER if not (k in self._OPTIONAL and getattr(self, k) is None)}

@@ -94,7 +94,10 @@ def gather(include_hub: bool = True, want_samples: bool = False) -> tuple[list[R
                 folder = Path(e.location)
                 front, body = _local_card(folder)
                 samples = folder / F.SAMPLES if (folder / F.SAMPLES).is_file() else None
-                rows.extend(_reported_rows(folder, name, e))
+                reported, why = _reported_rows(folder, name, e)
+                rows.extend(reported)
+                if why:
+                    notes.append(f"{name}: no reported row: {why}")
             else:
                 if not include_hub:
                     notes.append(f"{name}: on the Hub ({e.where}), skipped (--no-hub)")
@@ -119,13 +122,19 @@ def gather(include_hub: bool = True, want_samples: bool = False) -> tuple[list[R
     return rows, notes
 
 
-def _reported_rows(folder: Path, name: str, entry: ModelEntry) -> list[Row]:
+def _reported_rows(folder: Path, name: str, entry: ModelEntry) -> tuple[list[Row], str | None]:
     """The paper's reported scores of an imported official network, as their own row marked "reported"
-    (never merged with the scores `evaluate --record` measured)."""
+    (never merged with the scores `evaluate --record` measured), and why there is none where the name has
+    reported scores but the folder does not hold the official network (checked at import: official.py)."""
     meta = F.read_metadata(folder)
+    check = meta.get("official")
+    if isinstance(check, dict) and not check.get("matched"):
+        return [], str(check.get("reason") or "not the official network")
     reported = [r for r in meta.get("reported") or [] if isinstance(r, dict) and "metric" in r and "value" in r]
+    if reported and not isinstance(check, dict):
+        return [], "imported before the file was checked against the official network (import it again)"
     if not reported:
-        return []
+        return [], None
     ds = meta.get("dataset") or {}
     res = int(meta["resolution"])
     row = Row(f"{name} (reported)", f"reported: {reported[0].get('source', 'the paper')}", str(ds.get("name") or "unknown"),
@@ -133,7 +142,7 @@ def _reported_rows(folder: Path, name: str, entry: ModelEntry) -> list[Row]:
     for r in reported:
         row.values[str(r["metric"])] = float(r["value"])
         row.settings[str(r["metric"])] = {"kind": "reported", "num_images": r.get("num_images")}
-    return [row]
+    return [row], None
 
 
 def _fmt_settings(s: dict[str, Any]) -> str:
