@@ -8,11 +8,12 @@ figure behind (docs/zoo.md once quoted SWD 13.46 where the card said 13.39).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from progan_zoo import generated
 
 SHIPPED_DIR = Path(__file__).with_name("models")
 DOCS_PATH = Path(__file__).resolve().parents[2] / "docs" / "zoo.md"
@@ -68,41 +69,14 @@ def table(models_dir: Path | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def splice(text: str, body: str) -> str:
-    """``text`` with the block between the markers replaced by ``body``."""
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{DOCS_PATH} lacks the shipped-models markers; add the lines\n{BEGIN}\n{END}")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{body}{END}{tail}"
-
-
 def check_docs(path: Path = DOCS_PATH) -> bool:
     """True when the committed table equals the one generated from the shipped metadata."""
-    text = path.read_text()
-    try:
-        return splice(text, table()) == text
-    except ValueError:
-        return False
+    return generated.is_current(path, BEGIN, END, table())
 
 
 def main(argv: list[str] | None = None) -> int:
     """Rewrite (``--docs``) or check (``--check``) the shipped-models table of docs/zoo.md."""
-    p = argparse.ArgumentParser(prog="python -m progan_zoo.zoo.docs_tables", description=main.__doc__)
-    p.add_argument("--docs", action="store_true", help=f"rewrite the generated table in {DOCS_PATH}")
-    p.add_argument("--check", action="store_true", help="exit 1 if it is stale")
-    args = p.parse_args(argv)
-    if args.check:
-        if not check_docs():
-            print(f"stale: {DOCS_PATH} (run: python -m progan_zoo.zoo.docs_tables --docs)", file=sys.stderr)
-            return 1
-        return 0
-    if args.docs:
-        DOCS_PATH.write_text(splice(DOCS_PATH.read_text(), table()))
-        print(f"wrote the shipped-models table of {DOCS_PATH}")
-        return 0
-    sys.stdout.write(table())
-    return 0
+    return generated.command("python -m progan_zoo.zoo.docs_tables", DOCS_PATH, BEGIN, END, table, argv)
 
 
 if __name__ == "__main__":
