@@ -25,6 +25,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("progan_zoo.zoo.cli", "make a saved-model folder (safetensors + spec + card) from a run"),
     "generate": ("progan_zoo.zoo.cli", "sample a grid of images from a model"),
     "interpolate": ("progan_zoo.zoo.cli", "write a latent-walk GIF from a model"),
+    "export-onnx": ("progan_zoo.tools.cli", "write one stage of a model as an ONNX file (or a torch.export program), checked against PyTorch"),
+    "video": ("progan_zoo.tools.cli", "render latent walks (smoothed random walk, seed slerp) or a run's training time-lapse as MP4/GIF"),
+    "project": ("progan_zoo.tools.cli", "find latents that reproduce real images (projection), with reconstructions and a grid"),
     "import": ("progan_zoo.zoo.cli", "turn an official ProGAN release pickle or a pytorch_GAN_zoo checkpoint into a saved model"),
     "publish": ("progan_zoo.zoo.cli", "publish a model to the Hugging Face Hub or a local registry"),
     "models": ("progan_zoo.zoo.cli", "list the models the zoo knows and where they live"),
@@ -57,9 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
         parser.commands[name] = p
         mod = importlib.import_module(module)
-        getattr(mod, f"add_{name}_arguments")(p)
+        ident = name.replace("-", "_")   # export-onnx -> add_export_onnx_arguments / run_export_onnx
+        getattr(mod, f"add_{ident}_arguments")(p)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        p.set_defaults(_handler=(module, f"run_{name}"))
+        p.set_defaults(_handler=(module, f"run_{ident}"))
     return parser
 
 

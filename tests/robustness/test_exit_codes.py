@@ -132,6 +132,22 @@ CASES = [
     ("plot", ["{w}/nowhere"], "nowhere"),
     ("plot", ["{w}/fake_run"], "log.jsonl"),
     ("plot", [str(TINY)], "not a JSON line"),
+    ("generate", [str(MODEL), "--truncation", "0", "--out", "{w}/g.png"], "--truncation"),
+    ("interpolate", [str(MODEL), "--truncation", "-1", "--out", "{w}/w.gif"], "--truncation"),
+    ("export-onnx", ["{w}/nowhere", "--out", "{w}/g.onnx"], "nowhere"),
+    ("export-onnx", [str(MODEL), "--resolution", "12", "--out", "{w}/g.onnx"], "12"),
+    ("export-onnx", [str(MODEL), "--format", "tflite"], "--format"),
+    ("video", ["walk", "{w}/nowhere", "--out", "{w}/v.mp4"], "nowhere"),
+    ("video", ["walk", str(MODEL), "--grid", "3by2", "--out", "{w}/v.mp4"], "--grid"),
+    ("video", ["slerp", str(MODEL), "--out", "{w}/v.avi"], "v.avi"),
+    ("video", ["timelapse", "{w}/empty", "--out", "{w}/v.gif"], "samples"),
+    ("video", ["spin", str(MODEL)], "spin"),
+    ("project", [str(MODEL), "{w}/nowhere.png", "--out", "{w}/p"], "nowhere.png"),
+    ("project", [str(MODEL), "{w}/notes.txt", "--out", "{w}/p"], "notes.txt"),
+    ("project", [str(MODEL), "{w}/empty", "--out", "{w}/p"], "no images"),
+    ("project", [str(MODEL), "{w}/bad_pngs", "--out", "{w}/p", "--video", "v.avi"], "v.avi"),
+    ("project", [str(MODEL), "{w}/bad_pngs", "--out", "{w}/p", "--truncation", "0"], "--truncation"),
+    ("project", [str(MODEL), "{w}/bad_pngs", "--out", "{w}/p", "--steps", "-3"], "steps"),
 ]
 
 
