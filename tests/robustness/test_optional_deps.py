@@ -41,3 +41,6 @@ def test_every_named_extra_exists_and_brings_its_package() -> None:
     for module, (package, extra) in cli.OPTIONAL_PACKAGES.items():
         assert extra in extras, f"{module}: extra {extra} missing from pyproject.toml"
         assert any(req.split("=")[0].split(">")[0].strip() == package for req in extras[extra]), (module, extra)
+    for extra, requirements in extras.items():  # and every extra's package is known here (but the test extra's)
+        names = {req.split("=")[0].split(">")[0].strip() for req in requirements}
+        assert extra == "test" or names <= {p for p, _ in cli.OPTIONAL_PACKAGES.values()}, extra
