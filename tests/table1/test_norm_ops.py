@@ -23,7 +23,7 @@ def _bn_reference(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps:
     """lasagne BatchNormLayer, training pass: per map c, mean and biased variance over batch and pixels."""
     out = torch.empty_like(x)
     for c in range(x.shape[1]):
-        v = x[:, c].double()
+        v = x[:, c].detach().double()
         mean = v.sum() / v.numel()
         var = ((v - mean) ** 2).sum() / v.numel()
         out[:, c] = ((v - mean) / math.sqrt(var + eps) * gamma[c] + beta[c]).float()
@@ -34,9 +34,9 @@ def _ln_reference(x: torch.Tensor, gain: float, bias: torch.Tensor, eps: float) 
     """Theano LayerNormLayer: per sample, mean and mean square over every feature and pixel."""
     out = torch.empty_like(x)
     for n in range(x.shape[0]):
-        v = x[n].double()
+        v = x[n].detach().double()
         v = v - v.mean()
-        v = v / math.sqrt((v ** 2).mean() + eps)
+        v = v / math.sqrt(float((v ** 2).mean()) + eps)
         shape = (-1,) + (1,) * (v.dim() - 1)
         out[n] = (v * gain + bias.double().reshape(shape)).float()
     return out

@@ -48,8 +48,11 @@ def test_each_row_changes_only_its_step() -> None:
     assert _diff("a_baseline", "b_progressive") == {
         "training.progressive", "training.defaults.stabilize_kimg", "training.defaults.fade_kimg"}
     assert _diff("b_progressive", "c_small_minibatch") == {"training.defaults.minibatch", "training.g_ema_decay"}
-    assert _diff("d_revised_training", "e_star_minibatch_discrimination") == {"architecture.options.mbdisc_kernels"}
-    assert _diff("d_revised_training", "e_minibatch_stddev") == {"architecture.options.mbstd_group_size"}
+    # D's 4x4 row follows the switch (version 3): mbdisc after its dense layer, mbstd before its conv.
+    assert _diff("d_revised_training", "e_star_minibatch_discrimination") == {
+        "architecture.options.mbdisc_kernels", "architecture.discriminator"}
+    assert _diff("d_revised_training", "e_minibatch_stddev") == {
+        "architecture.options.mbstd_group_size", "architecture.discriminator"}
     assert _diff("e_minibatch_stddev", "f_equalized_lr") == {
         "architecture.options.equalized_lr", "training.defaults.learning_rate"}
     assert _diff("f_equalized_lr", "g_pixelwise_norm") == {"architecture.options.pixel_norm"}
@@ -62,7 +65,7 @@ def test_each_row_changes_only_its_step() -> None:
     # (g) is the shipped celeba-128 network and schedule.
     shipped = _flat(validate(load(REPO / "specs" / "celeba_128.yaml")).model_dump())
     g = _flat(validate(load(TABLE1 / "g_pixelwise_norm.yaml")).model_dump())
-    assert {k for k in g if g[k] != shipped.get(k)} == {"name", "revision", "source", "description"}
+    assert {k for k in g if g[k] != shipped.get(k)} == {"spec_version", "name", "revision", "source", "description"}
 
 
 def test_cpu_twins_train_one_tick(tmp_path: Path) -> None:
@@ -92,6 +95,7 @@ def test_extends_errors_are_positioned(tmp_path: Path) -> None:
 
 def test_an_inherited_mistake_points_at_the_base_file(tmp_path: Path) -> None:
     base = (REPO / "specs" / "mnist_32.yaml").read_text().replace("minibatch: 16", "minibatch: 0")
+    base = base.replace("spec_version: 2", "spec_version: 3")
     (tmp_path / "base.yaml").write_text(base)
     (tmp_path / "child.yaml").write_text("extends: base.yaml\nname: child\n")
     with pytest.raises(SpecError) as e:
