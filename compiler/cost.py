@@ -159,11 +159,15 @@ class CostModelError(KeyError):
 
 def op_cost(op: str) -> OpCost:
     """The cost entry of ``op``; an unknown op is an error listing the known ones."""
-    try:
+    if op in OP_COSTS:
         return OP_COSTS[op]
-    except KeyError:
-        raise CostModelError(f"the cost model has no entry for op '{op}': add an OpCost for it to OP_COSTS "
-                             f"in compiler/cost.py (known: {', '.join(sorted(OP_COSTS))})") from None
+    from .ops import OPS  # an op that carries its own facts (a plug-in's)
+
+    entry = OPS.get(op) if op in OPS else None
+    if entry is not None and entry.macs is not None and entry.saved is not None:
+        return OpCost(entry.macs, entry.saved)
+    raise CostModelError(f"the cost model has no entry for op '{op}': add an OpCost for it to OP_COSTS in "
+                         f"compiler/cost.py, or give the Op macs= and saved= (known: {', '.join(sorted(OP_COSTS))})")
 
 
 # --------------------------------------------------------------------------- the active graph

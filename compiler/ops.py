@@ -9,7 +9,7 @@ building modules; ``make`` builds the module. torch is imported only by ``make``
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable
 
 from progan_zoo.registry import Registry
@@ -57,6 +57,12 @@ class Op:
     takes_channels: bool = True                     # Whether the row's channels apply to it.
     flat: bool = False                              # Works on D's [N, C] vector: only after its dense4x4.
     normalizable: bool = False                      # options.batch_norm / layer_norm apply to it.
+    # Cost facts (compiler/cost.py's OpCost conventions) for an op the cost table does not list, such as a
+    # plug-in's: forward multiply-accumulates and fp32 elements kept for backward, per image, from the
+    # graph node's attributes. None for both: a parameterless op whose output the next layer keeps.
+    macs: Callable[[dict], int] | None = None
+    saved: Callable[[dict], float] | None = None
+    plugin: str | None = None                       # The distribution that registered it (entry point).
 
 
 class OpRegistry(Registry[Op]):
@@ -240,6 +246,51 @@ OPS.register(Op(
 ))
 
 
+# --------------------------------------------------------------------------- plug-in ops
+
+ENTRY_POINT_GROUP = "progan_zoo.ops"
+# Entry points whose op could not be registered: entry-point (= op) name -> (distribution, reason).
+PLUGIN_FAILURES: dict[str, tuple[str, str]] = {}
+
+
+def load_plugin_ops() -> None:
+    """Register the ops of installed packages: each entry point of the ``progan_zoo.ops`` group names an
+    ``Op`` (or a list of them) and is called by the op's name. Run once when this module is imported,
+    before schema.py reads the op names, so plug-in ops are in the schema like built-in ones. A plug-in
+    that fails to load is not fatal: a spec that names its op is refused with the reason."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else "an unknown distribution"
+        try:
+            loaded = ep.load()
+            ops = list(loaded) if isinstance(loaded, (list, tuple)) else [loaded]
+            if not all(isinstance(op, Op) for op in ops):
+                raise TypeError(f"{ep.value} is not a progan_zoo.compiler.ops.Op (or a list of them)")
+            if ep.name not in [op.name for op in ops]:
+                raise ValueError(f"the entry point is called '{ep.name}' but registers {[op.name for op in ops]}: "
+                                 "name it after its op")
+            for op in ops:
+                if op.name in OPS:
+                    raise ValueError(f"op '{op.name}' is already registered"
+                                     + (f" by {OPS.get(op.name).plugin}" if OPS.get(op.name).plugin else " (built in)"))
+                OPS.register(replace(op, plugin=dist))
+        except Exception as exc:  # a broken plug-in must not stop the compiler; its op's users hear why
+            PLUGIN_FAILURES[ep.name] = (dist, f"{exc.__class__.__name__}: {exc}")
+
+
+def plugin_hint(name: str) -> str:
+    """What to do about a layer op name nobody registered: the failed plug-in's reason, or where plug-in ops come from."""
+    if name in PLUGIN_FAILURES:
+        dist, reason = PLUGIN_FAILURES[name]
+        return f"'{name}' comes from the package {dist} ({ENTRY_POINT_GROUP} entry point), which failed to load: {reason}"
+    return (f"if '{name}' comes from a plug-in package, install it: plug-in ops register through the "
+            f"'{ENTRY_POINT_GROUP}' entry-point group (docs/spec.md, 'Writing your own op')")
+
+
 def to_rgb_params(in_channels: int, image_channels: int) -> int:
     """toRGB / fromRGB are 1x1 convs."""
     return in_channels * image_channels + image_channels
+
+
+load_plugin_ops()

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from .defaults import ADDED, added_after, defaults_table, resolve_data, row_layers
 from .errors import SpecError
 from .load import RawSpec, format_path
-from .ops import OPS, LayerCtx
+from .ops import OPS, LayerCtx, plugin_hint
 from .schema import SPEC_VERSIONS, Spec, json_schema
 
 _NETWORK = {"generator": "G", "discriminator": "D"}
@@ -132,7 +132,7 @@ def _schema_message(err: jsonschema.ValidationError) -> tuple[list, str, str | N
                 other = "discriminator" if network == "generator" else "generator"
                 hint = f"'{err.instance}' is a {other} op"
             elif not _did_you_mean(str(err.instance), choices):
-                hint = "the layer ops are listed in docs/spec.md"
+                hint = plugin_hint(str(err.instance))
             return path, f"unknown layer op {_describe(err.instance)} for the {network}; known: {known}", hint, True
         return path, f"expected one of {', '.join(choices)}, got {_describe(err.instance)}", hint, True
     if v == "const":
