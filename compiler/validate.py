@@ -63,8 +63,8 @@ def _check_version(raw: RawSpec) -> None:
         if isinstance(node, dict) and path[-1] in node:
             newer = min(n for n, keys in ADDED.items() if key in keys)
             raise raw.error(path, f"'{path[-1]}' needs spec_version {newer} or later; this file is version {version}",
-                            f"set spec_version: {newer} (`progan-zoo migrate FILE` does it without changing what the "
-                            "file means)", at_value=False)
+                            f"set spec_version: {newer}; it only added keys, so nothing else in the file changes meaning",
+                            at_value=False)
 
 
 # --------------------------------------------------------------------------- JSON Schema errors
