@@ -56,6 +56,7 @@ def test_plugin_op_compiles_shows_in_schema_and_trains(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     table, schema = out.stdout.split("SCHEMA")
     assert table.count("Blur 3x3") == 2  # once in G's 8x8 block, once in D's 16x16 block
+    assert "plug-in ops: blur (from progan-zoo-blur)" in table
     assert schema.count('"blur"') == 2  # in the G and the D op lists, like a built-in op
     run = tmp_path / "run"
     out = _run(["-m", "progan_zoo", "train", str(spec), "--out", str(run), "--kimg", "0.016", "--tick-kimg", "0.016",
