@@ -66,8 +66,9 @@ _CHANGES: dict[int, dict[str, Any]] = {
 
 # Version N -> the keys it added, with their defaults: each means "not used" (the behaviour every older
 # spec already had), so adding them changed no older file's meaning. An older version's table does not
-# have them, an older file may not set them (validate.py), and the resolved form leaves a key out while
-# it holds this value, so a spec that does not use it keeps the resolved form and sha256 it had before.
+# have them, an older file may not set them (validate.py), and the resolved form leaves a version's keys
+# out while all of them hold these values, so a spec that uses none keeps the resolved form and sha256 it
+# had before (one that uses any has all of them written out).
 ADDED: dict[int, dict[str, Any]] = {
     3: {  # the switches of the paper's Table 1 rows (specs/table1/, docs/table1.md)
         "architecture.options.g_activation": "lrelu",
@@ -220,13 +221,17 @@ def resolved_text(spec: Spec) -> str:
     key order, without ``spec_version``."""
     data = spec.model_dump(mode="json")
     data.pop("spec_version")
-    for key, unused in added_after(0).items():  # a later key at its "not used" value: left out (ADDED)
-        *parents, last = key.split(".")
-        node = data
-        for part in parents:
-            node = node[part]
-        if node[last] == unused:
-            del node[last]
+    for keys in ADDED.values():  # a version's added keys, all at their "not used" values: left out
+        places = []
+        for key, unused in keys.items():
+            *parents, last = key.split(".")
+            node = data
+            for part in parents:
+                node = node[part]
+            places.append((node, last, node[last] == unused))
+        if all(unused for _, _, unused in places):
+            for node, last, _ in places:
+                del node[last]
     return _canonical(data) + "\n"
 
 
