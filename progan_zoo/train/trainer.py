@@ -42,6 +42,7 @@ from progan_zoo.compiler import CompiledSpec, build, load, validate
 from progan_zoo.compiler.graph import to_graph
 from progan_zoo.data import RealLoader, open_dataset
 from progan_zoo.errors import RunFailure, UsageError, UserError
+from progan_zoo.fsutil import replaced_atomically
 from progan_zoo.nn import downsample2x, upsample2x
 
 from . import checkpoint as ckpt_io
@@ -354,9 +355,12 @@ class Run:
         self.cfg, self.info = cfg, info
         device = self.device = info.device
 
-        # What to resume, which spec.
-        self.resume = resume = ckpt_io.load_checkpoint(cfg.resume) if cfg.resume else None
-        resume_run = resume.path.parent.parent if resume else None
+        # What to resume, which spec. A run directory that stopped before its first checkpoint is
+        # started again from the beginning with the settings it recorded (rundir.py: no dead ends).
+        self.restart = restart = rundir.never_checkpointed(cfg.resume) if cfg.resume else None
+        self.resume = resume = ckpt_io.load_checkpoint(cfg.resume) if cfg.resume and restart is None else None
+        resume_run = resume.path.parent.parent if resume else restart.run_dir if restart else None
+        self.seed = resume.state.seed if resume else restart.seed if restart and restart.seed is not None else cfg.seed
         spec_path = cfg.spec or (str(resume_run / "spec.yaml") if resume_run else None)
         if spec_path is None:
             raise UsageError("no spec given (hint: progan-zoo train SPEC, or --resume RUN_DIR)")
@@ -366,14 +370,13 @@ class Run:
         graph = to_graph(spec)
         until = float(cfg.kimg if cfg.kimg is not None else spec.training.total_kimg)
         self.preflight = check_memory(graph, spec, device, info.world, until_kimg=until)
-        torch.manual_seed(cfg.seed)  # The initial weights: the same on every rank.
+        torch.manual_seed(self.seed)  # The initial weights: the same on every rank.
         self.compiled = compiled = CompiledSpec(raw, spec, graph, *build(graph))
         self.spec = spec
         if resume and resume.state.spec_sha256 != compiled.sha256:
             raise UsageError(f"{spec_path}: differs from the spec the checkpoint {resume.path} was trained with "
                              f"(sha256 {resume.state.spec_sha256[:12]}...) (hint: resume with the run's own spec.yaml, "
                              "or leave SPEC out)")
-        self.seed = resume.state.seed if resume else cfg.seed
         check_precision(cfg, device)
         check_graphs(cfg, device, info.world)
         check_metric_options(cfg.metrics, spec.data.resolution)
@@ -383,9 +386,9 @@ class Run:
         # weights are read (the other process may be pruning them) or anything is written (rundir.py).
         resume_ckpt = resume.path if resume else None
         if held is None:
-            self.on_main(lambda: rundir.check_target(self.run_dir, resume_ckpt))
+            self.on_main(lambda: rundir.check_target(self.run_dir, resume_ckpt, restart))
         else:
-            lock = self.on_main(lambda: rundir.claim(self.run_dir, resume_ckpt))
+            lock = self.on_main(lambda: rundir.claim(self.run_dir, resume_ckpt, restart))
             if lock is not None:
                 held.callback(lock.release)
 
@@ -414,8 +417,11 @@ class Run:
         # Data and random streams.
         mirror = cfg.mirror
         if mirror is None:
-            mirror = resume.state.rng["data_sampler"]["mirror"] if resume else spec.training.mirror_augment
-        self.data_source = cfg.data or (resume.state.data if resume else None) or spec.data.source
+            mirror = resume.state.rng["data_sampler"]["mirror"] if resume else \
+                restart.mirror if restart and restart.mirror is not None else spec.training.mirror_augment
+        self.mirror = mirror
+        self.data_source = (cfg.data or (resume.state.data if resume else None) or (restart.data if restart else None)
+                            or spec.data.source)
         self.images = open_dataset(self.data_source, spec.data.resolution, spec.data.channels,
                                    progress=cfg.progress and info.is_main, crop=spec.data.crop)
         self.loader = RealLoader(self.images, self.seed, mirror)
@@ -463,20 +469,37 @@ class Run:
         self.nimg, self.step, self.tick, self.prev_lod = s.nimg, s.step, s.tick, s.lod
         set_rng_state(s.rng, self.gen, self.loader, self.device)
 
+    def tidy_run_dir(self) -> None:
+        """Rank 0, before the first write: a run started again from the beginning replaces what it wrote
+        before it stopped; a run resumed in its own directory drops what was written after the checkpoint."""
+        if self.restart is not None:
+            same = self.run_dir.resolve() == self.restart.run_dir.resolve()
+            gone = rundir.clear_outputs(self.run_dir) if same else []
+            print(f"progan-zoo train: {self.restart.run_dir} stopped before its first checkpoint; starting it again from "
+                  f"the beginning with its recorded settings (seed {self.seed}, data {self.data_source}, "
+                  f"{self.total_kimg:g} kimg)" + (f", replacing {', '.join(gone)}" if gone else ""), file=sys.stderr)
+        elif self.resume is not None and self.run_dir.resolve() == self.resume.path.parent.parent.resolve():
+            rundir.trim_to_checkpoint(self.run_dir, self.resume.state.tick, self.resume.state.nimg)
+
     def write_run_json(self) -> None:
         cfg, spec = self.cfg, self.spec
-        (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        # spec.yaml first, each file whole or not at all: a run killed here can be started again (rundir.py).
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         if not (self.run_dir / "spec.yaml").exists():
-            (self.run_dir / "spec.yaml").write_text(self.compiled.raw.text)
+            with replaced_atomically(self.run_dir / "spec.yaml") as tmp:
+                tmp.write_text(self.compiled.raw.text)
         run_json = {
             "spec_name": spec.name, "spec_revision": spec.revision, "spec_sha256": self.compiled.sha256,
-            "data": str(self.data_source), "data_images": len(self.images), "seed": self.seed,
+            "data": str(self.data_source), "data_images": len(self.images), "seed": self.seed, "mirror": self.mirror,
             "command": cfg.argv or sys.argv, "world_size": self.info.world, "device": self.device.type,
             "total_kimg": self.total_kimg, "tick_kimg": self.tick_kimg, "memory_estimate": self.preflight.message(),
             "resumed_from": str(self.resume.path) if self.resume else None, "config": asdict(cfg),
+            "restarted": self.restart is not None,
             "versions": versions(), "started": datetime.now().isoformat(timespec="seconds"),
         }
-        (self.run_dir / "run.json").write_text(json.dumps(run_json, indent=2) + "\n")
+        with replaced_atomically(self.run_dir / "run.json") as tmp:
+            tmp.write_text(json.dumps(run_json, indent=2) + "\n")
+        (self.run_dir / "samples").mkdir(exist_ok=True)
 
     def save(self, phase: Phase) -> Path:
         n, spec = self.nets, self.spec
@@ -584,6 +607,7 @@ class Run:
     def train(self) -> Path:
         cfg, info = self.cfg, self.info
         if info.is_main:
+            self.tidy_run_dir()
             self.write_run_json()
             self.monitor = Monitor(self.run_dir, cfg.metrics, cfg.metrics_ticks, cfg.metrics_num, self.seed,
                                    cfg.tensorboard)
