@@ -11,6 +11,7 @@ import json
 import sys
 from typing import Any
 
+from progan_zoo import argtypes as at
 from progan_zoo.errors import UsageError
 
 STAGES = ("load", "validate", "graph")
@@ -33,12 +34,12 @@ def add_compile_arguments(p: argparse.ArgumentParser) -> None:
                                         "(the networks are not built)")
     cost.add_argument("--cost", action="store_true", help="print parameters, FLOPs and memory per stage and the "
                                                           "schedule's images and FLOPs (see docs/spec.md)")
-    cost.add_argument("--rate", type=float, metavar="IMG_PER_S", help="measured training images/s (implies --cost): "
+    cost.add_argument("--rate", type=at.real(0.0, 1e9), metavar="IMG_PER_S", help="measured training images/s (implies --cost): "
                       "also print the projected wall time of the schedule")
-    cost.add_argument("--rate-res", type=int, metavar="R", help="resolution --rate was measured at (default: the final one)")
+    cost.add_argument("--rate-res", type=at.power_of_two, metavar="R", help="resolution --rate was measured at (default: the final one)")
     cost.add_argument("--rate-from", metavar="FILE", help="take the rate from benchmarks/bench_train.py --json output "
                                                           "or a run's log.jsonl (implies --cost)")
-    cost.add_argument("--devices", type=int, default=1, metavar="N", help="also project the time on N devices, "
+    cost.add_argument("--devices", type=at.integer(1, 65536), default=1, metavar="N", help="also project the time on N devices, "
                                                                         "assuming linear scaling (default: 1)")
     p.epilog = ("exit status: 0 when the spec compiles, 2 when it is invalid (one line: file:line:col: "
                 "key.path: problem (hint: fix)).")
@@ -110,10 +111,6 @@ def _check_cost_arguments(args: argparse.Namespace) -> None:
         raise UsageError(f"--cost reads the graph and prints its own tables: drop '--stop-after {args.stop_after}'")
     if args.rate is not None and args.rate_from is not None:
         raise UsageError("give --rate or --rate-from, not both")
-    if args.rate is not None and not args.rate > 0:
-        raise UsageError(f"--rate {args.rate:g}: images per second must be positive (hint: e.g. --rate 20.9)")
-    if args.devices < 1:
-        raise UsageError(f"--devices {args.devices}: must be at least 1")
     if args.rate_res is not None and args.rate is None:
         raise UsageError("--rate-res needs --rate IMG_PER_S")
 

@@ -40,6 +40,7 @@ class _Parser(argparse.ArgumentParser):
     commands: dict[str, argparse.ArgumentParser]
 
     def error(self, message: str) -> NoReturn:
+        message = " ".join(message.splitlines())  # an argument with a newline in it stays on the one line
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 

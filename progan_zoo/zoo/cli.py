@@ -9,31 +9,18 @@ import argparse
 import json
 from pathlib import Path
 
+from progan_zoo import argtypes as at
 from progan_zoo.errors import UsageError
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected integers separated by commas, e.g. 0,1,2,3") from None
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer")
-    return v
+SAMPLES = at.integer(1, 1024)      # images in a saved model's samples.png
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL",
                    help="a registered name (see `progan-zoo models`), a saved model folder, hf-hub:ORG/NAME[@REV], "
                         "or a run directory / checkpoint")
-    p.add_argument("--resolution", type=int, default=None, help="use the lower-resolution generator inside the model")
+    p.add_argument("--resolution", type=at.power_of_two, default=None, help="use the lower-resolution generator inside the model")
     p.add_argument("--checkpoint", default=None, help="for a run directory: which checkpoint (default: the newest)")
     p.add_argument("--device", default=None, help="torch device, e.g. cuda or cpu (default: cuda if available)")
 
@@ -58,16 +45,16 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default=None,
                    help="which checkpoint of the run: a name (ckpt-000150000), images shown, or 'latest' (default)")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--resolution", type=int, default=None,
+    g.add_argument("--resolution", type=at.power_of_two, default=None,
                    help="export the generator of this resolution (default: the stage the run has reached)")
-    g.add_argument("--stage", type=int, default=None, help="export this stage (0 is 4x4)")
+    g.add_argument("--stage", type=at.integer(0, 11), default=None, help="export this stage (0 is 4x4)")
     p.add_argument("--name", default=None, help="model name in metadata and card (default: OUT's folder name)")
     p.add_argument("--dataset", default=None, help="dataset id for the card (default: from the spec's data.source)")
     p.add_argument("--license", default=None, help="licence id for the card (default: the spec's licence)")
     p.add_argument("--with-training", action="store_true",
                    help="also store the raw G and D (prefixed G.* and D.*) to fine-tune from")
-    p.add_argument("--samples", type=_positive, default=64, help="images in samples.png (default 64)")
-    p.add_argument("--seed", type=int, default=0, help="seed of samples.png (default 0)")
+    p.add_argument("--samples", type=SAMPLES, default=64, help="images in samples.png (default 64)")
+    p.add_argument("--seed", type=at.seed, default=0, help="seed of samples.png (default 0)")
     p.add_argument("--force", action="store_true", help="replace OUT if it is an existing saved model")
 
 
@@ -90,10 +77,10 @@ def run_export(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------- generate
 def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     _model_args(p)
-    p.add_argument("--n", type=_positive, default=64, help="number of images (default 64)")
-    p.add_argument("--seed", type=int, default=0, help="latent seed; the same seed gives the same images (default 0)")
+    p.add_argument("--n", type=at.integer(1, 100_000), default=64, help="number of images, at most 100000 (default 64)")
+    p.add_argument("--seed", type=at.seed, default=0, help="latent seed; the same seed gives the same images (default 0)")
     p.add_argument("--out", default="grid.png", help="PNG grid to write (default grid.png)")
-    p.add_argument("--cols", type=_positive, default=None, help="grid columns (default: about sqrt(n))")
+    p.add_argument("--cols", type=at.count, default=None, help="grid columns (default: about sqrt(n))")
     p.add_argument("--separate", metavar="DIR", default=None, help="also write each image as DIR/000000.png ...")
 
 
@@ -116,14 +103,14 @@ def run_generate(args: argparse.Namespace) -> int:
 def add_interpolate_arguments(p: argparse.ArgumentParser) -> None:
     _model_args(p)
     p.add_argument("--out", default="walk.gif", help="GIF to write (default walk.gif)")
-    p.add_argument("--seeds", type=_int_list, default=[0, 1, 2, 3],
+    p.add_argument("--seeds", type=at.seed_list, default=[0, 1, 2, 3],
                    help="key frames: one latent per seed, visited in order and back to the first (default 0,1,2,3)")
-    p.add_argument("--steps", type=_positive, default=24, help="frames between two key frames (default 24)")
+    p.add_argument("--steps", type=at.integer(1, 1000), default=24, help="frames between two key frames, at most 1000 (default 24)")
     p.add_argument("--method", choices=("slerp", "lerp"), default="slerp",
                    help="slerp: along the latent sphere (default; G normalizes z, so only direction matters); "
                         "lerp: straight lines")
-    p.add_argument("--fps", type=float, default=24.0, help="frames per second (default 24)")
-    p.add_argument("--upscale", type=int, default=None,
+    p.add_argument("--fps", type=at.real(0.0, 100.0), default=24.0, help="frames per second, at most 100 (default 24)")
+    p.add_argument("--upscale", type=at.integer(1, 64), default=None,
                    help="nearest-neighbour enlargement of each frame (default: to at least 256 px)")
 
 
@@ -259,20 +246,20 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
                    help="a run directory, a checkpoint folder, or a zoo model (name, folder or hf-hub:ORG/NAME)")
     p.add_argument("--metrics", default=None,
                    help="comma-separated: swd, fid, kid, msssim (default: the spec's evaluation.metrics)")
-    p.add_argument("--num", type=_positive, default=None,
+    p.add_argument("--num", type=at.integer(1, 1_000_000), default=None,
                    help="images per metric, generated and real, for every metric (default: the spec's "
                         "evaluation.num_images, per metric; reals are cycled when the data has fewer)")
     p.add_argument("--data", default=None,
                    help="real data: a dataset cache, image folder or built-in name (default: the spec's data.source)")
     p.add_argument("--out", default=None, help="write the results as JSON here (default: TARGET/metrics-*.json for "
                                                "runs, else results.json)")
-    p.add_argument("--seed", type=int, default=0, help="seed of latents and metric randomness (default 0)")
+    p.add_argument("--seed", type=at.seed, default=0, help="seed of latents and metric randomness (default 0)")
     p.add_argument("--checkpoint", default=None, help="for a run: which checkpoint (default: the newest)")
-    p.add_argument("--resolution", type=int, default=None,
+    p.add_argument("--resolution", type=at.power_of_two, default=None,
                    help="evaluate the lower-resolution generator inside, at its own size (default for a run: its "
                         "current stage, upsampled to the final resolution as the official code scores snapshots)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
-    p.add_argument("--batch-size", type=_positive, default=64, help="generator batch size (default 64)")
+    p.add_argument("--batch-size", type=at.integer(1, 4096), default=64, help="generator batch size (default 64)")
     p.add_argument("--record", action="store_true",
                    help="for a saved model folder: store the results in metadata.json and re-render its card")
     mirror = p.add_mutually_exclusive_group()
@@ -299,7 +286,7 @@ def add_import_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default=None,
                    help="model name (default: from the file name, e.g. celebahq-1024 for "
                         "karras2018iclr-celebahq-1024x1024.pkl)")
-    p.add_argument("--samples", type=_positive, default=16, help="images in samples.png (default 16)")
+    p.add_argument("--samples", type=SAMPLES, default=16, help="images in samples.png (default 16)")
     p.add_argument("--force", action="store_true", help="replace DIR if it is an existing saved model")
 
 

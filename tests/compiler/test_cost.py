@@ -261,7 +261,10 @@ def test_celebahq_figures() -> None:
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
-    rc = main(["compile", *argv])
+    try:
+        rc = main(["compile", *argv])
+    except SystemExit as exc:  # argparse: a bad number is refused where it is parsed
+        rc = exc.code
     out, err = capsys.readouterr()
     return rc, out, err
 
@@ -303,8 +306,10 @@ def test_cli_cost_rate_devices_and_json(capsys, tmp_path) -> None:
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--rate", "0"], "--rate 0: images per second must be positive"),
-    (["--cost", "--devices", "0"], "--devices 0: must be at least 1"),
+    (["--rate", "0"], "argument --rate: '0': expected a finite number > 0"),
+    (["--rate", "nan"], "argument --rate: 'nan': expected a finite number > 0"),
+    (["--cost", "--devices", "0"], "argument --devices: '0': expected an integer from 1 to 65536"),
+    (["--rate", "5", "--rate-res", "24"], "argument --rate-res: '24': expected a power of two"),
     (["--rate", "5", "--rate-res", "64"], "--rate-res 64: resolution 64 is not one of this spec's"),
     (["--rate-from", "/nonexistent/log.jsonl"], "/nonexistent/log.jsonl: cannot read the rate file"),
     (["--cost", "--stop-after", "graph"], "--cost reads the graph"),
