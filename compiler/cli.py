@@ -24,7 +24,7 @@ def add_compile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stop-after", choices=STAGES, metavar="STAGE",
                    help="stop after this stage and show its output: load (keys and their line:col), "
                         "validate (OK and a summary), graph (nodes and edges)")
-    p.add_argument("--graph", metavar="OUT", help="also write a picture of the layer graph with its fade paths: "
+    p.add_argument("--graph", metavar="OUT", type=at.out_file, help="also write a picture of the layer graph with its fade paths: "
                                                   "OUT.dot, OUT.png or OUT.svg")
     p.add_argument("--fade", action="store_true", help="list the fade nodes (no weights) in the tables")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of tables")

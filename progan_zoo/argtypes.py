@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 SEED_MAX = 2**32 - 1            # numpy's and torch's seeds are unsigned; 32 bits is what every one of them takes
 INT_MAX = 2**31 - 1
@@ -41,16 +43,18 @@ def integer(least: int, most: int = INT_MAX, what: str = "") -> Callable[[str], 
     return parse
 
 
-def real(above: float = 0.0, most: float = 1e9, what: str = "") -> Callable[[str], float]:
-    """A finite number in ``(above, most]`` (NaN and the infinities refused)."""
-    expected = what or f"a finite number > {above:g}" + (f" and <= {most:g}" if most < 1e9 else "")
+def real(above: float = 0.0, most: float = 1e9, least: float | None = None) -> Callable[[str], float]:
+    """A finite number in ``(above, most]``, or ``[least, most]`` (NaN and the infinities refused)."""
+    expected = (f"a number from {least:g} to {most:g}" if least is not None else
+                f"a finite number > {above:g}" + (f" and <= {most:g}" if most < 1e9 else ""))
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise _fail(text, expected) from None
-        if not (math.isfinite(value) and above < value <= most):
+        low_ok = value >= least if least is not None else value > above
+        if not (math.isfinite(value) and low_ok and value <= most):
             raise _fail(text, expected)
         return value
 
@@ -66,6 +70,19 @@ def power_of_two(text: str) -> int:
     return value
 
 
+def device(text: str) -> str:
+    """A torch device: ``cpu``, ``cuda`` or ``cuda:N``; CUDA only where there is a GPU (torch is imported
+    only to ask that)."""
+    if not re.fullmatch(r"cpu|cuda(:\d{1,2})?", text):
+        raise _fail(text, "cpu, cuda or cuda:N")
+    if text.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(f"{text!r}: no CUDA device is available (hint: use --device cpu)")
+    return text
+
+
 def seed_list(text: str) -> list[int]:
     """Comma-separated seeds, e.g. ``0,1,2,3``."""
     one = integer(0, SEED_MAX)
@@ -73,6 +90,37 @@ def seed_list(text: str) -> list[int]:
         return [one(x) for x in text.split(",") if x.strip()]
     except argparse.ArgumentTypeError:
         raise _fail(text, f"seeds from 0 to {SEED_MAX} separated by commas, e.g. 0,1,2,3") from None
+
+
+def _writable_place(text: str, p: Path) -> None:
+    """The nearest existing folder above ``p`` is a folder (``notes.txt/out`` cannot be made)."""
+    parent = p.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: {parent} is a file, not a folder (hint: choose another path)")
+
+
+def out_dir(text: str) -> str:
+    """A folder to write into: not an existing file, and makeable where it is."""
+    p = Path(text)
+    if not text.strip():
+        raise _fail(text, "a folder name")
+    if p.exists() and not p.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: is a file, and a folder is wanted here (hint: choose another name)")
+    _writable_place(text, p)
+    return text
+
+
+def out_file(text: str) -> str:
+    """A file to write: not an existing folder, and makeable where it is."""
+    p = Path(text)
+    if not text.strip():
+        raise _fail(text, "a file name")
+    if p.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: is a folder, and a file name is wanted here (hint: e.g. {p / 'out'}.EXT)")
+    _writable_place(text, p)
+    return text
 
 
 def names(text: str) -> list[str]:

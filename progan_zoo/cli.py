@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         code, what = _classify(err)
+        what = " ".join(what.splitlines())  # a path with a newline in it stays on the one line
         print(f"progan-zoo {args.command}: error: {what} (run with --debug for the traceback)", file=sys.stderr)
         return code
 
@@ -98,7 +99,7 @@ def _classify(err: Exception) -> tuple[int, str]:
     disk or a bug among them, is not (1).
     """
     text = " ".join(str(err).split())
-    if isinstance(err, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
+    if isinstance(err, (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError)):
         return 2, f"{err.filename}: {err.strerror}" if err.filename else text
     if isinstance(err, OSError) and err.filename:
         return 1, f"{err.filename}: {err.strerror}"

@@ -13,7 +13,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                                            "(progan-zoo specs lists them; optional with --resume: the run's own spec.yaml)")
     p.add_argument("--data", metavar="PATH_OR_NAME",
                    help="built-in dataset (mnist, lfw-100), dataset cache folder, image folder or zip (default: the spec's data.source)")
-    p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<spec name>-<date-time>, or the resumed run's)")
+    p.add_argument("--out", metavar="DIR", type=at.out_dir, help="run directory (default: runs/<spec name>-<date-time>, or the resumed run's)")
     p.add_argument("--kimg", type=at.kimg, metavar="N", help="train until N thousand real images shown (default: the spec's total_kimg)")
     p.add_argument("--resume", metavar="RUN_OR_CKPT", help="continue a run directory (newest checkpoint) or a ckpt-XXXXXXXXX folder exactly")
     p.add_argument("--seed", type=at.seed, default=0, help="seed of weights, latents, data order (default: 0; a resumed run keeps its own)")
@@ -76,7 +76,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def add_dataset_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("src", help="folder (searched recursively) or .zip of images (png, jpg, bmp, webp, gif, tif), or a built-in name (mnist, lfw-100)")
-    p.add_argument("out", help="cache folder to create")
+    p.add_argument("out", type=at.out_dir, help="cache folder to create")
     p.add_argument("--resolution", type=at.power_of_two, required=True, metavar="R", help="top resolution, a power of two; levels 4..R are stored")
     p.add_argument("--channels", type=int, default=3, choices=[1, 3], help="1 (grey) or 3 (RGB) (default: 3)")
     p.add_argument("--crop", default="center", choices=["center", "celeba", "none"],
@@ -104,7 +104,7 @@ def run_dataset(args: argparse.Namespace) -> int:
 
 def add_plot_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN", help="run directory (or its log.jsonl)")
-    p.add_argument("--out", metavar="FILE.png", help="where to write the picture (default: RUN/training.png)")
+    p.add_argument("--out", metavar="FILE.png", type=at.out_file, help="where to write the picture (default: RUN/training.png)")
     p.epilog = ("Curves of the losses, gradient penalty, images/s, level of detail and alpha, learning rate and "
                 "in-training metrics against kimg, growth stages shaded. Needs matplotlib: pip install 'progan-zoo[plots]'.")
 

@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from progan_zoo.errors import UsageError
-from progan_zoo.fsutil import replaced_atomically
+from progan_zoo.fsutil import missing_dirs, remove_empty, replaced_atomically
 
 from . import checkpoint as ckpt_io
 
@@ -231,8 +231,10 @@ class RunLock:
         self.me = LockInfo(pid=os.getpid(), host=socket.gethostname(),
                            started=datetime.now().isoformat(timespec="seconds"))
         self.held = False
+        self.made: list[Path] = []    # folders acquire() created: removed again by release() while empty
 
     def acquire(self) -> "RunLock":
+        self.made = missing_dirs(self.path.parent)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(3):  # create; or take over a stale lock and create again (another taker may win)
             try:
@@ -244,6 +246,7 @@ class RunLock:
                 f.write(self.me.to_json())
             self.held = True
             return self
+        remove_empty(self.made)
         raise UsageError(f"{self.path}: could not take the lock (another process keeps taking it); try again")
 
     def _clear_stale_or_refuse(self) -> None:
@@ -267,6 +270,7 @@ class RunLock:
                 self.path.unlink()
         except FileNotFoundError:
             pass
+        remove_empty(self.made)  # a run refused after the lock (its data, say) leaves no empty run directory
 
     def __enter__(self) -> "RunLock":
         return self.acquire()

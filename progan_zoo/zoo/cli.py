@@ -22,7 +22,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
                         "or a run directory / checkpoint")
     p.add_argument("--resolution", type=at.power_of_two, default=None, help="use the lower-resolution generator inside the model")
     p.add_argument("--checkpoint", default=None, help="for a run directory: which checkpoint (default: the newest)")
-    p.add_argument("--device", default=None, help="torch device, e.g. cuda or cpu (default: cuda if available)")
+    p.add_argument("--device", type=at.device, default=None, help="torch device, e.g. cuda or cpu (default: cuda if available)")
 
 
 def _device(name: str | None) -> str:
@@ -41,7 +41,7 @@ def _load(args: argparse.Namespace):
 def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="RUN_DIR",
                    help="a run directory, a checkpoint folder, or a saved model folder (to export a lower stage)")
-    p.add_argument("out", metavar="OUT", help="the saved model folder to write")
+    p.add_argument("out", metavar="OUT", type=at.out_dir, help="the saved model folder to write")
     p.add_argument("--checkpoint", default=None,
                    help="which checkpoint of the run: a name (ckpt-000150000), images shown, or 'latest' (default)")
     g = p.add_mutually_exclusive_group()
@@ -79,14 +79,17 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     _model_args(p)
     p.add_argument("--n", type=at.integer(1, 100_000), default=64, help="number of images, at most 100000 (default 64)")
     p.add_argument("--seed", type=at.seed, default=0, help="latent seed; the same seed gives the same images (default 0)")
-    p.add_argument("--out", default="grid.png", help="PNG grid to write (default grid.png)")
-    p.add_argument("--cols", type=at.count, default=None, help="grid columns (default: about sqrt(n))")
-    p.add_argument("--separate", metavar="DIR", default=None, help="also write each image as DIR/000000.png ...")
+    p.add_argument("--out", type=at.out_file, default="grid.png", help="PNG grid to write (default grid.png)")
+    p.add_argument("--cols", type=at.integer(1, 100_000), default=None, help="grid columns (default: about sqrt(n))")
+    p.add_argument("--separate", metavar="DIR", type=at.out_dir, default=None, help="also write each image as DIR/000000.png ...")
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from .images import grid, save_grid, to_pil
+    from .images import grid, image_format, save_grid, to_pil
 
+    if args.cols is not None and args.cols > args.n:
+        raise UsageError(f"--cols {args.cols}: more columns than images (--n {args.n}) (hint: leave --cols out)")
+    image_format(Path(args.out))  # a name it cannot write is refused before any work
     G = _load(args)
     images = G.sample(args.n, seed=args.seed)
     out = save_grid(images, args.out, cols=args.cols)
@@ -102,24 +105,25 @@ def run_generate(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------- interpolate
 def add_interpolate_arguments(p: argparse.ArgumentParser) -> None:
     _model_args(p)
-    p.add_argument("--out", default="walk.gif", help="GIF to write (default walk.gif)")
+    p.add_argument("--out", type=at.out_file, default="walk.gif", help="GIF to write (default walk.gif)")
     p.add_argument("--seeds", type=at.seed_list, default=[0, 1, 2, 3],
                    help="key frames: one latent per seed, visited in order and back to the first (default 0,1,2,3)")
     p.add_argument("--steps", type=at.integer(1, 1000), default=24, help="frames between two key frames, at most 1000 (default 24)")
     p.add_argument("--method", choices=("slerp", "lerp"), default="slerp",
                    help="slerp: along the latent sphere (default; G normalizes z, so only direction matters); "
                         "lerp: straight lines")
-    p.add_argument("--fps", type=at.real(0.0, 100.0), default=24.0, help="frames per second, at most 100 (default 24)")
+    p.add_argument("--fps", type=at.real(least=0.01, most=100.0), default=24.0, help="frames per second, 0.01 to 100 (default 24)")
     p.add_argument("--upscale", type=at.integer(1, 64), default=None,
                    help="nearest-neighbour enlargement of each frame (default: to at least 256 px)")
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
-    from .images import grid, latent_walk, save_gif
+    from .images import grid, image_format, latent_walk, save_gif
     from .model import seed_latents
 
     if len(args.seeds) < 2:
         raise UsageError("--seeds needs at least two seeds, e.g. 0,1")
+    image_format(Path(args.out), animated=True)  # a name it cannot write is refused before any work
     G = _load(args)
     keys = seed_latents(args.seeds, G.z_dim)
     z = latent_walk(keys, args.steps, args.method)
@@ -137,7 +141,7 @@ def add_publish_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="RUN_OR_FOLDER", help="a saved model folder, or a run (exported first)")
     dest = p.add_mutually_exclusive_group(required=True)
     dest.add_argument("--repo", metavar="ORG/NAME", help="Hugging Face Hub model repo (created if needed)")
-    dest.add_argument("--to", metavar="DIR", help="a local registry folder instead of the Hub")
+    dest.add_argument("--to", metavar="DIR", type=at.out_dir, help="a local registry folder instead of the Hub")
     p.add_argument("--revision", default=None, help="Hub branch to commit to (created if needed; default main)")
     p.add_argument("--private", action="store_true", help="create the Hub repo private")
     p.add_argument("--name", default=None, help="model name (default: the folder's or the repo's name)")
@@ -176,7 +180,7 @@ def add_models_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--add", nargs=2, metavar=("NAME", "TARGET"),
                    help="register NAME in the user registry; TARGET is a folder or hf-hub:ORG/NAME[@REV]")
     p.add_argument("--remove", metavar="NAME", help="remove NAME from the user registry")
-    p.add_argument("--registry", default=None, help="registry file for --add/--remove (default: the user registry)")
+    p.add_argument("--registry", type=at.out_file, default=None, help="registry file for --add/--remove (default: the user registry)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -229,7 +233,7 @@ def run_models(args: argparse.Namespace) -> int:
 def add_leaderboard_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metric", default="swd_avg",
                    help="sort by this metric: swd_avg (default), fid, kid, msssim or a level such as swd_32")
-    p.add_argument("--html", metavar="DIR", default=None, help="also write DIR/index.html with the sample grids")
+    p.add_argument("--html", metavar="DIR", type=at.out_dir, default=None, help="also write DIR/index.html with the sample grids")
     p.add_argument("--dataset", default=None, help="only this dataset id")
     p.add_argument("--no-hub", action="store_true", help="only local models (no network)")
 
@@ -251,14 +255,14 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
                         "evaluation.num_images, per metric; reals are cycled when the data has fewer)")
     p.add_argument("--data", default=None,
                    help="real data: a dataset cache, image folder or built-in name (default: the spec's data.source)")
-    p.add_argument("--out", default=None, help="write the results as JSON here (default: TARGET/metrics-*.json for "
+    p.add_argument("--out", type=at.out_file, default=None, help="write the results as JSON here (default: TARGET/metrics-*.json for "
                                                "runs, else results.json)")
     p.add_argument("--seed", type=at.seed, default=0, help="seed of latents and metric randomness (default 0)")
     p.add_argument("--checkpoint", default=None, help="for a run: which checkpoint (default: the newest)")
     p.add_argument("--resolution", type=at.power_of_two, default=None,
                    help="evaluate the lower-resolution generator inside, at its own size (default for a run: its "
                         "current stage, upsampled to the final resolution as the official code scores snapshots)")
-    p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    p.add_argument("--device", type=at.device, default=None, help="torch device (default: cuda if available)")
     p.add_argument("--batch-size", type=at.integer(1, 4096), default=64, help="generator batch size (default 64)")
     p.add_argument("--record", action="store_true",
                    help="for a saved model folder: store the results in metadata.json and re-render its card")
@@ -280,7 +284,7 @@ def add_import_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE",
                    help="an official ProGAN release pickle (karras2018iclr-*.pkl, network-snapshot-*.pkl) or a "
                         "pytorch_GAN_zoo PGAN checkpoint (.pt); read without running anything stored in it")
-    p.add_argument("--out", metavar="DIR", default=None,
+    p.add_argument("--out", metavar="DIR", type=at.out_dir, default=None,
                    help="the saved model folder to write (default: the zoo folder, ZOO/models/NAME; "
                         "see `progan-zoo models`)")
     p.add_argument("--name", default=None,
