@@ -61,18 +61,24 @@ def never_checkpointed(path: str | Path) -> Restart | None:
     run_dir = Path(path)
     if not run_dir.is_dir() or ckpt_io.CKPT_RE.match(run_dir.name) or ckpt_io.latest_checkpoint(run_dir) is not None:
         return None
+    recorded = _read_json(run_dir / "run.json")
+    if not _left_by_a_run(run_dir, recorded):
+        return None
     if not (run_dir / "spec.yaml").is_file():
-        if not run_contents(run_dir) and not (run_dir / LOCK).exists():
-            return None
         raise UsageError(f"{run_dir}: the run stopped before it recorded its spec, so there is nothing to resume "
                          f"(hint: start it again with `progan-zoo train SPEC --out {run_dir}`)")
-    recorded = _read_json(run_dir / "run.json")
     config = recorded.get("config") if isinstance(recorded.get("config"), dict) else {}
     seed, data, mirror = recorded.get("seed"), recorded.get("data"), recorded.get("mirror", config.get("mirror"))
     return Restart(run_dir=run_dir,
                    seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
                    data=data if isinstance(data, str) and data else None,
                    mirror=mirror if isinstance(mirror, bool) else None)
+
+
+def _left_by_a_run(run_dir: Path, recorded: dict) -> bool:
+    """A run's traces, in the order the trainer makes them: train.lock, spec.yaml, run.json. (A saved
+    model folder holds a spec.yaml too, but neither of the others: it is no run to start again.)"""
+    return (run_dir / LOCK).exists() or "spec_sha256" in recorded
 
 
 def _read_json(path: Path) -> dict:
@@ -170,7 +176,8 @@ def check_target(run_dir: Path, resume_ckpt: Path | None, restart: Restart | Non
         raise UsageError(f"--out {run_dir}: already holds another run ({', '.join(held)}); resuming {resume_ckpt or resume_run} there "
                          "would mix two runs (hint: choose an empty --out, or leave --out out to continue in "
                          f"{resume_run})")
-    if ckpt_io.latest_checkpoint(run_dir) is None and (run_dir / "spec.yaml").is_file():
+    if (ckpt_io.latest_checkpoint(run_dir) is None and (run_dir / "spec.yaml").is_file()
+            and _left_by_a_run(run_dir, _read_json(run_dir / "run.json"))):
         raise UsageError(f"{run_dir}: already holds a run that stopped before its first checkpoint ({', '.join(held)}); "
                          f"nothing was changed (hint: `progan-zoo train --resume {run_dir}` starts it again from the "
                          "beginning with its recorded settings, or start a new run with --out NEW_DIR)")

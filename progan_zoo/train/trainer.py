@@ -377,6 +377,9 @@ class Run:
             raise UsageError(f"{spec_path}: differs from the spec the checkpoint {resume.path} was trained with "
                              f"(sha256 {resume.state.spec_sha256[:12]}...) (hint: resume with the run's own spec.yaml, "
                              "or leave SPEC out)")
+        if restart and cfg.spec and load(restart.run_dir / "spec.yaml").sha256 != compiled.sha256:
+            raise UsageError(f"{spec_path}: differs from the spec {restart.run_dir} was started with (hint: leave SPEC "
+                             f"out to start it again with its own spec.yaml, or use --out NEW_DIR)")
         check_precision(cfg, device)
         check_graphs(cfg, device, info.world)
         check_metric_options(cfg.metrics, spec.data.resolution)

@@ -16,6 +16,7 @@ images; loading, writing and the metrics' code still run).
 
 Cases per option: the fixed values (``NUMBERS``, or ``TEXTS`` and ``PATHS`` for one that takes text,
 and its choices) plus ``PROGAN_ZOO_FUZZ_EXAMPLES`` (default 4) values drawn by hypothesis; a flag without a value: once.
+``PROGAN_ZOO_FUZZ_REPORT=FILE`` appends one line per case (subcommand, option, exit status).
 """
 
 from __future__ import annotations
@@ -189,6 +190,9 @@ def check(w: Path, command: str, values: dict[str, list[str]]) -> None:
         except SystemExit as exc:  # argparse
             rc = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     err = err_buf.getvalue()
+    if os.environ.get("PROGAN_ZOO_FUZZ_REPORT"):  # one line per case: subcommand, option, exit status
+        with open(os.environ["PROGAN_ZOO_FUZZ_REPORT"], "a") as f:
+            f.write(f"{command}\t{','.join(values)}\t{rc}\n")
     shown = f"progan-zoo {command} {' '.join(map(repr, argv))}: exit {rc}\n{err}"
     assert rc in (0, 2), shown
     assert "Traceback" not in err, shown

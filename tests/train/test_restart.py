@@ -108,7 +108,8 @@ def test_restart_into_a_new_directory_leaves_the_old_one(tiny_spec, tmp_path):
     old = tmp_path / "old"
     old.mkdir()
     (old / "spec.yaml").write_text(tiny_spec.read_text())
-    (old / "run.json").write_text(json.dumps({"seed": 5, "total_kimg": 0.1, "tick_kimg": 0.1, "data": "mnist"}))
+    (old / "run.json").write_text(json.dumps({"seed": 5, "total_kimg": 0.1, "tick_kimg": 0.1, "data": "mnist",
+                                              "spec_sha256": "recorded"}))
     (old / "log.jsonl").write_text('{"tick": 1}\n')
     new = tmp_path / "new"
     train(TrainConfig(resume=str(old), out=str(new), progress=False))
@@ -142,3 +143,31 @@ def test_trim_to_checkpoint_drops_later_ticks(tmp_path):
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["kimg-000000.png", "kimg-000001.png", "latest.png"]
     assert (run / "samples" / "latest.png").read_bytes() == bytes([1])
     assert not (run / "checkpoints" / "ckpt-000002000.tmp").exists()
+
+
+def test_restart_refuses_another_spec(tiny_spec, tmp_path):
+    from progan_zoo.errors import UserError
+
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "spec.yaml").write_text(tiny_spec.read_text())
+    other = tmp_path / "other.yaml"
+    other.write_text(tiny_spec.read_text().replace("total_kimg: 2", "total_kimg: 3"))
+    (old / rundir.LOCK).write_text(json.dumps({"pid": 2**22 + 7, "host": "elsewhere"}))
+    with pytest.raises(UserError, match="differs from the spec"):
+        train(TrainConfig(spec=str(other), resume=str(old), progress=False))
+    assert sorted(os.listdir(old)) == ["spec.yaml", rundir.LOCK]
+
+
+def test_a_saved_model_folder_is_not_a_run_to_start_again(tmp_path):
+    """It holds a spec.yaml too, but no run.json or lock: --resume refuses it as before, writing nothing."""
+    from progan_zoo.errors import UserError
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "spec.yaml").write_text("name: x\n")
+    (model / "metadata.json").write_text("{}")
+    assert rundir.never_checkpointed(model) is None
+    with pytest.raises(UserError, match="no complete checkpoint"):
+        train(TrainConfig(resume=str(model), progress=False))
+    assert sorted(os.listdir(model)) == ["metadata.json", "spec.yaml"]
