@@ -64,10 +64,13 @@ BASES: dict[str, tuple[list[str], list[str]]] = {
 
 # Fixed values: an option that converts its value (a number, a list) gets numbers at and past every
 # edge and text that is none; one that takes text (a path, a name) gets odd text and paths of every kind.
-NUMBERS = ["-1", "0", "1", "2.5", "1e309", "-inf", "inf", "nan", "", "abc", "١٢", "99999999999999999999999",
-           "0x10", "1,2", "-x"]
-TEXTS = ["", "-1", "nan", "ü/ñí©ødé", "a\nb"]
-PATHS = ["{w}/nowhere", "{w}/notes.txt", "{w}/notes.txt/inside", "{w}/empty", "{w}/run", "{o}/new", "{w}/pngs"]
+# Each also gets its own default and its choices, and a few values that are valid for many (16, cpu,
+# mnist-32, a name ending in .png), so the fuzz also runs past the checks.
+NUMBERS = ["-1", "0", "1", "2.5", "16", "1e309", "-inf", "inf", "nan", "", "abc", "١٢", "99999999999999999999999",
+           "0x10", "1,2", "-x", "cpu"]
+TEXTS = ["", "-1", "nan", "ü/ñí©ødé", "a\nb", "mnist-32"]
+PATHS = ["{w}/nowhere", "{w}/notes.txt", "{w}/notes.txt/inside", "{w}/empty", "{w}/run", "{o}/new", "{o}/new.png",
+         "{w}/pngs"]
 
 _fresh = count()
 
@@ -78,9 +81,12 @@ def _options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
             if not isinstance(a, (argparse._HelpAction, argparse._VersionAction)) and a.help != argparse.SUPPRESS]
 
 
+PARSERS = build_parser().commands
+
+
 def _cases() -> list[tuple[str, str]]:
     out = []
-    for name, parser in build_parser().commands.items():
+    for name, parser in PARSERS.items():
         for action in _options(parser):
             out.append((name, action.option_strings[0] if action.option_strings else action.dest))
     return out
@@ -90,7 +96,7 @@ CASES = _cases()
 
 
 def _action(command: str, key: str) -> argparse.Action:
-    parser = build_parser().commands[command]
+    parser = PARSERS[command]
     return next(a for a in _options(parser) if (a.option_strings[0] if a.option_strings else a.dest) == key)
 
 
@@ -158,10 +164,14 @@ def seams(w, monkeypatch, one_thread):
 
 
 def _tree(root: Path) -> set[str]:
+    """Every path under ``root``, but not inside the output folders of earlier cases (``out/N``: no
+    command is given those names again)."""
     found = set()
     for here, dirs, files in os.walk(root):
         rel = os.path.relpath(here, root)
         found.update(os.path.join(rel, n) for n in dirs + files)
+        if rel == "out":
+            dirs[:] = []
     return found
 
 
@@ -172,7 +182,7 @@ def check(w: Path, command: str, values: dict[str, list[str]]) -> None:
     fill = lambda s: s.replace("{w}", str(w)).replace("{o}", out)  # noqa: E731
     positionals, options = BASES.get(command, ([], []))
     positionals, options = [fill(a) for a in positionals], [fill(a) for a in options]
-    order = [a.dest for a in _options(build_parser().commands[command]) if not a.option_strings]
+    order = [a.dest for a in _options(PARSERS[command]) if not a.option_strings]
     for key, typed in values.items():
         typed = [fill(v) for v in typed]
         if key.startswith("-"):
@@ -199,7 +209,7 @@ def check(w: Path, command: str, values: dict[str, list[str]]) -> None:
     if rc == 2:
         lines = [ln for ln in err.splitlines() if ln.strip()]
         assert len(lines) == 1 and lines[0].startswith(f"progan-zoo {command}: error: "), shown
-        new = sorted(_tree(w) - before)
+        new = sorted(_tree(w) - before) + ([out] if Path(out).exists() else [])
         assert not new, f"{shown}left behind: {new}"
 
 
@@ -211,6 +221,9 @@ def test_cli_fuzz(w, seams, command, key):
         check(w, command, {key: []})
         return
     fixed = (TEXTS + PATHS if _takes_path(action) else NUMBERS) + [str(c) for c in action.choices or []]
+    if isinstance(action.default, (str, int, float)) and not isinstance(action.default, bool) \
+            and action.default != argparse.SUPPRESS:
+        fixed.append(str(action.default))
     for value in fixed:
         check(w, command, {key: [value] * arity})
 
