@@ -5,12 +5,13 @@
   writes nothing, so the old run stays byte for byte as it was.
 - Resuming *into the same directory* from a checkpoint that is not its newest is refused: the new
   checkpoints would interleave with the later ones of another history. ``--out`` branches off.
-- ``train.lock`` (JSON: pid, host, start time) is created with ``O_EXCL`` while a process trains into
+- ``train.lock`` (JSON: pid, host, start time, a new run's settings) is created with ``O_EXCL`` while a process trains into
   the directory; a second process is refused, naming the first. A lock left by a process that died
   (same host, pid gone) is taken over; a lock from another host is never guessed about.
 - No dead ends after a kill. A run that stopped before its first complete checkpoint (an early
   Ctrl-C, kill or OOM: on a busy machine the first checkpoint can be minutes away) is started again
-  from the beginning by ``--resume DIR`` with the settings its ``run.json`` recorded (``Restart``);
+  from the beginning by ``--resume DIR`` with the settings its ``run.json`` recorded, or its lock if
+  it died before writing that (``Restart``);
   what it wrote is removed first (``clear_outputs``). A run resumed from a checkpoint drops what was
   written after that checkpoint (``trim_to_checkpoint``), so ``log.jsonl`` holds one history and no
   older sample grid is shown as the newest.
@@ -22,7 +23,7 @@ import json
 import os
 import shutil
 import socket
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -49,6 +50,7 @@ class Restart:
     recorded in ``run.json`` (None where it recorded none: then the command's own apply)."""
 
     run_dir: Path
+    spec: Path                # its spec.yaml, or (killed before writing that) the spec file its lock names
     seed: int | None
     data: str | None
     mirror: bool | None
@@ -64,12 +66,16 @@ def never_checkpointed(path: str | Path) -> Restart | None:
     recorded = _read_json(run_dir / "run.json")
     if not _left_by_a_run(run_dir, recorded):
         return None
-    if not (run_dir / "spec.yaml").is_file():
+    # Killed before spec.yaml and run.json were written: the settings its lock recorded when it began.
+    early = _lock_record(run_dir)
+    spec = run_dir / "spec.yaml" if (run_dir / "spec.yaml").is_file() else Path(str(early.get("spec", "")))
+    if not spec.name or not spec.is_file():
         raise UsageError(f"{run_dir}: the run stopped before it recorded its spec, so there is nothing to resume "
                          f"(hint: start it again with `progan-zoo train SPEC --out {run_dir}`)")
     config = recorded.get("config") if isinstance(recorded.get("config"), dict) else {}
-    seed, data, mirror = recorded.get("seed"), recorded.get("data"), recorded.get("mirror", config.get("mirror"))
-    return Restart(run_dir=run_dir,
+    seed, data = recorded.get("seed", early.get("seed")), recorded.get("data") or early.get("data")
+    mirror = recorded.get("mirror", config.get("mirror", early.get("mirror")))
+    return Restart(run_dir=run_dir, spec=spec,
                    seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
                    data=data if isinstance(data, str) and data else None,
                    mirror=mirror if isinstance(mirror, bool) else None)
@@ -79,6 +85,12 @@ def _left_by_a_run(run_dir: Path, recorded: dict) -> bool:
     """A run's traces, in the order the trainer makes them: train.lock, spec.yaml, run.json. (A saved
     model folder holds a spec.yaml too, but neither of the others: it is no run to start again.)"""
     return (run_dir / LOCK).exists() or "spec_sha256" in recorded
+
+
+def _lock_record(run_dir: Path) -> dict:
+    """The settings a run's ``train.lock`` recorded when it began (``LockInfo.run``)."""
+    record = _read_json(run_dir / LOCK).get("run")
+    return record if isinstance(record, dict) else {}
 
 
 def _read_json(path: Path) -> dict:
@@ -186,12 +198,9 @@ def check_target(run_dir: Path, resume_ckpt: Path | None, restart: Restart | Non
 
 
 def prior_settings(run_dir: Path) -> dict[str, float]:
-    """``total_kimg`` and ``tick_kimg`` from a run's ``run.json`` (empty when missing or unreadable:
-    then the spec's defaults apply, as for a new run)."""
-    try:
-        data = json.loads((run_dir / "run.json").read_text())
-    except (OSError, ValueError):
-        return {}
+    """``total_kimg`` and ``tick_kimg`` from a run's ``run.json``, or its lock's record when it has none yet
+    (empty when missing or unreadable: then the spec's defaults apply, as for a new run)."""
+    data = {**_lock_record(run_dir), **_read_json(run_dir / "run.json")}
     out = {}
     for key in ("total_kimg", "tick_kimg"):
         value = data.get(key) if isinstance(data, dict) else None
@@ -207,6 +216,9 @@ class LockInfo:
     pid: int
     host: str
     started: str
+    # The new run's settings (spec file, seed, data, mirror, total_kimg, tick_kimg): what `--resume`
+    # starts it again with if it is killed before it writes spec.yaml and run.json.
+    run: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self)) + "\n"
@@ -215,7 +227,9 @@ class LockInfo:
     def from_json(cls, text: str) -> "LockInfo | None":
         try:
             data = json.loads(text)
-            return cls(pid=int(data["pid"]), host=str(data["host"]), started=str(data.get("started", "?")))
+            run = data.get("run")
+            return cls(pid=int(data["pid"]), host=str(data["host"]), started=str(data.get("started", "?")),
+                       run=run if isinstance(run, dict) else {})
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -233,10 +247,10 @@ def _alive(pid: int) -> bool:
 class RunLock:
     """``train.lock`` of a run directory, held from ``acquire()`` to ``release()`` (also a context manager)."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, record: dict | None = None) -> None:
         self.path = Path(run_dir) / LOCK
         self.me = LockInfo(pid=os.getpid(), host=socket.gethostname(),
-                           started=datetime.now().isoformat(timespec="seconds"))
+                           started=datetime.now().isoformat(timespec="seconds"), run=dict(record or {}))
         self.held = False
         self.made: list[Path] = []    # folders acquire() created: removed again by release() while empty
 
@@ -286,13 +300,15 @@ class RunLock:
         self.release()
 
 
-def claim(run_dir: Path, resume_ckpt: Path | None, restart: Restart | None = None) -> RunLock:
-    """Check the directory, take its lock, check again (another process may have written in between).
+def claim(run_dir: Path, resume_ckpt: Path | None, restart: Restart | None = None,
+          record: dict | None = None) -> RunLock:
+    """Check the directory, take its lock (``record``: the run's settings, ``LockInfo.run``), check again
+    (another process may have written in between).
 
     A refusal before the lock writes nothing; a refusal after it removes the lock it made.
     """
     check_target(run_dir, resume_ckpt, restart)
-    lock = RunLock(run_dir).acquire()
+    lock = RunLock(run_dir, record).acquire()
     try:
         check_target(run_dir, resume_ckpt, restart)
     except BaseException:

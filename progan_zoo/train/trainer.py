@@ -361,7 +361,7 @@ class Run:
         self.resume = resume = ckpt_io.load_checkpoint(cfg.resume) if cfg.resume and restart is None else None
         resume_run = resume.path.parent.parent if resume else restart.run_dir if restart else None
         self.seed = resume.state.seed if resume else restart.seed if restart and restart.seed is not None else cfg.seed
-        spec_path = cfg.spec or (str(resume_run / "spec.yaml") if resume_run else None)
+        spec_path = cfg.spec or (str(restart.spec) if restart else str(resume_run / "spec.yaml") if resume_run else None)
         if spec_path is None:
             raise UsageError("no spec given (hint: progan-zoo train SPEC, or --resume RUN_DIR)")
         # The spec's cost is checked against the device's free memory before any weight is made.
@@ -377,7 +377,7 @@ class Run:
             raise UsageError(f"{spec_path}: differs from the spec the checkpoint {resume.path} was trained with "
                              f"(sha256 {resume.state.spec_sha256[:12]}...) (hint: resume with the run's own spec.yaml, "
                              "or leave SPEC out)")
-        if restart and cfg.spec and load(restart.run_dir / "spec.yaml").sha256 != compiled.sha256:
+        if restart and cfg.spec and load(restart.spec).sha256 != compiled.sha256:
             raise UsageError(f"{spec_path}: differs from the spec {restart.run_dir} was started with (hint: leave SPEC "
                              f"out to start it again with its own spec.yaml, or use --out NEW_DIR)")
         check_precision(cfg, device)
@@ -388,10 +388,19 @@ class Run:
         # Refuse a directory that holds another run, or that another process trains into, before any
         # weights are read (the other process may be pruning them) or anything is written (rundir.py).
         resume_ckpt = resume.path if resume else None
+        # A resumed run keeps its own length and tick unless asked otherwise: `--resume RUN` after a
+        # Ctrl-C continues the run that was cut, not the spec's default one.
+        prior = rundir.prior_settings(resume_run) if resume_run is not None else {}
+        # The lock records a new run's settings: a kill before spec.yaml and run.json are written is no dead end.
+        record = None if resume else {
+            "spec": str(Path(spec_path).resolve()), "seed": self.seed,
+            "data": cfg.data or (restart.data if restart else None),
+            "mirror": cfg.mirror if cfg.mirror is not None else restart.mirror if restart else None,
+            "total_kimg": cfg.kimg or prior.get("total_kimg"), "tick_kimg": cfg.tick_kimg or prior.get("tick_kimg")}
         if held is None:
             self.on_main(lambda: rundir.check_target(self.run_dir, resume_ckpt, restart))
         else:
-            lock = self.on_main(lambda: rundir.claim(self.run_dir, resume_ckpt, restart))
+            lock = self.on_main(lambda: rundir.claim(self.run_dir, resume_ckpt, restart, record))
             if lock is not None:
                 held.callback(lock.release)
 
@@ -411,9 +420,6 @@ class Run:
         self.static = StaticSteps(self.nets, capture=cfg.cuda_graphs) if cfg.cuda_graphs or cfg.static_steps else None
         self.sched = Schedule(spec)
         check_minibatches(spec, self.sched, info.world)
-        # A resumed run keeps its own length and tick unless asked otherwise: `--resume RUN` after a
-        # Ctrl-C continues the run that was cut, not the spec's default one.
-        prior = rundir.prior_settings(resume_run) if resume_run is not None else {}
         self.total_kimg = float(cfg.kimg if cfg.kimg is not None else prior.get("total_kimg", spec.training.total_kimg))
         self.tick_kimg = float(cfg.tick_kimg or prior.get("tick_kimg") or default_tick_kimg(self.total_kimg))
 

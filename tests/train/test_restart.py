@@ -171,3 +171,34 @@ def test_a_saved_model_folder_is_not_a_run_to_start_again(tmp_path):
     with pytest.raises(UserError, match="no complete checkpoint"):
         train(TrainConfig(resume=str(model), progress=False))
     assert sorted(os.listdir(model)) == ["metadata.json", "spec.yaml"]
+
+
+def test_killed_before_spec_and_run_json_are_written(tiny_spec, tmp_path, capsys):
+    """Killed right after taking the lock: the lock's record is enough to start it again."""
+    import socket
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    run = tmp_path / "run"
+    run.mkdir()
+    record = {"spec": str(tiny_spec), "seed": 2, "data": None, "mirror": None, "total_kimg": 0.1, "tick_kimg": 0.05}
+    (run / rundir.LOCK).write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": "x",
+                                               "run": record}))
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    assert "starting it again from the beginning" in capsys.readouterr().err
+    ref = tmp_path / "ref"
+    train(TrainConfig(spec=str(tiny_spec), out=str(ref), kimg=0.1, tick_kimg=0.05, seed=2, progress=False))
+    assert _same(_weights(run), _weights(ref))
+    assert (run / "spec.yaml").read_text() == tiny_spec.read_text() and not (run / rundir.LOCK).exists()
+
+
+def test_the_lock_records_a_new_runs_settings(tiny_spec, tmp_path):
+    from progan_zoo.train.dist import DistInfo
+    from progan_zoo.train.trainer import Run
+    from contextlib import ExitStack
+
+    with ExitStack() as held:
+        Run(TrainConfig(spec=str(tiny_spec), out=str(tmp_path / "r"), seed=9, kimg=0.3, progress=False), DistInfo(), held)
+        record = json.loads((tmp_path / "r" / rundir.LOCK).read_text())["run"]
+    assert record == {"spec": str(tiny_spec.resolve()), "seed": 9, "data": None, "mirror": None, "total_kimg": 0.3,
+                      "tick_kimg": None}
