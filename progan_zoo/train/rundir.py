@@ -61,6 +61,10 @@ def never_checkpointed(path: str | Path) -> Restart | None:
     without a checkpoint (a checkpoint folder, a run with checkpoints, nothing at all: the checkpoint
     reader handles and reports those)."""
     run_dir = Path(path)
+    if not run_dir.exists():  # killed before it made its directory (a busy machine can take seconds to get there)
+        raise UsageError(f"{path}: no such run directory or checkpoint, so nothing was started there (hint: start the "
+                         f"run with `progan-zoo train SPEC --out {path}`, or give RUN_DIR or "
+                         "RUN_DIR/checkpoints/ckpt-XXXXXXXXX)")
     if not run_dir.is_dir() or ckpt_io.CKPT_RE.match(run_dir.name) or ckpt_io.latest_checkpoint(run_dir) is not None:
         return None
     recorded = _read_json(run_dir / "run.json")

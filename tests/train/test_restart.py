@@ -124,7 +124,8 @@ def test_nothing_recorded_is_refused_with_the_way_on(tmp_path):
     (run / rundir.LOCK).write_text(json.dumps({"pid": 2**22 + 7, "host": "elsewhere"}))
     with pytest.raises(Exception, match="before it recorded its spec.*progan-zoo train SPEC --out"):
         rundir.never_checkpointed(run)
-    assert rundir.never_checkpointed(tmp_path / "nowhere") is None
+    with pytest.raises(Exception, match="nothing was started there.*progan-zoo train SPEC --out"):
+        rundir.never_checkpointed(tmp_path / "nowhere")
 
 
 def test_trim_to_checkpoint_drops_later_ticks(tmp_path):
