@@ -62,6 +62,17 @@ def real(above: float = 0.0, most: float = 1e9, least: float | None = None) -> C
     return parse
 
 
+def truncation(text: str) -> float:
+    """``--truncation PSI``: a number > 0, or ``inf`` (no truncation); NaN refused."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise _fail(text, "psi > 0, e.g. 0.7 (inf: no truncation)") from None
+    if not value > 0:  # NaN too
+        raise _fail(text, "psi > 0, e.g. 0.7 (inf: no truncation)")
+    return value
+
+
 def power_of_two(text: str) -> int:
     """A resolution: a power of two from 4 to 8192 (the model read later must hold it)."""
     value = integer(4, 8192, "a power of two from 4 to 8192, e.g. 64")(text)

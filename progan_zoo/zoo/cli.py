@@ -16,6 +16,10 @@ from progan_zoo.errors import UsageError
 SAMPLES = at.integer(1, 1024)      # images in a saved model's samples.png
 
 
+TRUNCATION_HELP = ("truncation trick: redraw every latent component with |z_i| > PSI inside [-PSI, PSI] "
+                   "(PSI > 0; smaller = more typical, less varied images; default: off)")
+
+
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL",
                    help="a registered name (see `progan-zoo models`), a saved model folder, hf-hub:ORG/NAME[@REV], "
@@ -82,6 +86,7 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=at.out_file, default="grid.png", help="PNG grid to write (default grid.png)")
     p.add_argument("--cols", type=at.integer(1, 100_000), default=None, help="grid columns (default: about sqrt(n))")
     p.add_argument("--separate", metavar="DIR", type=at.out_dir, default=None, help="also write each image as DIR/000000.png ...")
+    p.add_argument("--truncation", metavar="PSI", type=at.truncation, default=None, help=TRUNCATION_HELP)
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -91,14 +96,15 @@ def run_generate(args: argparse.Namespace) -> int:
         raise UsageError(f"--cols {args.cols}: more columns than images (--n {args.n}) (hint: leave --cols out)")
     image_format(Path(args.out))  # a name it cannot write is refused before any work
     G = _load(args)
-    images = G.sample(args.n, seed=args.seed)
+    images = G.sample(args.n, seed=args.seed, truncation=args.truncation)
     out = save_grid(images, args.out, cols=args.cols)
     if args.separate:
         d = Path(args.separate)
         d.mkdir(parents=True, exist_ok=True)
         for i in range(images.shape[0]):
             to_pil(grid(images[i: i + 1], 1)).save(d / f"{i:06d}.png")
-    print(f"wrote {out}: {args.n} images, {G.resolution}x{G.resolution}, seed {args.seed}, from {G.source}")
+    psi = f", truncation {args.truncation:g}" if args.truncation is not None else ""
+    print(f"wrote {out}: {args.n} images, {G.resolution}x{G.resolution}, seed {args.seed}{psi}, from {G.source}")
     return 0
 
 
@@ -115,6 +121,7 @@ def add_interpolate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=at.real(least=0.01, most=100.0), default=24.0, help="frames per second, 0.01 to 100 (default 24)")
     p.add_argument("--upscale", type=at.integer(1, 64), default=None,
                    help="nearest-neighbour enlargement of each frame (default: to at least 256 px)")
+    p.add_argument("--truncation", metavar="PSI", type=at.truncation, default=None, help=TRUNCATION_HELP)
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
@@ -125,7 +132,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
         raise UsageError("--seeds needs at least two seeds, e.g. 0,1")
     image_format(Path(args.out), animated=True)  # a name it cannot write is refused before any work
     G = _load(args)
-    keys = seed_latents(args.seeds, G.z_dim)
+    keys = seed_latents(args.seeds, G.z_dim, truncation=args.truncation)
     z = latent_walk(keys, args.steps, args.method)
     images = G.generate(z)
     frames = [grid(images[i: i + 1], 1) for i in range(images.shape[0])]
