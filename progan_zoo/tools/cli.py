@@ -52,7 +52,7 @@ def _video_out_args(p: argparse.ArgumentParser, stem: str, fps: float,
                    help=f"file to write, .mp4 (H.264; the video extra) or .gif (default {stem}.mp4, or {stem}.gif "
                         "without the video extra)")
     p.add_argument("--fps", type=at.real(least=0.01, most=240.0), default=fps, help=f"frames per second (default {fps:g})")
-    p.add_argument("--scale", type=at.integer(1, 64), default=None,
+    p.add_argument("--scale", type=at.integer(1, 16), default=None,
                    help=f"nearest-neighbour enlargement of each frame (default: {scale_default})")
 
 

@@ -241,9 +241,9 @@ def read_images(paths: list[str | Path], resolution: int, channels: int) -> tupl
         if side != resolution:
             im = im.resize((resolution, resolution), Image.LANCZOS)
         a = np.asarray(im)
-        out.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
-    arr = match_channels(np.stack(out), channels, str(files[0].parent))
-    return torch.from_numpy(np.ascontiguousarray(arr)), [f.stem for f in files]
+        # Each image to the model's channels before they are stacked: a folder may mix grey and colour.
+        out.append(match_channels((a[None] if a.ndim == 2 else a.transpose(2, 0, 1))[None], channels, str(f))[0])
+    return torch.from_numpy(np.ascontiguousarray(np.stack(out))), [f.stem for f in files]
 
 
 def load_discriminator(folder: str | Path, G: "ZooGenerator") -> "Discriminator | None":
