@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -38,7 +38,7 @@ _LAZY = {
     "SPEC_VERSIONS": "schema", "Spec": "schema", "json_schema": "schema",
 }
 
-__all__ = sorted([*_LAZY, "CompiledSpec", "RawSpec", "build", "build_discriminator", "build_generator",
+__all__ = sorted([*_LAZY, "STAGES", "CompiledSpec", "RawSpec", "build", "build_discriminator", "build_generator",
                   "compile_spec", "load", "load_spec", "load_text", "validate"])
 
 
@@ -54,38 +54,77 @@ def __dir__() -> list[str]:
     return __all__
 
 
+STAGES = ("load", "validate", "graph", "build")
+
+
 @dataclass
 class CompiledSpec:
-    """Everything a spec compiles to: the raw text, the validated model, the graph and G and D."""
+    """Everything a spec compiles to: the raw text, the validated model, the graph and G and D.
+
+    A compile stopped early (``until=``) leaves the later fields None; ``build_generator`` and
+    ``build_discriminator`` make further fresh networks from the same graph."""
 
     raw: "RawSpec"
-    spec: "Spec"
-    graph: "nx.DiGraph"
-    G: "nn.Module"
-    D: "nn.Module"
+    spec: "Spec | None" = None
+    graph: "nx.DiGraph | None" = None
+    G: "nn.Module | None" = None
+    D: "nn.Module | None" = None
 
     @property
     def sha256(self) -> str:
         return self.raw.sha256
 
+    def build_generator(self) -> "nn.Module":
+        """A fresh generator of this spec (weights N(0,1), biases 0)."""
+        from .build import build_generator
+
+        return build_generator(self.graph)
+
+    def build_discriminator(self) -> "nn.Module":
+        """A fresh discriminator of this spec."""
+        from .build import build_discriminator
+
+        return build_discriminator(self.graph)
+
 
 def load_spec(path: str | Path) -> "Spec":
     """Load and validate a spec file (no graph, no modules)."""
-    from .load import load
-    from .validate import validate
-
-    return validate(load(path))
+    return compile_spec(path, until="validate").spec
 
 
-def compile_spec(path: str | Path, *, text: str | None = None) -> CompiledSpec:
-    """parse -> validate -> graph -> build. ``text`` compiles a string instead of reading ``path``."""
-    from .build import build
+def compile_spec(path: str | Path, *, text: str | None = None, until: str = "build", nets: str = "GD",
+                 after_load: Callable[["RawSpec"], None] | None = None,
+                 before_build: Callable[["Spec", "nx.DiGraph"], None] | None = None) -> CompiledSpec:
+    """load -> validate -> to_graph -> build: the one way from a spec to modules.
+
+    ``text`` compiles a string instead of reading ``path`` (``path`` then only names it in errors).
+    ``until`` stops after a stage (one of ``STAGES``); ``nets`` says which networks the build stage
+    makes ("GD", "G" or "D"; G first, so fresh weights draw the same random numbers). Two hooks let
+    a caller act between stages: ``after_load(raw)`` before the spec is validated (e.g. check its
+    sha256 against a record), and ``before_build(spec, graph)`` before any weight is made (e.g. the
+    trainer's memory preflight and its seed).
+    """
+    from .build import build_discriminator, build_generator
     from .graph import to_graph
     from .load import load, load_text
     from .validate import validate
 
+    if until not in STAGES:
+        raise ValueError(f"until={until!r}: give one of {', '.join(STAGES)}")
     raw = load_text(text, str(path)) if text is not None else load(path)
-    spec = validate(raw)
-    graph = to_graph(spec)
-    G, D = build(graph)
-    return CompiledSpec(raw=raw, spec=spec, graph=graph, G=G, D=D)
+    out = CompiledSpec(raw=raw)
+    if after_load is not None:
+        after_load(raw)
+    if until == "load":
+        return out
+    out.spec = validate(raw)
+    if until == "validate":
+        return out
+    out.graph = to_graph(out.spec)
+    if until == "graph":
+        return out
+    if before_build is not None:
+        before_build(out.spec, out.graph)
+    out.G = build_generator(out.graph) if "G" in nets else None
+    out.D = build_discriminator(out.graph) if "D" in nets else None
+    return out

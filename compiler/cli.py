@@ -55,8 +55,6 @@ def _emit(args: argparse.Namespace, text: str, data: dict[str, Any]) -> None:
 def run_compile(args: argparse.Namespace) -> int:
     """Run ``progan-zoo compile``; invalid specs raise SpecError (printed as one line, exit 2)."""
     from progan_zoo.compiler import summary
-    from progan_zoo.compiler.load import load
-    from progan_zoo.compiler.validate import validate
 
     if args.schema:
         from progan_zoo.compiler.schema import json_schema_text
@@ -71,19 +69,21 @@ def run_compile(args: argparse.Namespace) -> int:
     if args.graph and stop in ("load", "validate"):
         raise UsageError(f"--graph needs the graph stage: drop '--stop-after {stop}' or use '--stop-after graph'")
 
+    from progan_zoo.compiler import compile_spec
     from progan_zoo.specs import resolve_spec
-    raw = load(resolve_spec(args.spec))
+    # The build stage runs only when nothing stops before it: the cost tables need the graph alone.
+    until = stop or ("graph" if want_cost else "build")
+    c = compile_spec(resolve_spec(args.spec), until=until)
+    raw, spec, graph = c.raw, c.spec, c.graph
     if stop == "load":
         _emit(args, summary.load_report(raw),
               {"stage": "load", "file": raw.file, "sha256": raw.sha256, "keys": summary.load_summary(raw)})
         return 0
-    spec = validate(raw)
     if stop == "validate":
         _emit(args, summary.validate_report(spec), {"stage": "validate", "ok": True, **summary.validate_summary(spec)})
         return 0
 
-    from progan_zoo.compiler.graph import param_count, to_graph
-    graph = to_graph(spec)
+    from progan_zoo.compiler.graph import param_count
     if args.graph:
         from progan_zoo.compiler.draw import write_graph_picture
         how = write_graph_picture(graph, args.graph)
@@ -94,9 +94,7 @@ def run_compile(args: argparse.Namespace) -> int:
     if want_cost:
         return _run_cost(args, graph, spec, raw)
 
-    from progan_zoo.compiler.build import build
-    G, D = build(graph)
-    for net, module in (("G", G), ("D", D)):
+    for net, module in (("G", c.G), ("D", c.D)):
         built = sum(p.numel() for p in module.parameters())
         if built != param_count(graph, net):  # the graph's counts are what the table shows
             raise RuntimeError(f"internal error: built {net} has {built} parameters, the graph {param_count(graph, net)}")
@@ -148,16 +146,15 @@ def add_specs_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_specs(args: argparse.Namespace) -> int:
     """List the shipped specs: name, resolution, G and D parameters (from the graph, no torch), description."""
-    from progan_zoo.compiler.graph import param_count, to_graph
-    from progan_zoo.compiler.load import load
+    from progan_zoo.compiler import compile_spec
+    from progan_zoo.compiler.graph import param_count
     from progan_zoo.compiler.summary import human
-    from progan_zoo.compiler.validate import validate
     from progan_zoo.specs import spec_files
 
     rows = []
     for name, path in spec_files().items():
-        spec = validate(load(path))
-        graph = to_graph(spec)
+        c = compile_spec(path, until="graph")
+        spec, graph = c.spec, c.graph
         rows.append({"name": name, "resolution": spec.architecture.resolution, "params_G": param_count(graph, "G"),
                      "params_D": param_count(graph, "D"), "description": spec.description or "", "file": str(path)})
     if args.json:

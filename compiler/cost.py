@@ -568,9 +568,7 @@ def docs_markdown(spec_paths: list[str] | None = None) -> str:
     """The generated cost section: a table per shipped spec and its schedule's projected time."""
     from pathlib import Path
 
-    from .graph import to_graph
-    from .load import load
-    from .validate import validate
+    from . import compile_spec
 
     root = Path(__file__).resolve().parents[1]
     paths = spec_paths or sorted(str(p.relative_to(root)) for p in (root / "specs").glob("*.yaml"))
@@ -582,8 +580,8 @@ def docs_markdown(spec_paths: list[str] | None = None) -> str:
     lines += [f"- {name}: {si(rate, 'FLOP/s')} ({source})" for name, rate, source in DOC_RATES]
     lines.append("")
     for path in paths:
-        spec = validate(load(root / path))
-        cost = spec_cost(to_graph(spec), spec)
+        c = compile_spec(root / path, until="graph")
+        cost = spec_cost(c.graph, c.spec)
         lines += [f"#### `{path}`", "",
                   f"G {cost.g_params:,} parameters, D {cost.d_params:,} ({binary((cost.g_params + cost.d_params) * FLOAT_BYTES)} "
                   "of fp32 weights together).", "",

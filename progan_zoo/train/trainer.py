@@ -32,14 +32,14 @@ from contextlib import ExitStack, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from progan_zoo import __version__
-from progan_zoo.compiler import CompiledSpec, build, load, validate
-from progan_zoo.compiler.graph import to_graph
+from progan_zoo.compiler import compile_spec
 from progan_zoo.data import RealLoader, open_dataset
 from progan_zoo.errors import RunFailure, UsageError, UserError
 from progan_zoo.nn import downsample2x, upsample2x
@@ -361,14 +361,13 @@ class Run:
         if spec_path is None:
             raise UsageError("no spec given (hint: progan-zoo train SPEC, or --resume RUN_DIR)")
         # The spec's cost is checked against the device's free memory before any weight is made.
-        raw = load(spec_path)
-        spec = validate(raw)
-        graph = to_graph(spec)
-        until = float(cfg.kimg if cfg.kimg is not None else spec.training.total_kimg)
-        self.preflight = check_memory(graph, spec, device, info.world, until_kimg=until)
-        torch.manual_seed(cfg.seed)  # The initial weights: the same on every rank.
-        self.compiled = compiled = CompiledSpec(raw, spec, graph, *build(graph))
-        self.spec = spec
+        def preflight(spec: Any, graph: Any) -> None:
+            until = float(cfg.kimg if cfg.kimg is not None else spec.training.total_kimg)
+            self.preflight = check_memory(graph, spec, device, info.world, until_kimg=until)
+            torch.manual_seed(cfg.seed)  # The initial weights: the same on every rank.
+
+        self.compiled = compiled = compile_spec(spec_path, before_build=preflight)
+        self.spec = spec = compiled.spec
         if resume and resume.state.spec_sha256 != compiled.sha256:
             raise UsageError(f"{spec_path}: differs from the spec the checkpoint {resume.path} was trained with "
                              f"(sha256 {resume.state.spec_sha256[:12]}...) (hint: resume with the run's own spec.yaml, "
