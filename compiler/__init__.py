@@ -94,15 +94,15 @@ def load_spec(path: str | Path) -> "Spec":
 
 def compile_spec(path: str | Path, *, text: str | None = None, until: str = "build", nets: str = "GD",
                  after_load: Callable[["RawSpec"], None] | None = None,
-                 before_build: Callable[["Spec", "nx.DiGraph"], None] | None = None) -> CompiledSpec:
+                 before_build: Callable[[CompiledSpec], None] | None = None) -> CompiledSpec:
     """load -> validate -> to_graph -> build: the one way from a spec to modules.
 
     ``text`` compiles a string instead of reading ``path`` (``path`` then only names it in errors).
     ``until`` stops after a stage (one of ``STAGES``); ``nets`` says which networks the build stage
     makes ("GD", "G" or "D"; G first, so fresh weights draw the same random numbers). Two hooks let
     a caller act between stages: ``after_load(raw)`` before the spec is validated (e.g. check its
-    sha256 against a record), and ``before_build(spec, graph)`` before any weight is made (e.g. the
-    trainer's memory preflight and its seed).
+    sha256 against a record), and ``before_build(compiled)`` (raw, spec and graph filled in) before
+    any weight is made (e.g. the trainer's memory preflight and its seed).
     """
     from .build import build_discriminator, build_generator
     from .graph import to_graph
@@ -124,7 +124,7 @@ def compile_spec(path: str | Path, *, text: str | None = None, until: str = "bui
     if until == "graph":
         return out
     if before_build is not None:
-        before_build(out.spec, out.graph)
+        before_build(out)
     out.G = build_generator(out.graph) if "G" in nets else None
     out.D = build_discriminator(out.graph) if "D" in nets else None
     return out

@@ -53,18 +53,49 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A run directory (its newest checkpoint) or a checkpoint folder -> the checkpoint folder."""
+def is_checkpoint_dir(path: Path) -> bool:
+    """A checkpoint folder: it holds the EMA generator's weights."""
+    return path.is_dir() and (path / "G_ema.safetensors").is_file()
+
+
+def is_run_dir(path: Path) -> bool:
+    """A run directory: its spec and a checkpoints folder."""
+    return path.is_dir() and (path / "checkpoints").is_dir() and (path / "spec.yaml").is_file()
+
+
+def find_checkpoint(path: str | Path, checkpoint: str | None = None) -> tuple[Path | None, Path]:
+    """(run dir or None, checkpoint folder) for a run or a checkpoint path: the one checkpoint
+    resolver of the package (resume, load, export and evaluate all come through here).
+
+    ``checkpoint`` picks one of a run's: a directory name (``ckpt-000150000``), a path, a number of
+    images shown, or ``latest`` (the default: the newest complete one).
+    """
+    from progan_zoo.errors import UsageError
+
     p = Path(path)
-    if (p / "state.json").is_file() and CKPT_RE.match(p.name):
-        return p
-    if p.is_dir():
-        ckpt = latest_checkpoint(p)
-        if ckpt is not None:
-            return ckpt
-        raise UserError(f"{path}: no complete checkpoint in {p / 'checkpoints'} "
-                        "(hint: give a run directory that has written a checkpoint, or a ckpt-XXXXXXXXX folder)")
-    raise UserError(f"{path}: no such run directory or checkpoint (hint: give RUN_DIR or RUN_DIR/checkpoints/ckpt-XXXXXXXXX)")
+    if is_checkpoint_dir(p):
+        run = p.parent.parent if p.parent.name == "checkpoints" else None
+        return run, p
+    if not is_run_dir(p):
+        raise UsageError(f"{p}: no complete checkpoint here: neither a run directory (spec.yaml + checkpoints/) nor "
+                         "a checkpoint (G_ema.safetensors + state.json); give the folder `progan-zoo train` wrote")
+    if checkpoint in (None, "", "latest"):
+        ck = latest_checkpoint(p)
+        if ck is None:
+            raise UserError(f"{p / 'checkpoints'}: no complete checkpoint yet (only .tmp ones or none); "
+                            "wait for the trainer to write one")
+        return p, ck
+    cand = Path(checkpoint)
+    if is_checkpoint_dir(cand):
+        return p, cand
+    if is_checkpoint_dir(p / "checkpoints" / checkpoint):
+        return p, p / "checkpoints" / checkpoint
+    if checkpoint.isdigit():
+        named = p / "checkpoints" / checkpoint_name(int(checkpoint))
+        if is_checkpoint_dir(named):
+            return p, named
+    names = ", ".join(c.name for c in list_checkpoints(p)) or "none"
+    raise UsageError(f"{p}: no checkpoint {checkpoint!r} (complete ones: {names})")
 
 
 def _maybe_die() -> None:
@@ -206,7 +237,7 @@ class Checkpoint:
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Open a checkpoint folder, or a run directory's newest checkpoint."""
-    ckpt = resolve_checkpoint(path)
+    _, ckpt = find_checkpoint(path)
     try:
         state = TrainState.from_json((ckpt / "state.json").read_text(), str(ckpt / "state.json"))
     except (OSError, json.JSONDecodeError, TypeError) as exc:

@@ -361,9 +361,9 @@ class Run:
         if spec_path is None:
             raise UsageError("no spec given (hint: progan-zoo train SPEC, or --resume RUN_DIR)")
         # The spec's cost is checked against the device's free memory before any weight is made.
-        def preflight(spec: Any, graph: Any) -> None:
-            until = float(cfg.kimg if cfg.kimg is not None else spec.training.total_kimg)
-            self.preflight = check_memory(graph, spec, device, info.world, until_kimg=until)
+        def preflight(c: Any) -> None:
+            until = float(cfg.kimg if cfg.kimg is not None else c.spec.training.total_kimg)
+            self.preflight = check_memory(c.graph, c.spec, device, info.world, until_kimg=until)
             torch.manual_seed(cfg.seed)  # The initial weights: the same on every rank.
 
         self.compiled = compiled = compile_spec(spec_path, before_build=preflight)

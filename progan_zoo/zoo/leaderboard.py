@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from progan_zoo.errors import ProganZooError, UsageError, UserError
+from progan_zoo.errors import ProganZooError, UsageError
 
-from . import folder as F
+from . import records as R
 from .card import comparable_settings, metric_display, parse_card, render_card, results_from_card
 from .registry import ModelEntry, all_entries
 
@@ -60,13 +60,13 @@ def _rows_from_card(front: dict[str, Any], model: str, where: str, samples: Path
     return list(rows.values())
 
 
-def _local_card(folder: Path) -> dict[str, Any]:
-    card = folder / F.CARD
-    if card.is_file():
-        front, _ = parse_card(card.read_text(encoding="utf-8"), str(card))
-        return front
-    front, _ = parse_card(render_card(F.read_metadata(folder)))
-    return front
+def _local_card(folder: Path) -> tuple[dict[str, Any], R.ModelMetadata]:
+    """A local model's card front matter (its README.md, or rendered from the record if it has none)
+    and its record."""
+    card = folder / R.CARD
+    front = parse_card(card.read_text(encoding="utf-8"), str(card))[0] if card.is_file() else None
+    meta = R.read_metadata(folder)
+    return (front if front is not None else parse_card(render_card(meta))[0]), meta
 
 
 def gather(include_hub: bool = True, want_samples: bool = False) -> tuple[list[Row], list[str]]:
@@ -83,21 +83,21 @@ def gather(include_hub: bool = True, want_samples: bool = False) -> tuple[list[R
                 continue
             if e.kind in ("folder", "official"):
                 folder = Path(e.location)
-                front = _local_card(folder)
-                samples = folder / F.SAMPLES if (folder / F.SAMPLES).is_file() else None
-                rows.extend(_reported_rows(folder, name, e))
+                front, meta = _local_card(folder)
+                samples = folder / R.SAMPLES if (folder / R.SAMPLES).is_file() else None
+                rows.extend(_reported_rows(meta, name, e))
             else:
                 if not include_hub:
                     notes.append(f"{name}: on the Hub ({e.where}), skipped (--no-hub)")
                     continue
                 from .hub import download_file
 
-                card = download_file(e.location, F.CARD, e.revision)
-                front, _ = parse_card(card.read_text(encoding="utf-8"), f"{e.where}/{F.CARD}")
+                card = download_file(e.location, R.CARD, e.revision)
+                front, _ = parse_card(card.read_text(encoding="utf-8"), f"{e.where}/{R.CARD}")
                 samples = None
                 if want_samples:
                     try:
-                        samples = download_file(e.location, F.SAMPLES, e.revision)
+                        samples = download_file(e.location, R.SAMPLES, e.revision)
                     except ProganZooError:
                         samples = None
         except ProganZooError as exc:
@@ -110,15 +110,14 @@ def gather(include_hub: bool = True, want_samples: bool = False) -> tuple[list[R
     return rows, notes
 
 
-def _reported_rows(folder: Path, name: str, entry: ModelEntry) -> list[Row]:
+def _reported_rows(meta: R.ModelMetadata, name: str, entry: ModelEntry) -> list[Row]:
     """The paper's reported scores of an imported official network, as their own row marked "reported"
     (never merged with the scores `evaluate --record` measured)."""
-    meta = F.read_metadata(folder)
-    reported = [r for r in meta.get("reported") or [] if isinstance(r, dict) and "metric" in r and "value" in r]
+    reported = [r for r in meta.reported or [] if isinstance(r, dict) and "metric" in r and "value" in r]
     if not reported:
         return []
-    ds = meta.get("dataset") or {}
-    res = int(meta["resolution"])
+    ds = meta.dataset or {}
+    res = int(meta.resolution)
     row = Row(f"{name} (reported)", f"reported: {reported[0].get('source', 'the paper')}", str(ds.get("name") or "unknown"),
               str(ds.get("display_name") or ds.get("name") or "unknown"), f"{res}x{res}", entry=entry)
     for r in reported:

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from progan_zoo import load
-from progan_zoo.zoo import folder as F
+from progan_zoo.zoo import records as F
 from progan_zoo.zoo import registry as R
 from progan_zoo.zoo.images import latent_walk, slerp
 from progan_zoo.zoo.leaderboard import format_tables, gather
