@@ -36,12 +36,19 @@ TINY = REPO / "tests" / "fixtures" / "specs" / "tiny_16.yaml"
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}(T[0-9:.+\-Z]+)?")
 
 
+def _module(path: Path, name: str) -> Any:
+    """A helper module of the tests, loaded by path (sys.path and other tests' imports untouched)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def fixtures_root() -> Path | None:
     """The official-format fixtures, found as the conformance tests find them."""
-    sys.path.insert(0, str(REPO / "tests" / "conformance"))
-    from official_fixtures import fixtures_root as find
-
-    return find()
+    return _module(REPO / "tests" / "conformance" / "official_fixtures.py", "_fp_official_fixtures").fixtures_root()
 
 
 def _sha(data: bytes) -> str:
@@ -157,8 +164,8 @@ def _make_images(folder: Path, n: int, res: int) -> Path:
 
 def flows(ctx: _Ctx) -> dict[str, Any]:
     """The paths of a run to published models, through the command line."""
-    sys.path.insert(0, str(REPO / "tests" / "zoo"))
-    from conftest import make_run  # the zoo tests' seeded run (tiny_16: 4 -> 16 px)
+    # The zoo tests' seeded run (tiny_16: 4 -> 16 px).
+    make_run = _module(REPO / "tests" / "zoo" / "conftest.py", "_fp_zoo_conftest").make_run
 
     from progan_zoo import load
 

@@ -6,14 +6,15 @@ meant to change outputs records it again with ``python tests/fingerprint.py --wr
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-import fingerprint as fp  # noqa: E402
+_spec = importlib.util.spec_from_file_location("_fingerprint", Path(__file__).parent / "fingerprint.py")
+fp = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fp)
 
 
 def _diff(want, have, where=""):

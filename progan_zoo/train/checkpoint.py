@@ -188,6 +188,18 @@ class TrainState:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A run's or a checkpoint's JSON file as a dict: {} when absent or not an object (a hand-made
+    checkpoint may lack state.json, a run run.json); bad JSON is an error naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})") from None
+    return data if isinstance(data, dict) else {}
+
+
 @dataclass(frozen=True)
 class StateFacts:
     """The few facts a reader outside training (export) takes from a checkpoint's state.json.

@@ -16,27 +16,10 @@ from progan_zoo.errors import UsageError, UserError
 from . import records as R
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
 
 # The metrics package reports KID as kid_mean/kid_std; cards and the leaderboard call the mean "kid".
 _CARD_KEYS = {"kid_mean": "kid"}
-
-
-def real_images(data: str, resolution: int, channels: int, seed: int = 0, crop: str | None = None
-                ) -> tuple[Any, "np.ndarray"]:
-    """(uint8 [N, C, R, R] real images at ``resolution``, a seeded order of them).
-
-    A cache level stays memory-mapped: only the images a metric reads are loaded. The order stands in for
-    the official datasets' stored order (``dataset_tool.py`` writes them shuffled; our caches keep file
-    order), so the first images of the stream are a random sample even of sorted data.
-    """
-    import numpy as np
-
-    from progan_zoo.data import open_dataset
-
-    level = open_dataset(data, resolution, channels, progress=True, crop=crop).level(resolution)
-    return level, np.random.default_rng(seed).permutation(len(level))
 
 
 def run_mirror(checkpoint: Path, run_dir: Path | None, spec: Any) -> bool:
@@ -106,6 +89,7 @@ def evaluate_target(args: argparse.Namespace) -> int:
     """The body of ``progan-zoo evaluate`` (see ``progan_zoo.zoo.cli.add_evaluate_arguments``)."""
     import torch
 
+    from progan_zoo.data.dataset import real_images
     from progan_zoo.metrics.evaluate import evaluate, format_table, reals_needed
     from progan_zoo.metrics.registry import METRICS
 

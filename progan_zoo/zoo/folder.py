@@ -1,7 +1,7 @@
 """Writing a saved model folder (layout: ``records``): weights, the exact spec, metadata, card, samples.
 
 Every writer (export, import, publish) fills a fresh folder beside the target and renames it into
-place when whole (``fresh_tmp`` then ``finish_folder``), so a folder is written whole or not at all.
+place when whole (``write_folder``), so a folder is written whole or not at all.
 The card is always rendered from the record being written, never from a file read back.
 """
 
@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from progan_zoo.errors import UsageError
 
-from .records import CARD, SAMPLES, ModelMetadata, is_model_folder, write_metadata
+from .records import CARD, METADATA, SAMPLES, SPEC, WEIGHTS, ModelMetadata, is_model_folder
+
+if TYPE_CHECKING:
+    from .model import ZooGenerator
 
 
 def check_out(out: Path, force: bool, option: str) -> None:
@@ -49,7 +52,7 @@ def folder_tensors(G_ema: Any, res: int, **training: dict[str, Any] | None) -> t
 
 
 def fresh_tmp(out: Path, suffix: str) -> Path:
-    """An empty folder beside ``out`` to write the model into; ``finish_folder`` renames it to ``out``."""
+    """An empty folder beside ``out`` to write the model into; ``write_folder`` renames it to ``out``."""
     tmp = out.with_name(out.name + suffix)
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -57,19 +60,39 @@ def fresh_tmp(out: Path, suffix: str) -> Path:
     return tmp
 
 
-def finish_folder(tmp: Path, out: Path, model: Any, samples: int, seed: int, batch_size: int | None = None) -> None:
-    """The last steps of every saved-model folder: sample grid, metadata and card into ``tmp``, then
-    ``tmp`` takes the place of ``out``. ``model`` is the ZooGenerator and carries the record."""
+def write_folder(out: Path, model: "ZooGenerator", suffix: str, *, samples: int, seed: int,
+                 batch_size: int | None = None, **training: dict[str, Any] | None) -> None:
+    """Write the saved model folder of ``model`` (a ZooGenerator carrying its record, whose ``weights``
+    entry is filled in here): the exact spec, the weights (``training``: the raw ``G=`` and ``D=``
+    states, None to leave out), the sample grid, metadata.json and the card. It is written into a
+    fresh folder named ``out`` + ``suffix`` that then takes the place of ``out``: whole or not at all."""
+    from .card import render_card
     from .images import save_grid
+    from .weights import save_tensors, sha256_file
 
-    kw = {} if batch_size is None else {"batch_size": batch_size}
-    save_grid(model.sample(samples, seed=seed, **kw), tmp / SAMPLES)
-    write_metadata(tmp, model.metadata)
-    write_card(tmp, model.metadata)
-    if out.exists():
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp.rename(out)
+    tensors, contents = folder_tensors(model.G, model.resolution, **training)
+    tmp = fresh_tmp(out, suffix)
+    try:
+        (tmp / SPEC).write_bytes(model.spec_text.encode("utf-8"))
+        # Only {"format": "pt"} in the header: safetensors writes its metadata map in no fixed order, and
+        # the same network must export to the same bytes (the same sha256). metadata.json has the rest.
+        wfile = tmp / WEIGHTS
+        save_tensors(tensors, wfile, metadata={"format": "pt"})
+        weights = {"file": WEIGHTS, "sha256": sha256_file(wfile), "bytes": wfile.stat().st_size, "contents": contents,
+                   "dtype": "float32"}
+        meta = model.metadata = model.metadata.replace(weights=weights)
+        save_grid(model.sample(samples, seed=seed, **({} if batch_size is None else {"batch_size": batch_size})),
+                  tmp / SAMPLES)
+        # Written here rather than by write_record: a fresh folder needs no atomic replace of each file.
+        (tmp / METADATA).write_text(meta.to_json(), encoding="utf-8")
+        (tmp / CARD).write_text(render_card(meta, hub_repo=meta.hub_repo), encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def write_record(folder: str | Path, meta: ModelMetadata, hub_repo: str | None = None) -> Path:
@@ -84,4 +107,13 @@ def write_card(folder: str | Path, meta: ModelMetadata, hub_repo: str | None = N
 
     path = Path(folder) / CARD
     path.write_text(render_card(meta, hub_repo=hub_repo or meta.hub_repo), encoding="utf-8")
+    return path
+
+
+def write_metadata(folder: str | Path, meta: ModelMetadata) -> Path:
+    """Write ``metadata.json`` atomically (a temporary file renamed into place)."""
+    path = Path(folder) / METADATA
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(meta.to_json(), encoding="utf-8")
+    tmp.replace(path)
     return path

@@ -18,7 +18,6 @@ written under a temporary name and renamed when whole, so a failure leaves nothi
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -89,9 +88,8 @@ def import_model(source: str | Path, out: str | Path, *, name: str | None = None
     """
     from progan_zoo.compiler import compile_spec
 
-    from .folder import check_out, finish_folder, folder_tensors, fresh_tmp
+    from .folder import check_out, write_folder
     from .model import ZooGenerator, truncate_generator
-    from .weights import save_tensors
 
     source, out = Path(source), Path(out)
     check_out(out, force, "--out")
@@ -103,37 +101,27 @@ def import_model(source: str | Path, out: str | Path, *, name: str | None = None
     keep = lambda state: {k: v for k, v in state.items() if int(k.split(".")[0][1:]) <= res}  # noqa: E731
     G = truncate_generator(G_full, imp.stage)
     G.load_state_dict(keep(imp.G_ema), strict=True)
-    tensors, contents = folder_tensors(G, res, G=imp.G, D=imp.D)
-
-    tmp = fresh_tmp(out, ".import-tmp")
-    try:
-        (tmp / R.SPEC).write_bytes(imp.spec_text.encode("utf-8"))
-        save_tensors(tensors, tmp / R.WEIGHTS, metadata={"format": "pt"})
-        ds = imp.dataset
-        meta = R.ModelMetadata(
-            name=name,
-            spec=R.spec_record(spec, compiled.sha256),
-            resolution=res,
-            stage=imp.stage,
-            alpha=imp.alpha,
-            spec_resolution=spec.architecture.resolution,
-            image_channels=G.image_channels,
-            z_dim=G.z_dim,
-            images_shown=None,
-            dataset={"name": ds, "display_name": _DATASET_NAMES.get(ds, ds), "source": ds,
-                     "resolution": spec.data.resolution, "channels": spec.data.channels},
-            license=imp.provenance.license,
-            weights=R.weights_record(tmp / R.WEIGHTS, contents),
-            training={"imported_from": imp.provenance.source_file},
-            provenance=imp.provenance.to_json(),
-            reported=reported_scores(name),
-            samples={"file": R.SAMPLES, "n": samples, "seed": seed},
-        )
-        finish_folder(tmp, out, ZooGenerator(G, spec, imp.spec_text, meta, alpha=imp.alpha), samples, seed,
-                      batch_size=4)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    ds = imp.dataset
+    meta = R.ModelMetadata(
+        name=name,
+        spec=R.spec_record(spec, compiled.sha256),
+        resolution=res,
+        stage=imp.stage,
+        alpha=imp.alpha,
+        spec_resolution=spec.architecture.resolution,
+        image_channels=G.image_channels,
+        z_dim=G.z_dim,
+        images_shown=None,
+        dataset={"name": ds, "display_name": _DATASET_NAMES.get(ds, ds), "source": ds,
+                 "resolution": spec.data.resolution, "channels": spec.data.channels},
+        license=imp.provenance.license,
+        training={"imported_from": imp.provenance.source_file},
+        provenance=imp.provenance.to_json(),
+        reported=reported_scores(name),
+        samples={"file": R.SAMPLES, "n": samples, "seed": seed},
+    )
+    write_folder(out, ZooGenerator(G, spec, imp.spec_text, meta, alpha=imp.alpha), ".import-tmp", samples=samples,
+                 seed=seed, batch_size=4, G=imp.G, D=imp.D)
     return out
 
 

@@ -45,9 +45,9 @@ def publish(source: str | Path, *, repo: str | None = None, to: str | Path | Non
             exported_unnamed = default is None
         model = open_folder(folder)  # verified before it is published; the record travels with it
         if exported_unnamed:
-            # Name it after the spec, as the run's own name may be anything.
+            # Name it after the spec, as the run's own name may be anything (the record that travels
+            # is renamed; the published folder's metadata.json and card are written from it).
             model.metadata = model.metadata.replace(name=model.metadata.spec["name"])
-            R.write_metadata(folder, model.metadata)
         if repo is not None:
             from .hub import publish_to_hub
 

@@ -29,8 +29,6 @@ from typing import TYPE_CHECKING, Any
 from progan_zoo import __version__
 from progan_zoo.errors import UserError
 
-from .weights import sha256_file
-
 if TYPE_CHECKING:
     import torch
 
@@ -74,7 +72,7 @@ class ModelMetadata:
     images_shown: int | None = None         # None: not known (imported networks).
     dataset: dict[str, Any] = field(default_factory=dict)   # name, display_name, source, resolution, channels
     license: str | None = None
-    weights: dict[str, Any] = field(default_factory=dict)   # See ``weights_record``.
+    weights: dict[str, Any] = field(default_factory=dict)   # file, sha256, bytes, contents, dtype (folder.write_folder)
     training: dict[str, Any] = field(default_factory=dict)  # Run and checkpoint, or the imported file.
     samples: dict[str, Any] = field(default_factory=dict)   # file, n, seed of samples.png
     evaluation: list[dict[str, Any]] = field(default_factory=list)
@@ -205,12 +203,6 @@ def spec_record(spec: Any, sha256: str) -> dict[str, Any]:
     return {"name": spec.name, "revision": spec.revision, "sha256": sha256, "file": SPEC}
 
 
-def weights_record(file: Path, contents: list[str]) -> dict[str, Any]:
-    """metadata.json's ``weights`` entry for a written weights file holding ``contents`` (G_ema, G, D)."""
-    return {"file": WEIGHTS, "sha256": sha256_file(file), "bytes": file.stat().st_size, "contents": contents,
-            "dtype": "float32"}
-
-
 def dataset_info(spec: Any, override: str | None = None) -> dict[str, Any]:
     """metadata.json's ``dataset`` entry: from the spec's data source, or the name ``override``."""
     src = spec.data.source
@@ -246,12 +238,3 @@ def read_metadata(folder: str | Path) -> ModelMetadata:
         if key not in meta:
             raise UserError(f"{path}: has no {key!r} entry; export the model again with `progan-zoo export`")
     return ModelMetadata.from_dict(meta)
-
-
-def write_metadata(folder: str | Path, meta: ModelMetadata) -> Path:
-    """Write ``metadata.json`` atomically (a temporary file renamed into place)."""
-    path = Path(folder) / METADATA
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(meta.to_json(), encoding="utf-8")
-    tmp.replace(path)
-    return path

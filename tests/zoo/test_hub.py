@@ -18,6 +18,7 @@ import pytest
 
 from progan_zoo import load
 from progan_zoo.zoo import records as F
+from progan_zoo.zoo.folder import write_metadata
 from progan_zoo.zoo.card import parse_card
 
 from hubserver import Olah, UploadHub, git
@@ -98,7 +99,7 @@ def test_republish_is_a_new_commit(servers, tiny_model, tmp_path):
     meta = F.read_metadata(model)
     meta.evaluation = [{"metric": "swd", "values": {"swd_avg": 1.5, "swd_16": 1.5},
                        "settings": {"num_images": 64, "real": "lfw-100", "seed": 0}}]
-    F.write_metadata(model, meta)
+    write_metadata(model, meta)
     publish(up, model, "org/history", tmp_path, "--message", "add SWD")
     log = git(repo, "log", "--format=%s", "main").splitlines()
     assert log[0] == "add SWD" and len(log) == 3  # initial commit, first publish, re-publish

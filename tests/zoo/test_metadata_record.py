@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from progan_zoo.zoo import records as F
+from progan_zoo.zoo.folder import write_metadata
 
 SHIPPED = Path(F.__file__).parent / "models" / "mnist-32" / F.METADATA
 
@@ -22,7 +23,7 @@ def test_exported_metadata_round_trips_and_keeps_later_keys_last(tiny_model, tmp
     assert record.to_dict() == meta and list(record.to_dict()) == list(meta) and record.to_json() == text
     assert record.provenance is None and "provenance" not in meta  # import-only keys stay out of exports
     record.extra["hub"] = {"repo": "org/tiny"}                        # a key written after export
-    F.write_metadata(tmp_path, record)
+    write_metadata(tmp_path, record)
     again = F.ModelMetadata.from_json((tmp_path / F.METADATA).read_text(encoding="utf-8"))
     assert again.extra == {"hub": {"repo": "org/tiny"}}
     assert again.to_json() == (tmp_path / F.METADATA).read_text(encoding="utf-8")

@@ -1,40 +1,20 @@
 """Reading a training run or one of its checkpoints (layout: docs/architecture.md) as a ``Source``.
 
 The checkpoint is found by ``progan_zoo.train.checkpoint.find_checkpoint`` (the package's one
-resolver); its state.json is read by ``StateFacts``; weights are checked name by name and shape by
+resolver) and its state.json read by ``StateFacts``; weights are checked name by name and shape by
 shape against the spec before they are read.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from progan_zoo.errors import UserError
-from progan_zoo.train.checkpoint import StateFacts, find_checkpoint
+from progan_zoo.train.checkpoint import StateFacts, find_checkpoint, read_json_object
 
 from ..records import Source
-from ..weights import load_tensors, read_header
-from .folder import check_weights_match
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    """A JSON object file, or {} when absent (a hand-made checkpoint may lack state.json or run.json)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: not valid JSON ({exc})") from None
-    return data if isinstance(data, dict) else {}
-
-
-def load_state(net: Any, file: Path, spec_file: Path) -> None:
-    """Read a safetensors file into ``net`` after checking its names and shapes."""
-    header = read_header(file)
-    check_weights_match(net, header, file, spec_file)
-    net.load_state_dict(load_tensors(file), strict=True)
+from ..weights import load_checked
 
 
 def open_checkpoint(path: str | Path, checkpoint: str | None = None, with_training: bool = False) -> Source:
@@ -46,7 +26,7 @@ def open_checkpoint(path: str | Path, checkpoint: str | None = None, with_traini
     if not spec_file.is_file():
         raise UserError(f"{ck}: no spec.yaml beside this checkpoint and no run directory above it; "
                         "give the run directory instead")
-    facts = StateFacts.from_dict(read_json(ck / "state.json"))
+    facts = StateFacts.from_dict(read_json_object(ck / "state.json"))
 
     def same_spec(c: Any) -> None:
         # After validation, as before: an invalid spec is reported as such, an edited valid one here.
@@ -57,16 +37,16 @@ def open_checkpoint(path: str | Path, checkpoint: str | None = None, with_traini
 
     compiled = compile_spec(spec_file, before_build=same_spec)
     G_ema, D = compiled.G, compiled.D
-    load_state(G_ema, ck / "G_ema.safetensors", spec_file)
+    load_checked(G_ema, ck / "G_ema.safetensors", spec_file)
     stage = facts.stage if facts.stage is not None else G_ema.num_stages - 1
     src = Source(kind="checkpoint", path=Path(path), compiled=compiled, spec_file=spec_file, G_ema=G_ema,
                  stage=stage, alpha=facts.alpha, images_shown=facts.images_shown, run_dir=run, checkpoint=ck,
-                 run=read_json(run / "run.json") if run else {})
+                 run=read_json_object(run / "run.json") if run else {})
     if with_training:
         for name in ("G", "D"):
             f = ck / f"{name}.safetensors"
             if f.is_file():
                 net = compiled.build_generator() if name == "G" else D
-                load_state(net, f, spec_file)
+                load_checked(net, f, spec_file)
                 setattr(src, name, net)
     return src

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from progan_zoo.errors import UserError
 
 from ..records import METADATA, SPEC, ModelMetadata, Source, read_metadata
-from ..weights import WeightsError, check_sha256, read_header, tensor_shapes
+from ..weights import check_sha256, load_checked, read_header
 
 if TYPE_CHECKING:
     import torch
@@ -44,34 +44,10 @@ def compile_folder_spec(folder: str | Path, meta: ModelMetadata, until: str = "g
     return compile_spec(path, until=until, after_load=same_spec)
 
 
-def check_weights_match(G: "torch.nn.Module", header: dict[str, Any], weights_path: Path, spec_path: Path,
-                        prefix: str = "") -> None:
-    """The file's tensors must be exactly G's state_dict: same names, same shapes."""
-    want = {k: tuple(v.shape) for k, v in G.state_dict().items()}
-    have = tensor_shapes(header, prefix)
-    missing = sorted(set(want) - set(have))
-    extra = sorted(set(have) - set(want))
-    wrong = sorted(k for k in set(want) & set(have) if want[k] != have[k])
-    if not (missing or extra or wrong):
-        return
-    parts = []
-    if wrong:
-        k = next((w for w in wrong if w.endswith(".weight")), wrong[0])  # a weight's shape says more than a bias
-        parts.append(f"{len(wrong)} tensor(s) differ in shape, e.g. {prefix}{k} is {list(have[k])} in the file but "
-                     f"{list(want[k])} in the spec")
-    if missing:
-        parts.append(f"{len(missing)} tensor(s) the spec needs are missing, e.g. {prefix}{missing[0]}")
-    if extra:
-        parts.append(f"{len(extra)} tensor(s) the spec does not have, e.g. {prefix}{extra[0]}")
-    raise WeightsError(f"{weights_path}: does not match {spec_path.name}: {'; '.join(parts)} (the spec and weights "
-                       "come from different models; export the model again from its run)")
-
-
 def read_folder(folder: str | Path) -> tuple[ModelMetadata, "CompiledSpec", Any]:
     """(record, compiled spec, generator cut to the recorded stage with its weights), verified (see the
     module docstring for the checks, made in that order)."""
     from ..model import truncate_generator
-    from ..weights import load_tensors
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -88,8 +64,7 @@ def read_folder(folder: str | Path) -> tuple[ModelMetadata, "CompiledSpec", Any]
         raise UserError(f"{folder / METADATA}: stage {stage} / resolution {meta.resolution} do not exist in "
                         f"{SPEC} (its resolutions are {full.resolutions}); export the model again")
     G = truncate_generator(full, stage)
-    check_weights_match(G, header, wfile, folder / SPEC)
-    G.load_state_dict(load_tensors(wfile), strict=True)
+    load_checked(G, wfile, folder / SPEC, header=header)
     return meta, compiled, G
 
 
