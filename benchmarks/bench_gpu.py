@@ -41,7 +41,8 @@ from pathlib import Path
 import torch
 
 from progan_zoo.compiler import compile_spec
-from progan_zoo.compiler.cost import duration, spec_cost, stage_cost
+from progan_zoo.compiler.cost import spec_cost, stage_cost
+from progan_zoo.compiler.cost_report import duration
 from progan_zoo.train.dist import DistInfo
 from progan_zoo.train.graphs import StaticSteps
 from progan_zoo.train.losses import make_loss

@@ -119,7 +119,7 @@ def _check_cost_arguments(args: argparse.Namespace) -> None:
 def _run_cost(args: argparse.Namespace, graph: Any, spec: Any, raw: Any) -> int:
     """``compile --cost``: Table 2 from the graph, then the cost tables; nothing is built or allocated."""
     from progan_zoo.compiler import cost as cost_model
-    from progan_zoo.compiler import summary
+    from progan_zoo.compiler import cost_report, summary
 
     cost = cost_model.spec_cost(graph, spec)
     rate = None
@@ -129,11 +129,11 @@ def _run_cost(args: argparse.Namespace, graph: Any, spec: Any, raw: Any) -> int:
         except ValueError as exc:
             raise UsageError(f"--rate-res {args.rate_res}: {exc}") from None
     elif args.rate_from is not None:
-        rate = cost_model.rate_from_file(cost, args.rate_from)
+        rate = cost_report.rate_from_file(cost, args.rate_from)
     _emit(args, summary.compile_report(graph, spec, raw.file, fade=args.fade) + "\n\n"
-          + cost_model.cost_report(cost, rate, args.devices),
+          + cost_report.cost_report(cost, rate, args.devices),
           {"stage": "cost", **summary.compile_json(graph, spec, raw, fade=args.fade),
-           "cost": cost_model.cost_json(cost, rate, args.devices)})
+           "cost": cost_report.cost_json(cost, rate, args.devices)})
     return 0
 
 

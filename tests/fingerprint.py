@@ -239,7 +239,7 @@ def _cli_quiet_eval(run: Path, images: Path, root: Path) -> str:
 
 
 def schema(ctx: _Ctx) -> dict[str, Any]:
-    from progan_zoo.compiler import cost, reference
+    from progan_zoo.compiler import cost_report, reference
     from progan_zoo.compiler.schema import json_schema_text
 
     return {
@@ -247,7 +247,7 @@ def schema(ctx: _Ctx) -> dict[str, Any]:
         "schema_generated": ctx.text("schema", json_schema_text()),
         "schema_cli": ctx.text("schema_cli", _cli("compile", "--schema")),
         "reference_docs": ctx.text("reference_docs", reference.reference_markdown()),
-        "cost_docs": ctx.text("cost_docs", cost.docs_markdown()),
+        "cost_docs": ctx.text("cost_docs", cost_report.docs_markdown()),
         "docs_spec_md": _sha((REPO / "docs" / "spec.md").read_bytes()),
     }
 
