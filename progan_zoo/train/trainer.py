@@ -28,7 +28,7 @@ import platform
 import random
 import sys
 import time
-from contextlib import ExitStack, nullcontext
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -42,12 +42,11 @@ from progan_zoo import __version__
 from progan_zoo.compiler import compile_spec
 from progan_zoo.data import RealLoader, open_dataset
 from progan_zoo.errors import RunFailure, UsageError, UserError
-from progan_zoo.nn import downsample2x, upsample2x
 
 from . import checkpoint as ckpt_io
 from . import rundir
 from .checkpoint import TrainState
-from .dist import DistInfo, all_reduce_grads, all_reduce_mean, barrier, broadcast_module, init_distributed, shutdown
+from .dist import DistInfo, all_reduce_mean, barrier, broadcast_module, init_distributed, shutdown
 from .graphs import StaticSteps
 from .interrupt import StopRequests
 from .losses import make_loss
@@ -55,6 +54,7 @@ from .monitor import Monitor, check_metric_options
 from .preflight import check_memory
 from .samples import make_grid, save_png
 from .schedule import Phase, Schedule
+from .steps import Nets, d_step, draw, ema_update, g_step, real_batch
 
 
 @dataclass
@@ -89,131 +89,6 @@ class TrainConfig:
     metrics_ticks: int = 5            # ... every this many ticks, and at the end.
     metrics_num: int = 1000           # ... with this many generated and real images (at most the data's size).
     tensorboard: str = "auto"         # auto (when installed) | on | off: event files in the run directory.
-
-
-@dataclass
-class Nets:
-    """What one training step touches."""
-
-    G: torch.nn.Module
-    D: torch.nn.Module
-    G_ema: torch.nn.Module
-    opt_G: torch.optim.Optimizer
-    opt_D: torch.optim.Optimizer
-    loss: object
-    dist: DistInfo
-    amp: bool = False
-    channels_last: bool = False
-    final_resolution: int = 0          # The penalty's gradient is taken at this resolution (official; 0: the stage's).
-    ema_decay: float = 0.999
-    amp_penalty: bool = False          # The penalty under autocast as well (opt-in; default fp32).
-    lazy_penalty: int = 1              # Penalty every k-th D step, scaled by k.
-    shared_fakes: bool = False         # G step reuses the last D step's latents and G forward.
-
-    def autocast(self, cache: bool = True):
-        """bf16 autocast under ``--amp bf16``. ``cache=False`` inside CUDA graph capture (PyTorch docs:
-        autocast's weight-cast cache must not outlive a captured region); the numbers are the same."""
-        if not self.amp:
-            return nullcontext()
-        return torch.autocast(self.dist.device.type, dtype=torch.bfloat16, cache_enabled=cache)
-
-    def penalty_weight(self, d_index: int) -> float:
-        """Weight of the penalty on the ``d_index``-th D step of the run: lazy regularisation (Karras et al.
-        2020, StyleGAN2 sec. 3.1) takes it every k-th step, times k, so its expected gradient is unchanged."""
-        k = max(int(self.lazy_penalty), 1)
-        return float(k) if d_index % k == 0 else 0.0
-
-    def fmt(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
-
-    def norm_scale(self, phase: Phase) -> float:
-        scale = getattr(self.loss, "norm_scale", None)
-        return scale(phase.resolution, self.final_resolution or phase.resolution) if scale else 1.0
-
-
-# ------------------------------------------------------------------------------------------------
-# One step.
-
-def fade_reals(x: torch.Tensor, phase: Phase) -> torch.Tensor:
-    """Official ``process_reals``: lerp(x, upsample(downsample(x)), frac(lod)), i.e. alpha * x +
-    (1 - alpha) * the previous resolution's image shown at this size, exactly as G's output fades."""
-    if not phase.fading:
-        return x
-    return torch.lerp(x, upsample2x(downsample2x(x)), 1.0 - phase.alpha)
-
-
-def real_batch(loader: RealLoader, phase: Phase, nets: Nets) -> torch.Tensor:
-    """This rank's share of the next global minibatch of real images, in [-1, 1], faded."""
-    info = nets.dist
-    u8 = loader.next(phase.resolution, phase.minibatch, info.rank, info.world)     # [NCHW] uint8
-    x = torch.from_numpy(u8).to(info.device, non_blocking=True).float()
-    x = x.mul_(2.0 / 255.0).sub_(1.0)                                               # official drange [0,255] -> [-1,1]
-    return nets.fmt(fade_reals(x, phase))
-
-
-def draw(gen: torch.Generator, phase: Phase, z_dim: int, info: DistInfo, mix: bool,
-         on_device: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Latents [N, z_dim] (and penalty mixing factors [N]) drawn for the global minibatch, this rank's share.
-    ``on_device=False`` leaves them on the CPU (the static steps copy them in without a blocking copy)."""
-    z = torch.randn(phase.minibatch, z_dim, generator=gen)[info.rank::info.world]
-    u = torch.rand(phase.minibatch, generator=gen)[info.rank::info.world] if mix else None
-    if not on_device:
-        return z, u
-
-    def put(t: torch.Tensor) -> torch.Tensor:
-        if info.device.type != "cuda":
-            return t.to(info.device)
-        # Pinned and non-blocking: a blocking copy from pageable memory makes the host wait for every
-        # queued kernel, so it could not prepare the next step while the GPU runs this one.
-        return t.pin_memory().to(info.device, non_blocking=True)
-
-    return put(z), (put(u) if u is not None else None)
-
-
-def d_step(nets: Nets, reals: torch.Tensor, z: torch.Tensor, mix: torch.Tensor | None, phase: Phase,
-           gp_weight: float = 1.0, fakes: torch.Tensor | None = None) -> dict:
-    """One D step. ``gp_weight``: the penalty's factor (0 skips it: lazy regularisation); ``fakes``: G's
-    output for ``z`` when the caller already has it (``--shared-fakes``), else drawn here without a graph."""
-    G, D = nets.G, nets.D
-    D.requires_grad_(True)
-    if fakes is None:
-        with torch.no_grad(), nets.autocast():
-            fakes = nets.fmt(G(z, phase.stage, phase.alpha).float())               # [NCHW]
-    with nets.autocast():
-        loss, stats = nets.loss.d_loss(lambda x: D(x, phase.stage, phase.alpha), reals, fakes.detach().float(), mix,
-                                       norm_scale=nets.norm_scale(phase), gp_weight=gp_weight,
-                                       gp_autocast=nets.amp_penalty)
-    nets.opt_D.zero_grad(set_to_none=True)
-    loss.backward()
-    all_reduce_grads(D.parameters(), nets.dist)
-    nets.opt_D.step()
-    return stats
-
-
-def g_step(nets: Nets, z: torch.Tensor | None, phase: Phase, fakes: torch.Tensor | None = None) -> dict:
-    """One G step on fresh latents ``z``, or on ``fakes`` already generated with their graph (shared)."""
-    G, D = nets.G, nets.D
-    D.requires_grad_(False)  # Only G's gradients are needed (the official G_opt covers G's variables).
-    with nets.autocast():
-        if fakes is None:
-            fakes = nets.fmt(G(z, phase.stage, phase.alpha))
-        loss, stats = nets.loss.g_loss(lambda x: D(x, phase.stage, phase.alpha), fakes)
-    nets.opt_G.zero_grad(set_to_none=True)
-    loss.backward()
-    all_reduce_grads(G.parameters(), nets.dist)
-    nets.opt_G.step()
-    D.requires_grad_(True)
-    return stats
-
-
-@torch.no_grad()
-def ema_update(G_ema: torch.nn.Module, G: torch.nn.Module, decay: float) -> None:
-    """Official ``setup_as_moving_average_of``: ema <- lerp(G, ema, decay) for every weight.
-    The fade weight is not averaged: samples use the current alpha (the official copies ``lod`` with beta 0)."""
-    ema_p, g_p = list(G_ema.parameters()), list(G.parameters())
-    torch._foreach_lerp_(ema_p, g_p, 1.0 - decay)
-    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
-        b_ema.copy_(b)
 
 
 def lod_crossed(prev: float | None, lod: float) -> bool:
