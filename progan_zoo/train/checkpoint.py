@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -23,6 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -167,7 +169,7 @@ class TrainState:
     data: str                              # Dataset the run trains on.
     world_size: int
     optimizer: dict[str, Any]              # Name, learning rate, betas, eps (for readers; tensors are in optim.safetensors).
-    rng: dict[str, Any]                    # Every random state (trainer.rng_state).
+    rng: dict[str, Any]                    # Every random state (rng_state).
     versions: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -291,3 +293,34 @@ def encode_bytes(t: torch.Tensor) -> str:
 
 def decode_bytes(s: str) -> torch.Tensor:
     return torch.frombuffer(bytearray(base64.b64decode(s)), dtype=torch.uint8).clone()
+
+
+def rng_state(gen: torch.Generator, loader: Any, device: torch.device) -> dict:
+    """Every random state a run touches, as JSON: the step generator (latents, mixing factors), the
+    global torch/numpy/python generators, CUDA's, and the data sampler's (epoch, position)."""
+    np_state = np.random.get_state(legacy=False)
+    py_version, py_internal, py_gauss = random.getstate()
+    state = {
+        "step_generator": encode_bytes(gen.get_state()),
+        "torch_cpu": encode_bytes(torch.get_rng_state()),
+        "numpy": {**np_state, "state": {"key": np_state["state"]["key"].tolist(), "pos": int(np_state["state"]["pos"])}},
+        "python": [py_version, list(py_internal), py_gauss],
+        "data_sampler": loader.state_dict(),
+    }
+    if device.type == "cuda":
+        state["torch_cuda"] = encode_bytes(torch.cuda.get_rng_state(device))
+    return state
+
+
+def set_rng_state(state: dict, gen: torch.Generator, loader: Any, device: torch.device) -> None:
+    """Inverse of ``rng_state`` (``loader``: the run's ``RealLoader``)."""
+    gen.set_state(decode_bytes(state["step_generator"]))
+    torch.set_rng_state(decode_bytes(state["torch_cpu"]))
+    np_state = state["numpy"]
+    np.random.set_state({**np_state, "state": {"key": np.array(np_state["state"]["key"], dtype=np.uint32),
+                                               "pos": np_state["state"]["pos"]}})
+    py_version, py_internal, py_gauss = state["python"]
+    random.setstate((py_version, tuple(py_internal), py_gauss))
+    loader.load_state_dict(state["data_sampler"])
+    if device.type == "cuda" and "torch_cuda" in state:
+        torch.cuda.set_rng_state(decode_bytes(state["torch_cuda"]), device)

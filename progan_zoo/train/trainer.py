@@ -25,7 +25,6 @@ import copy
 import json
 import math
 import platform
-import random
 import sys
 import time
 from contextlib import ExitStack
@@ -45,7 +44,8 @@ from progan_zoo.errors import RunFailure, UsageError, UserError
 
 from . import checkpoint as ckpt_io
 from . import rundir
-from .checkpoint import TrainState
+from .checkpoint import TrainState, rng_state, set_rng_state
+from .checks import check_graphs, check_minibatches, check_precision
 from .dist import DistInfo, all_reduce_mean, barrier, broadcast_module, init_distributed, shutdown
 from .graphs import StaticSteps
 from .interrupt import StopRequests
@@ -118,52 +118,6 @@ def make_optimizer(module: torch.nn.Module, spec, device: torch.device) -> torch
                             eps=o.eps, foreach=device.type == "cuda")
 
 
-def check_minibatches(spec, sched: Schedule, world: int) -> None:
-    """Every resolution's global minibatch splits evenly over ranks and into minibatch-stddev groups."""
-    g = spec.architecture.options.mbstd_group_size
-    for res, mb in zip(sched.resolutions, sched.minibatch):
-        where = f"training minibatch at {res}x{res} ({mb})"
-        if mb % world:
-            raise UserError(f"{where} does not split over {world} ranks (hint: make every minibatch a multiple of the world size)")
-        local = mb // world
-        if g > 1 and local % min(g, local):
-            raise UserError(f"{where}: each rank's {local} images do not split into minibatch-stddev groups of {g} "
-                            "(hint: make minibatch / world size a multiple of architecture.options.mbstd_group_size)")
-        if g > 1 and world > 1 and local < g:
-            raise UserError(f"{where}: each rank gets {local} images, fewer than the minibatch-stddev group of {g}, "
-                            "so the groups would differ from one process (hint: use fewer ranks or larger minibatches)")
-
-
-def rng_state(gen: torch.Generator, loader: RealLoader, device: torch.device) -> dict:
-    """Every random state a run touches, as JSON: the step generator (latents, mixing factors), the
-    global torch/numpy/python generators, CUDA's, and the data sampler's (epoch, position)."""
-    np_state = np.random.get_state(legacy=False)
-    py_version, py_internal, py_gauss = random.getstate()
-    state = {
-        "step_generator": ckpt_io.encode_bytes(gen.get_state()),
-        "torch_cpu": ckpt_io.encode_bytes(torch.get_rng_state()),
-        "numpy": {**np_state, "state": {"key": np_state["state"]["key"].tolist(), "pos": int(np_state["state"]["pos"])}},
-        "python": [py_version, list(py_internal), py_gauss],
-        "data_sampler": loader.state_dict(),
-    }
-    if device.type == "cuda":
-        state["torch_cuda"] = ckpt_io.encode_bytes(torch.cuda.get_rng_state(device))
-    return state
-
-
-def set_rng_state(state: dict, gen: torch.Generator, loader: RealLoader, device: torch.device) -> None:
-    gen.set_state(ckpt_io.decode_bytes(state["step_generator"]))
-    torch.set_rng_state(ckpt_io.decode_bytes(state["torch_cpu"]))
-    np_state = state["numpy"]
-    np.random.set_state({**np_state, "state": {"key": np.array(np_state["state"]["key"], dtype=np.uint32),
-                                               "pos": np_state["state"]["pos"]}})
-    py_version, py_internal, py_gauss = state["python"]
-    random.setstate((py_version, tuple(py_internal), py_gauss))
-    loader.load_state_dict(state["data_sampler"])
-    if device.type == "cuda" and "torch_cuda" in state:
-        torch.cuda.set_rng_state(ckpt_io.decode_bytes(state["torch_cuda"]), device)
-
-
 def default_tick_kimg(total_kimg: float) -> float:
     return max(1.0, round(total_kimg / 30.0))
 
@@ -171,37 +125,6 @@ def default_tick_kimg(total_kimg: float) -> float:
 def versions() -> dict:
     return {"progan_zoo": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version()}
-
-
-def check_precision(cfg: TrainConfig, device: torch.device) -> None:
-    """The opt-in speed flags; the default is paper-faithful fp32."""
-    if cfg.amp not in ("none", "bf16"):
-        raise UsageError(f"--amp {cfg.amp}: unknown (hint: none or bf16)")
-    if cfg.amp_penalty and cfg.amp != "bf16":
-        raise UsageError("--amp-penalty only applies with --amp bf16 (hint: add --amp bf16 or drop --amp-penalty)")
-    if cfg.lazy_penalty < 1:
-        raise UsageError(f"--lazy-penalty {cfg.lazy_penalty}: must be >= 1 (1: the penalty every D step, as the paper)")
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
-        torch.backends.cudnn.allow_tf32 = cfg.tf32
-        torch.backends.cudnn.benchmark = not cfg.deterministic
-    if cfg.deterministic:
-        torch.use_deterministic_algorithms(True)
-
-
-def check_graphs(cfg: TrainConfig, device: torch.device, world: int) -> None:
-    """``--cuda-graphs``: a CUDA device, one process, and the step kinds graphs.py captures."""
-    if not (cfg.cuda_graphs or cfg.static_steps):
-        return
-    if cfg.cuda_graphs and device.type != "cuda":
-        raise UsageError(f"--cuda-graphs needs a CUDA device, and this run's device is {device.type} "
-                         "(hint: drop --cuda-graphs, or train on a GPU with --device cuda)")
-    if world > 1:
-        raise UsageError(f"--cuda-graphs is not supported with {world} ranks yet: the gradient all-reduce is not "
-                         "captured (hint: drop --cuda-graphs for multi-GPU runs)")
-    if cfg.shared_fakes:
-        raise UsageError("--cuda-graphs cannot be combined with --shared-fakes: the shared G forward's graph would "
-                         "span two captured steps (hint: drop one of the two flags)")
 
 
 # ------------------------------------------------------------------------------------------------
