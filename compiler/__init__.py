@@ -1,57 +1,34 @@
 """The spec compiler: load -> validate -> to_graph -> build, composed by ``compile_spec``.
 
 Installed as ``progan_zoo.compiler`` (the PyPI name ``compiler`` belongs to another project).
-Names are imported on first use (PEP 562), so ``progan-zoo --help`` and the schema tools do not
-pay for torch, networkx or jsonschema.
+Importing it loads the stages (pydantic, jsonschema, networkx; not torch, which ``build`` imports
+when it makes modules). Their names are bound eagerly: a lazy table would save nothing, since
+``validate`` and ``build`` already import the schema and the graph (measured: ``import
+progan_zoo.compiler`` loads ``graph`` and ``schema`` either way).
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
+
+# The stage functions share their names with the submodules that define them (load, validate,
+# build): each from-import runs after its submodule's import, so the function wins for good.
+from .build import build, build_discriminator, build_generator
+from .errors import SpecError
+from .graph import param_count, to_graph
+from .load import RawSpec, load, load_text
+from .schema import SPEC_VERSIONS, Spec, json_schema
+from .validate import validate
 
 if TYPE_CHECKING:
     import networkx as nx
     from torch import nn
 
-    from .build import build, build_discriminator, build_generator
-    from .errors import SpecError
-    from .graph import param_count, to_graph
-    from .load import RawSpec, load, load_text
-    from .schema import SPEC_VERSIONS, Spec, json_schema
-    from .validate import validate
-
-# The stage functions share their names with the submodules that define them (load, validate,
-# build). Importing a submodule sets the package attribute of that name to the module, so these
-# are bound eagerly: the from-import runs after the submodule import and the function wins for good.
-# None of the three imports torch at module level.
-from .build import build, build_discriminator, build_generator  # noqa: E402
-from .load import RawSpec, load, load_text  # noqa: E402
-from .validate import validate  # noqa: E402
-
-# Other public names, imported on first use: public name -> submodule that defines it.
-_LAZY = {
-    "SpecError": "errors",
-    "param_count": "graph", "to_graph": "graph",
-    "SPEC_VERSIONS": "schema", "Spec": "schema", "json_schema": "schema",
-}
-
-__all__ = sorted([*_LAZY, "STAGES", "CompiledSpec", "RawSpec", "build", "build_discriminator", "build_generator",
-                  "compile_spec", "load", "load_spec", "load_text", "validate"])
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__ = ["STAGES", "CompiledSpec", "RawSpec", "SPEC_VERSIONS", "Spec", "SpecError", "build", "build_discriminator",
+           "build_generator", "compile_spec", "json_schema", "load", "load_spec", "load_text", "param_count",
+           "to_graph", "validate"]
 
 
 STAGES = ("load", "validate", "graph", "build")
@@ -76,14 +53,10 @@ class CompiledSpec:
 
     def build_generator(self) -> "nn.Module":
         """A fresh generator of this spec (weights N(0,1), biases 0)."""
-        from .build import build_generator
-
         return build_generator(self.graph)
 
     def build_discriminator(self) -> "nn.Module":
         """A fresh discriminator of this spec."""
-        from .build import build_discriminator
-
         return build_discriminator(self.graph)
 
 
@@ -104,11 +77,6 @@ def compile_spec(path: str | Path, *, text: str | None = None, until: str = "bui
     sha256 against a record), and ``before_build(compiled)`` (raw, spec and graph filled in) before
     any weight is made (e.g. the trainer's memory preflight and its seed).
     """
-    from .build import build_discriminator, build_generator
-    from .graph import to_graph
-    from .load import load, load_text
-    from .validate import validate
-
     if until not in STAGES:
         raise ValueError(f"until={until!r}: give one of {', '.join(STAGES)}")
     raw = load_text(text, str(path)) if text is not None else load(path)
