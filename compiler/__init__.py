@@ -49,6 +49,7 @@ class CompiledSpec:
 
     @property
     def sha256(self) -> str:
+        """sha256 of the file's exact text."""
         return self.raw.sha256
 
     def build_generator(self) -> "nn.Module":
@@ -58,6 +59,13 @@ class CompiledSpec:
     def build_discriminator(self) -> "nn.Module":
         """A fresh discriminator of this spec."""
         return build_discriminator(self.graph)
+
+    @property
+    def resolved_sha256(self) -> str:
+        """sha256 of the resolved spec (every default written out): the model's identity."""
+        from .defaults import resolved_sha256
+
+        return resolved_sha256(self.spec)
 
 
 def load_spec(path: str | Path) -> "Spec":

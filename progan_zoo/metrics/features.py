@@ -130,9 +130,31 @@ def reals_cache_dir() -> Path | None:
     """Where real-image features are cached: ``$PROGAN_ZOO_FID_REALS_CACHE`` ("off": nowhere), else
     ``<cache_dir()>/fid-reals``."""
     env = os.environ.get(REALS_CACHE_ENV)
-    if env is not None and env.strip().lower() in ("off", "0", "false", "no", ""):
+    if env is not None and env.strip().lower() in _OFF_WORDS:
         return None
     return Path(env) if env else cache_dir() / "fid-reals"
+
+
+_OFF_WORDS = ("off", "0", "false", "no", "none", "")
+_ON_WORDS = ("on", "1", "true", "yes")
+
+
+def reals_cache_folder(real_cache: bool | str | os.PathLike | None) -> Path | None:
+    """The folder a ``real_cache`` argument names (None: no cache). A flag spelled as text ("False", "off",
+    "true") is read as the flag, never as a folder: a "False" string once became a ``False/`` folder."""
+    if real_cache is None or real_cache is True:
+        return reals_cache_dir()
+    if real_cache is False:
+        return None
+    if isinstance(real_cache, str):
+        word = real_cache.strip().lower()
+        if word in _OFF_WORDS:
+            return None
+        if word in _ON_WORDS:
+            return reals_cache_dir()
+    if not isinstance(real_cache, (str, os.PathLike)):
+        raise TypeError(f"real_cache must be a bool, a folder or None, not {type(real_cache).__name__}")
+    return Path(real_cache)
 
 
 def images_fingerprint(dataset: torch.utils.data.Dataset) -> str:
@@ -170,7 +192,7 @@ def _real_features(
     from safetensors import SafetensorError
     from safetensors.torch import load_file, save_file
 
-    folder = None if real_cache is False else (reals_cache_dir() if real_cache in (None, True) else Path(real_cache))
+    folder = reals_cache_folder(real_cache)
     path = None
     weights_hash, device = weights_sha256(weights), "cuda" if cuda else "cpu"
     if folder is not None:

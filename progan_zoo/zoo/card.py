@@ -220,7 +220,9 @@ def render_card(meta: "ModelMetadata", hub_repo: str | None = None) -> str:
         "## Training",
         "",
         f"- spec: `{spec.get('name')}` revision {spec.get('revision')}, sha256 `{spec.get('sha256')}` "
-        f"(the file is `spec.yaml` next to the weights)",
+        f"(the file is `spec.yaml` next to the weights)"
+        + (f"; resolved sha256 `{spec['resolved_sha256']}` (the model's identity: "
+           f"`progan-zoo compile spec.yaml --resolved | sha256sum`)" if spec.get("resolved_sha256") else ""),
         f"- resolution {res}x{res} (stage {meta.stage} of the spec's {spec_res}x{spec_res} network)"
         + (f", exported mid fade-in with alpha {alpha:.3f}" if alpha < 1 else ""),
         f"- images shown: {shown:,}" if isinstance(shown, int) else "- images shown: unknown",
@@ -271,6 +273,15 @@ def _provenance_lines(meta: "ModelMetadata") -> list[str]:
              f"- level of detail in the file: " + ", ".join(f"{k} {v:g}" for k, v in (prov.get("lod") or {}).items())]
     for net, kw in (prov.get("static_kwargs") or {}).items():
         lines.append(f"- {net} static arguments: " + ", ".join(f"{k}={v}" for k, v in kw.items()))
+    check = meta.official
+    if isinstance(check, dict):
+        published = check.get("published_sha256")
+        hash_text = ("no hash is published for the official file" if not published else
+                     f"{'matches' if check.get('hash_matched') else 'does not match'} the published sha256 `{published}`")
+        verdict = ("the official network (resolution, channels, latent size, G and D parameters and format as the "
+                   "registry states), so the paper's reported scores are attached" if check.get("matched") else
+                   f"{check.get('reason')}; no reported scores are attached")
+        lines.append(f"- official `{check.get('name')}`: file sha256 `{check.get('file_sha256')}`, {hash_text}; {verdict}")
     return lines
 
 

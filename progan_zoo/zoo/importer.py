@@ -18,6 +18,7 @@ written under a temporary name and renamed when whole, so a failure leaves nothi
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,9 @@ def import_model(source: str | Path, out: str | Path, *, name: str | None = None
     keep = lambda state: {k: v for k, v in state.items() if int(k.split(".")[0][1:]) <= res}  # noqa: E731
     G = truncate_generator(G_full, imp.stage)
     G.load_state_dict(keep(imp.G_ema), strict=True)
+    check = official_record(name, compiled, imp.provenance)
+    if check and not check["matched"]:
+        print(f"progan-zoo import: no reported scores attached: {check['reason']}", file=sys.stderr)
     ds = imp.dataset
     meta = R.ModelMetadata(
         name=name,
@@ -117,7 +121,8 @@ def import_model(source: str | Path, out: str | Path, *, name: str | None = None
         license=imp.provenance.license,
         training={"imported_from": imp.provenance.source_file},
         provenance=imp.provenance.to_json(),
-        reported=reported_scores(name),
+        official=check,
+        reported=reported_scores(name, check),
         samples={"file": R.SAMPLES, "n": samples, "seed": seed},
     )
     write_folder(out, ZooGenerator(G, spec, imp.spec_text, meta, alpha=imp.alpha), ".import-tmp", samples=samples,
@@ -128,8 +133,22 @@ def import_model(source: str | Path, out: str | Path, *, name: str | None = None
 _DATASET_NAMES = {"celebahq": "CelebA-HQ", "cifar10": "CIFAR-10", "celeba": "CelebA"}
 
 
-def reported_scores(name: str) -> list[dict[str, Any]]:
-    """The paper's reported scores for an official network (from the zoo registry), marked as reported."""
+def official_record(name: str, compiled: Any, prov: R.Provenance) -> dict[str, Any] | None:
+    """official.official_check for an imported network: is the file under an official name that network?"""
+    from progan_zoo.compiler.graph import param_count
+
+    from .official import official_check
+
+    arch = compiled.spec.architecture
+    return official_check(name, {"format": prov.format, "resolution": arch.resolution,
+                                 "image_channels": arch.image_channels, "latent_size": arch.latent_size,
+                                 "g_params": param_count(compiled.graph, "G"),
+                                 "d_params": param_count(compiled.graph, "D"), "sha256": prov.sha256})
+
+
+def reported_scores(name: str, check: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The paper's reported scores for an official network, marked as reported; only when ``check`` says
+    the imported file is that network."""
     from .official import reported_for
 
-    return reported_for(name)
+    return reported_for(name, check)

@@ -89,7 +89,7 @@ def from_checkpoint(path: str | Path, *, checkpoint: str | None = None, resoluti
     G = truncate_generator(src.G_ema, st)
     meta = R.ModelMetadata(
         name=src.run_dir.name if src.run_dir else src.checkpoint.name,
-        spec={"name": spec.name, "revision": spec.revision, "sha256": src.compiled.sha256},
+        spec={k: v for k, v in R.spec_record(spec, src.compiled.sha256).items() if k != "file"},
         resolution=G.resolution, stage=st, alpha=src.alpha if st == src.stage else 1.0,
         spec_resolution=spec.architecture.resolution, image_channels=G.image_channels, z_dim=G.z_dim,
         images_shown=src.images_shown, dataset=R.dataset_info(spec), license=spec.license,

@@ -77,6 +77,7 @@ class ModelMetadata:
     samples: dict[str, Any] = field(default_factory=dict)   # file, n, seed of samples.png
     evaluation: list[dict[str, Any]] = field(default_factory=list)
     provenance: dict[str, Any] | None = None        # Imported networks only (see ``Provenance``).
+    official: dict[str, Any] | None = None          # Imported under an official name: is it that file? (official.py)
     reported: list[dict[str, Any]] | None = None    # Imported networks only: the paper's scores.
     created: str = field(default_factory=_now)
     progan_zoo_version: str = __version__
@@ -84,11 +85,11 @@ class ModelMetadata:
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)  # Keys written later (e.g. hub), kept last, in order.
 
-    # Key order of metadata.json; the two import-only keys are left out when None.
+    # Key order of metadata.json; the import-only keys are left out when None.
     ORDER = ("format", "format_version", "name", "spec", "resolution", "stage", "alpha", "spec_resolution",
              "image_channels", "z_dim", "images_shown", "dataset", "license", "weights", "training",
-             "provenance", "reported", "samples", "evaluation", "created", "progan_zoo_version")
-    _OPTIONAL = ("provenance", "reported")
+             "provenance", "official", "reported", "samples", "evaluation", "created", "progan_zoo_version")
+    _OPTIONAL = ("provenance", "official", "reported")
 
     def __post_init__(self) -> None:
         # Keys a folder did not write are left out again when it is written back (byte-identical).
@@ -199,8 +200,12 @@ class Source:
 
 
 def spec_record(spec: Any, sha256: str) -> dict[str, Any]:
-    """metadata.json's ``spec`` entry for a validated spec and the sha256 of its exact text."""
-    return {"name": spec.name, "revision": spec.revision, "sha256": sha256, "file": SPEC}
+    """metadata.json's ``spec`` entry for a validated spec and the sha256 of its exact text; beside it the
+    sha256 of the resolved spec (every default of its version written out): the model's identity."""
+    from progan_zoo.compiler.defaults import resolved_sha256
+
+    return {"name": spec.name, "revision": spec.revision, "sha256": sha256,
+            "resolved_sha256": resolved_sha256(spec), "file": SPEC}
 
 
 def dataset_info(spec: Any, override: str | None = None) -> dict[str, Any]:

@@ -41,7 +41,16 @@ def compile_folder_spec(folder: str | Path, meta: ModelMetadata, until: str = "g
                             f"{str(want)[:16]}...; the spec was edited or replaced after export (restore the exact "
                             "spec the weights were trained with, or export the model again)")
 
-    return compile_spec(path, until=until, after_load=same_spec)
+    def same_model(c: Any) -> None:
+        resolved = (meta.spec or {}).get("resolved_sha256")
+        if resolved is not None and c.resolved_sha256 != resolved:  # folders before issue 18 record the text hash only
+            raise UserError(f"{path}: resolved sha256 {c.resolved_sha256[:16]}... differs from {METADATA}'s "
+                            f"spec.resolved_sha256 {str(resolved)[:16]}...: this progan-zoo reads the spec as "
+                            "another model than the one exported (upgrade progan-zoo, or export the model again)")
+
+    compiled = compile_spec(path, until=until, after_load=same_spec)
+    same_model(compiled)
+    return compiled
 
 
 def read_folder(folder: str | Path) -> tuple[ModelMetadata, "CompiledSpec", Any]:

@@ -118,7 +118,7 @@ def _spec_text_tf(name: str, source: str, sha: str, gk: dict[str, Any], dk: dict
     return f"""# Imported from an official ProGAN release file: {source} (sha256 {sha}).
 # Written by `progan-zoo import` from the file's static arguments; compiles to exactly its networks.
 # Variant: {variant}; minibatch-stddev group {group}.
-spec_version: 1
+spec_version: 2
 name: {name}
 revision: 1
 source: "official ProGAN release ({OFFICIAL_REPO}), file {source}"
