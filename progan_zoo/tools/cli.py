@@ -170,7 +170,7 @@ def add_project_arguments(p: argparse.ArgumentParser) -> None:
 
 def _folder_of(model: str) -> Path | None:
     """The saved model folder behind MODEL (a path or a registered local name), to look for its D."""
-    from progan_zoo.zoo import folder as Fo
+    from progan_zoo.zoo import records as Fo
     from progan_zoo.zoo.registry import resolve
 
     p = Path(model).expanduser()

@@ -64,16 +64,16 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     from .export import export_model
-    from .folder import read_metadata
+    from .records import read_metadata
 
     out = export_model(args.source, args.out, checkpoint=args.checkpoint, resolution=args.resolution,
                        stage=args.stage, name=args.name, dataset=args.dataset, license=args.license,
                        with_training=args.with_training, samples=args.samples, seed=args.seed, force=args.force)
     meta = read_metadata(out)
-    print(f"wrote {out}: {meta['name']}, {meta['resolution']}x{meta['resolution']} (stage {meta['stage']}), "
-          f"{meta.get('images_shown') or '?'} images shown, weights sha256 {meta['weights']['sha256'][:16]}...")
-    if float(meta.get("alpha", 1.0)) < 1.0:
-        print(f"note: the checkpoint was fading in its newest resolution (alpha {meta['alpha']:.3f}); the model "
+    print(f"wrote {out}: {meta.name}, {meta.resolution}x{meta.resolution} (stage {meta.stage}), "
+          f"{meta.images_shown or '?'} images shown, weights sha256 {meta.weights['sha256'][:16]}...")
+    if float(meta.alpha) < 1.0:
+        print(f"note: the checkpoint was fading in its newest resolution (alpha {meta.alpha:.3f}); the model "
               "samples with that blend. Export a later checkpoint, or --resolution one lower, for a settled network.")
     return 0
 
@@ -202,7 +202,7 @@ def run_models(args: argparse.Namespace) -> int:
                 repo, rev = R.parse_hub_ref(target)
                 entry = {"hub": repo, "revision": rev or "main"}
             else:
-                from .folder import read_metadata
+                from .records import read_metadata
 
                 read_metadata(target)  # a clear error now rather than at load time
                 entry = {"folder": str(Path(target).resolve())}
@@ -302,17 +302,17 @@ def add_import_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from .folder import read_metadata
     from .importer import default_name, import_model
+    from .records import read_metadata
     from .registry import zoo_models_dir
 
     name = args.name or default_name(Path(args.file))
     out = Path(args.out) if args.out else zoo_models_dir() / name
     import_model(args.file, out, name=name, force=args.force, samples=args.samples)
     meta = read_metadata(out)
-    prov = meta["provenance"]
-    print(f"imported {args.file} ({prov['format']}, sha256 {prov['sha256'][:16]}...) -> {out}: {meta['name']}, "
-          f"{meta['resolution']}x{meta['resolution']} (stage {meta['stage']}), weights {', '.join(meta['weights']['contents'])}, "
-          f"licence {meta['license']}; no code from the file was run")
+    prov = meta.provenance
+    print(f"imported {args.file} ({prov['format']}, sha256 {prov['sha256'][:16]}...) -> {out}: {meta.name}, "
+          f"{meta.resolution}x{meta.resolution} (stage {meta.stage}), weights {', '.join(meta.weights['contents'])}, "
+          f"licence {meta.license}; no code from the file was run")
     print(f"load it with: progan_zoo.load(\"{out}\")  or  progan-zoo generate {out} --n 16")
     return 0
