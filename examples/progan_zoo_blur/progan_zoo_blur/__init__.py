@@ -8,7 +8,7 @@ nothing until a spec uses it.
 
 from __future__ import annotations
 
-from progan_zoo.compiler.ops import LayerCtx, Op
+from progan_zoo.compiler.ops import LayerCtx, Op, OpCost
 
 
 def _make(ctx: LayerCtx):
@@ -39,8 +39,8 @@ BLUR = Op(
     out_size=lambda s: s,                         # ... and the size
     make=_make,
     takes_channels=False,                         # a row's channel count does not apply to it
-    # Cost facts per image (compiler/cost.py conventions): 9 multiply-adds per output value; the next
-    # layer keeps the output for its backward.
-    macs=lambda a: 9 * a["out_shape"][0] * a["out_shape"][1] * a["out_shape"][2],
-    saved=lambda a: float(a["out_shape"][0] * a["out_shape"][1] * a["out_shape"][2]),
+    # Cost facts per image (compiler/cost.py conventions, from the graph node's attributes): 9 multiply-adds
+    # per output value; the next layer keeps the output for its backward.
+    cost=OpCost(macs=lambda a: 9 * a["out_shape"][0] * a["out_shape"][1] * a["out_shape"][2],
+                saved=lambda a: float(a["out_shape"][0] * a["out_shape"][1] * a["out_shape"][2])),
 )
