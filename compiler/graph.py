@@ -84,7 +84,8 @@ def to_graph(spec: Spec) -> nx.DiGraph:
         rgb = f"G/b{res}/torgb"
         g.add_node(rgb, network="G", kind="torgb", op="conv1x1", layer="torgb", resolution=res, stage=stage,
                    order=len(layers), in_channels=channels, out_channels=img_c, out_shape=(img_c, res, res),
-                   params=to_rgb_params(channels, img_c), activation="linear", gain=1.0,
+                   params=to_rgb_params(channels, img_c), gain=1.0,
+                   activation="linear, tanh" if arch.options.g_output == "tanh" else "linear",  # tanh after the blend
                    equalized=arch.options.equalized_lr)
         g.add_edge(prev_last, rgb)
         if prev_rgb is not None:
