@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("progan_zoo.zoo.cli", "sample a grid of images from a model"),
     "interpolate": ("progan_zoo.zoo.cli", "write a latent-walk GIF from a model"),
     "import": ("progan_zoo.zoo.cli", "turn an official ProGAN release pickle or a pytorch_GAN_zoo checkpoint into a saved model"),
+    "fetch": ("progan_zoo.zoo.cli", "download, verify and import a registered official network into the zoo folder"),
     "publish": ("progan_zoo.zoo.cli", "publish a model to the Hugging Face Hub or a local registry"),
     "models": ("progan_zoo.zoo.cli", "list the models the zoo knows and where they live"),
     "leaderboard": ("progan_zoo.zoo.cli", "tabulate the evaluation results of every known model"),

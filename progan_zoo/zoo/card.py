@@ -259,10 +259,23 @@ def _reported_section(meta: dict[str, Any]) -> str:
         "measured on this copy with `progan-zoo evaluate --record`.\n"
 
 
+_VERIFIED = {
+    "pinned": "matches the sha256 published for it",
+    "hash-prefix": "matches the sha256 prefix in its file name (torch.hub's convention)",
+    "first-download": "no hash is published, so this is the first download's sha256; a later download with "
+                      "another hash is refused",
+    "first-download-match": "matches the sha256 of the first download (no hash is published)",
+}
+
+
 def _provenance_lines(meta: dict[str, Any]) -> list[str]:
     prov = meta.get("provenance")
     if not prov:
         return []
+    dl = meta.get("download")
+    if dl:
+        return [f"- downloaded from <{dl.get('url')}>: sha256 `{dl.get('sha256')}` "
+                f"{_VERIFIED.get(str(dl.get('verified')), '(not verified)')}", *_provenance_lines({"provenance": prov})]
     lines = [f"- imported from `{prov.get('source_file')}` ({prov.get('format')}, sha256 `{prov.get('sha256')}`), "
              f"origin {prov.get('origin')}; read without running any code stored in the file",
              f"- level of detail in the file: " + ", ".join(f"{k} {v:g}" for k, v in (prov.get("lod") or {}).items())]

@@ -338,6 +338,11 @@ def finish_folder(tmp: Path, out: Path, model: Any, meta: dict[str, Any], sample
     save_grid(model.sample(samples, seed=seed, **kw), tmp / F.SAMPLES)
     F.write_metadata(tmp, meta)
     write_card(tmp, meta)
+    put_in_place(tmp, out)
+
+
+def put_in_place(tmp: Path, out: Path) -> None:
+    """``tmp``, a whole folder, takes the place of ``out`` (a folder is written whole or not at all)."""
     if out.exists():
         shutil.rmtree(out)
     out.parent.mkdir(parents=True, exist_ok=True)

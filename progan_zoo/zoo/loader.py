@@ -41,8 +41,13 @@ def load(name_or_path: str | Path, *, resolution: int | None = None, device: str
                         "published model from `progan-zoo models`")
     if entry.kind == "official":
         if not entry.imported:
-            raise UserError(f"{entry.name}: the official network is not imported yet; download {entry.official_file} "
-                            f"from {entry.download} and run `{entry.import_command}` (it writes {entry.location})")
+            from .download import fetch_official, offline
+
+            if offline():  # the message of a copy that never downloads, as before downloads existed
+                raise UserError(f"{entry.name}: the official network is not imported yet; download "
+                                f"{entry.official_file} from {entry.download} and run `{entry.import_command}` "
+                                f"(it writes {entry.location})")
+            fetch_official(entry)
         return F.open_folder(entry.location, resolution=resolution, device=device, source=entry.name)
     if entry.kind == "hub":
         model = _from_hub(f"{HUB_PREFIX}{entry.location}@{entry.revision}", resolution, device)
