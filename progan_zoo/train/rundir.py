@@ -56,19 +56,31 @@ def check_target(run_dir: Path, resume_ckpt: Path | None) -> None:
                      f"`progan-zoo train --resume {run_dir}`, or start a new run with --out NEW_DIR)")
 
 
-def prior_settings(run_dir: Path) -> dict[str, float]:
-    """``total_kimg`` and ``tick_kimg`` from a run's ``run.json`` (empty when missing or unreadable:
-    then the spec's defaults apply, as for a new run)."""
+def _run_json(run_dir: Path) -> dict:
+    """A run's ``run.json`` (empty when missing or unreadable)."""
     try:
         data = json.loads((run_dir / "run.json").read_text())
     except (OSError, ValueError):
         return {}
+    return data if isinstance(data, dict) else {}
+
+
+def prior_settings(run_dir: Path) -> dict[str, float]:
+    """``total_kimg`` and ``tick_kimg`` from a run's ``run.json`` (empty when missing or unreadable:
+    then the spec's defaults apply, as for a new run)."""
+    data = _run_json(run_dir)
     out = {}
     for key in ("total_kimg", "tick_kimg"):
         value = data.get(key) if isinstance(data, dict) else None
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
             out[key] = float(value)
     return out
+
+
+def prior_init_from(run_dir: Path) -> dict | None:
+    """The ``init_from`` record of a fine-tuning run's ``run.json`` (None: not fine-tuned, or unreadable)."""
+    value = _run_json(run_dir).get("init_from")
+    return value if isinstance(value, dict) else None
 
 
 @dataclass

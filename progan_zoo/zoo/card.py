@@ -225,6 +225,11 @@ def render_card(meta: dict[str, Any], hub_repo: str | None = None) -> str:
     ]
     if training.get("checkpoint"):
         lines.append(f"- checkpoint: `{training['checkpoint']}`")
+    parent = training.get("init_from")
+    if isinstance(parent, dict):
+        lines.append(f"- fine-tuned from `{parent.get('model')}` ({parent.get('name')}, {parent.get('resolution')}x"
+                     f"{parent.get('resolution')}): spec sha256 `{parent.get('spec_sha256')}`, weights sha256 "
+                     f"`{parent.get('weights_sha256')}`; started from its {', '.join(parent.get('loaded') or [])}")
     lines += _provenance_lines(meta)
     w = meta.get("weights") or {}
     lines += [

@@ -267,7 +267,8 @@ def export_model(
         # the same checkpoint must export to the same bytes (the same sha256). metadata.json has the rest.
         save_tensors(tensors, tmp / F.WEIGHTS, metadata={"format": "pt"})
         old = src.meta
-        run_info = {k: src.run[k] for k in ("seed", "world_size", "device", "total_kimg", "command", "data") if k in src.run}
+        run_info = {k: src.run[k] for k in ("seed", "world_size", "device", "total_kimg", "command", "data", "init_from")
+                    if k in src.run and (k != "init_from" or src.run[k])}   # init_from: fine-tuned runs only
         training = dict(old.get("training") or {})
         if src.kind == "checkpoint":
             training = {"run": src.run_dir.name if src.run_dir else None,
