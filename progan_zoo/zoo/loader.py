@@ -22,7 +22,9 @@ def load(name_or_path: str | Path, *, resolution: int | None = None, device: str
     ``hf-hub:org/repo`` or ``hf-hub:org/repo@revision``, or a training run / checkpoint directory
     (its newest checkpoint's EMA generator; ``checkpoint`` picks another). ``resolution`` gives the
     lower-resolution generator inside the model. A saved model's weights are checked against the
-    sha256 in its metadata before they are read, and only safetensors are read.
+    sha256 in its metadata before they are read, and only safetensors are read. A registered official
+    network that is not imported yet is downloaded, verified and imported first (``download.py``),
+    unless downloads are off (``HF_HUB_OFFLINE`` / ``PROGAN_ZOO_OFFLINE``).
     """
     ref = str(name_or_path)
     if ref.startswith(HUB_PREFIX):
