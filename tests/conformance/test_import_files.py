@@ -34,6 +34,7 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("PROGAN_PICKLE_MARKER", str(tmp_path / "MARKER"))
     monkeypatch.setenv("PROGAN_ZOO_HOME", str(tmp_path / "zoo"))
     monkeypatch.setenv("PROGAN_ZOO_REGISTRY", str(tmp_path / "registry.json"))
+    monkeypatch.setenv("PROGAN_ZOO_CACHE", str(tmp_path / "cache"))
 
 
 SYNTHETIC = {
@@ -188,14 +189,15 @@ def test_missing_file_and_existing_out(tmp_path, capsys):
     assert (tmp_path / "o" / "keep.txt").exists()
 
 
-def test_official_name_before_and_after_import(tmp_path, capsys):
-    """load(name) of an official network: one line saying what to download and the import command;
+def test_official_name_before_and_after_import(tmp_path, capsys, monkeypatch):
+    """load(name) of an official network, downloads off: one line saying what to download and the import command;
     after `progan-zoo import FILE` (default --out: the zoo folder) it loads, `models` says imported, and
     the paper's reported score is on the card and the leaderboard, apart from measured ones."""
     from progan_zoo.errors import UserError
     from progan_zoo.zoo import load
     from progan_zoo.zoo.leaderboard import gather
 
+    monkeypatch.setenv("PROGAN_ZOO_OFFLINE", "1")  # online, load would download it (tests/zoo/test_download.py)
     with pytest.raises(UserError) as info:
         load("celebahq-1024")
     msg = str(info.value)
