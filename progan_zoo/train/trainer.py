@@ -32,6 +32,7 @@ from contextlib import ExitStack, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -55,6 +56,9 @@ from .monitor import Monitor, check_metric_options
 from .preflight import check_memory
 from .samples import make_grid, save_png
 from .schedule import Phase, Schedule, schedule_offset
+
+if TYPE_CHECKING:  # a type only: the CLI opens the parent (zoo sits beside train, not below it)
+    from progan_zoo.zoo.finetune import Parent
 
 
 @dataclass
@@ -333,7 +337,7 @@ def check_graphs(cfg: TrainConfig, device: torch.device, world: int) -> None:
 # ------------------------------------------------------------------------------------------------
 # The run.
 
-def train(cfg: TrainConfig, parent=None) -> Path:
+def train(cfg: TrainConfig, parent: "Parent | None" = None) -> Path:
     """Train a spec progressively; returns the run directory. Raises UserError on bad input (a run
     directory that holds another run or is locked by another process among them), RunFailure on a
     non-finite loss or a failed write (after which the last good checkpoint is still there to resume
@@ -350,7 +354,8 @@ def train(cfg: TrainConfig, parent=None) -> Path:
 class Run:
     """One training run: its networks, data, counters and run directory, and the loop's steps as methods."""
 
-    def __init__(self, cfg: TrainConfig, info: DistInfo, held: ExitStack | None = None, parent=None) -> None:
+    def __init__(self, cfg: TrainConfig, info: DistInfo, held: ExitStack | None = None,
+                 parent: "Parent | None" = None) -> None:
         """``held``: where the run directory's lock goes (``train`` releases it at the end); without it
         the directory is only checked (a Run built to inspect, not to train). ``parent``: a saved model
         to start from (``--init-from``; ``zoo.finetune.Parent``): its weights, at its stage of the schedule."""

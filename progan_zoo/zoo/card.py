@@ -277,13 +277,14 @@ def _provenance_lines(meta: dict[str, Any]) -> list[str]:
     prov = meta.get("provenance")
     if not prov:
         return []
+    lines = []
     dl = meta.get("download")
     if dl:
-        return [f"- downloaded from <{dl.get('url')}>: sha256 `{dl.get('sha256')}` "
-                f"{_VERIFIED.get(str(dl.get('verified')), '(not verified)')}", *_provenance_lines({"provenance": prov})]
-    lines = [f"- imported from `{prov.get('source_file')}` ({prov.get('format')}, sha256 `{prov.get('sha256')}`), "
-             f"origin {prov.get('origin')}; read without running any code stored in the file",
-             f"- level of detail in the file: " + ", ".join(f"{k} {v:g}" for k, v in (prov.get("lod") or {}).items())]
+        lines.append(f"- downloaded from <{dl.get('url')}>: sha256 `{dl.get('sha256')}` "
+                     f"{_VERIFIED.get(str(dl.get('verified')), '(not verified)')}")
+    lines += [f"- imported from `{prov.get('source_file')}` ({prov.get('format')}, sha256 `{prov.get('sha256')}`), "
+              f"origin {prov.get('origin')}; read without running any code stored in the file",
+              f"- level of detail in the file: " + ", ".join(f"{k} {v:g}" for k, v in (prov.get("lod") or {}).items())]
     for net, kw in (prov.get("static_kwargs") or {}).items():
         lines.append(f"- {net} static arguments: " + ", ".join(f"{k}={v}" for k, v in kw.items()))
     return lines
