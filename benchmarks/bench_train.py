@@ -48,7 +48,7 @@ from progan_zoo.train.trainer import Nets, d_step, draw, ema_update, g_step, mak
 # 4x4 -> 32x32 RGB, 128 feature maps at every resolution, minibatch 32: the small setting public
 # PyTorch ProGAN benchmarks report. The layers and options are the paper's.
 BENCH_SPEC = """\
-spec_version: 1
+spec_version: 2
 name: bench-32
 revision: 1
 source: "Karras et al. 2018 layers (Table 2 layout), 128 feature maps at every resolution"

@@ -66,7 +66,15 @@ class CompiledSpec:
 
     @property
     def sha256(self) -> str:
+        """sha256 of the file's exact text."""
         return self.raw.sha256
+
+    @property
+    def resolved_sha256(self) -> str:
+        """sha256 of the resolved spec (every default written out): the model's identity."""
+        from .defaults import resolved_sha256
+
+        return resolved_sha256(self.spec)
 
 
 def load_spec(path: str | Path) -> "Spec":

@@ -28,6 +28,9 @@ def add_compile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fade", action="store_true", help="list the fade nodes (no weights) in the tables")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of tables")
     p.add_argument("--schema", action="store_true", help="print the JSON Schema of spec files and exit")
+    p.add_argument("--resolved", action="store_true",
+                   help="print the resolved spec (every default of its spec_version written out, canonical "
+                        "order and numbers) and exit; its sha256 is the model identity runs and cards record")
     # ---- cost model (compiler/cost.py): from the graph alone, nothing is allocated.
     cost = p.add_argument_group("cost", "parameters, FLOPs, memory and schedule time from the graph alone "
                                         "(the networks are not built)")
@@ -68,6 +71,8 @@ def run_compile(args: argparse.Namespace) -> int:
     want_cost = args.cost or args.rate is not None or args.rate_from is not None
     if want_cost:
         _check_cost_arguments(args)
+    if args.resolved and (stop or want_cost or args.graph or args.json):
+        raise UsageError("--resolved prints the resolved spec alone: drop --stop-after, --cost, --graph and --json")
     if args.graph and stop in ("load", "validate"):
         raise UsageError(f"--graph needs the graph stage: drop '--stop-after {stop}' or use '--stop-after graph'")
 
@@ -78,6 +83,10 @@ def run_compile(args: argparse.Namespace) -> int:
               {"stage": "load", "file": raw.file, "sha256": raw.sha256, "keys": summary.load_summary(raw)})
         return 0
     spec = validate(raw)
+    if args.resolved:
+        from progan_zoo.compiler.defaults import resolved_text
+        sys.stdout.write(resolved_text(spec))
+        return 0
     if stop == "validate":
         _emit(args, summary.validate_report(spec), {"stage": "validate", "ok": True, **summary.validate_summary(spec)})
         return 0
@@ -136,6 +145,42 @@ def _run_cost(args: argparse.Namespace, graph: Any, spec: Any, raw: Any) -> int:
           + cost_model.cost_report(cost, rate, args.devices),
           {"stage": "cost", **summary.compile_json(graph, spec, raw, fade=args.fade),
            "cost": cost_model.cost_json(cost, rate, args.devices)})
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- migrate
+def add_migrate_arguments(p: argparse.ArgumentParser) -> None:
+    """Declare the options of ``progan-zoo migrate``."""
+    p.add_argument("spec", metavar="SPEC", help="spec YAML file to rewrite to the newest spec_version")
+    p.add_argument("--out", metavar="PATH", help="write the migrated spec here ('-': print it) instead of "
+                                                 "rewriting SPEC in place")
+    p.epilog = ("The migrated file has the same resolved form (progan-zoo compile SPEC --resolved), so it names "
+                "the same model: every value the old version took by default, where the newest differs, is "
+                "written out. Comments and layout are kept. exit status 2 for an invalid spec.")
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    """Rewrite a spec to the newest spec_version with the same resolved meaning."""
+    from pathlib import Path
+
+    from progan_zoo.compiler.defaults import NEWEST, migrate_text, resolved_sha256
+    from progan_zoo.compiler.load import load, load_text
+    from progan_zoo.compiler.validate import validate
+    from progan_zoo.fsutil import replaced_atomically
+
+    raw = load(args.spec)
+    old_version = raw.data.get("spec_version")
+    text = migrate_text(raw.text, raw.file)
+    if args.out == "-":
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.out) if args.out else Path(args.spec)
+    if text != raw.text or out != Path(args.spec):
+        with replaced_atomically(out) as tmp:
+            Path(tmp).write_text(text, encoding="utf-8")
+    digest = resolved_sha256(validate(load_text(text, str(out))))
+    what = "already at" if old_version == NEWEST else f"spec_version {old_version} ->"
+    print(f"{out}: {what} spec_version {NEWEST}; resolved sha256 {digest} (unchanged)")
     return 0
 
 

@@ -111,7 +111,7 @@ def load_text(text: str, file: str = "<string>") -> RawSpec:
         line, col = (lc.line + 1, lc.col + 1) if lc is not None and lc.line is not None else (1, 1)
         what = "nothing" if tree is None else f"a {'list' if isinstance(tree, CommentedSeq) else 'single value'}"
         raise SpecError(f"a spec must be a YAML mapping of keys at the top level, found {what}", file, line, col,
-                        hint="start with 'spec_version: 1' and write each section as 'key: value' lines") from None
+                        hint="start with 'spec_version: 2' and write each section as 'key: value' lines") from None
     return RawSpec(data=_plain(tree), tree=tree, file=file, text=text)
 
 

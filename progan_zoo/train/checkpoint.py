@@ -138,6 +138,7 @@ class TrainState:
     optimizer: dict[str, Any]              # Name, learning rate, betas, eps (for readers; tensors are in optim.safetensors).
     rng: dict[str, Any]                    # Every random state (trainer.rng_state).
     versions: dict[str, str] = field(default_factory=dict)
+    spec_resolved_sha256: str | None = None  # The resolved spec's sha256, the model's identity (None: older states).
 
     @property
     def kimg(self) -> float:

@@ -493,7 +493,7 @@ class Run:
             (self.run_dir / "spec.yaml").write_text(self.compiled.raw.text)
         run_json = {
             "spec_name": spec.name, "spec_revision": spec.revision, "spec_sha256": self.compiled.sha256,
-            "data": str(self.data_source), "data_images": len(self.images), "seed": self.seed,
+            "spec_resolved_sha256": self.compiled.resolved_sha256, "data": str(self.data_source), "data_images": len(self.images), "seed": self.seed,
             "command": cfg.argv or sys.argv, "world_size": self.info.world, "device": self.device.type,
             "total_kimg": self.total_kimg, "tick_kimg": self.tick_kimg, "memory_estimate": self.preflight.message(),
             "resumed_from": str(self.resume.path) if self.resume else None, "init_from": self.init_from,
@@ -516,6 +516,7 @@ class Run:
             data=str(self.data_source), world_size=self.info.world,
             optimizer={"name": "adam", "learning_rate": phase.learning_rate, "betas": [o.beta1, o.beta2], "eps": o.eps},
             rng=rng_state(self.gen, self.loader, self.device), versions=versions(),
+            spec_resolved_sha256=self.compiled.resolved_sha256,
         )
         try:
             return ckpt_io.save_checkpoint(self.run_dir, self.nimg, tensors, state, keep=self.cfg.keep)

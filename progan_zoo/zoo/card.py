@@ -216,7 +216,9 @@ def render_card(meta: dict[str, Any], hub_repo: str | None = None) -> str:
         "## Training",
         "",
         f"- spec: `{spec.get('name')}` revision {spec.get('revision')}, sha256 `{spec.get('sha256')}` "
-        f"(the file is `spec.yaml` next to the weights)",
+        f"(the file is `spec.yaml` next to the weights)"
+        + (f"; resolved sha256 `{spec['resolved_sha256']}` (the model's identity: "
+           f"`progan-zoo compile spec.yaml --resolved | sha256sum`)" if spec.get("resolved_sha256") else ""),
         f"- resolution {res}x{res} (stage {meta.get('stage')} of the spec's "
         f"{meta.get('spec_resolution', res)}x{meta.get('spec_resolution', res)} network)"
         + (f", exported mid fade-in with alpha {alpha:.3f}" if alpha < 1 else ""),
@@ -287,6 +289,15 @@ def _provenance_lines(meta: dict[str, Any]) -> list[str]:
               f"- level of detail in the file: " + ", ".join(f"{k} {v:g}" for k, v in (prov.get("lod") or {}).items())]
     for net, kw in (prov.get("static_kwargs") or {}).items():
         lines.append(f"- {net} static arguments: " + ", ".join(f"{k}={v}" for k, v in kw.items()))
+    check = meta.get("official")
+    if isinstance(check, dict):
+        published = check.get("published_sha256")
+        hash_text = ("no hash is published for the official file" if not published else
+                     f"{'matches' if check.get('hash_matched') else 'does not match'} the published sha256 `{published}`")
+        verdict = ("the official network (resolution, channels, latent size, G and D parameters and format as the "
+                   "registry states), so the paper's reported scores are attached" if check.get("matched") else
+                   f"{check.get('reason')}; no reported scores are attached")
+        lines.append(f"- official `{check.get('name')}`: file sha256 `{check.get('file_sha256')}`, {hash_text}; {verdict}")
     return lines
 
 

@@ -29,6 +29,21 @@ def _positive(text: str) -> int:
     return v
 
 
+def _psi(text: str) -> float:
+    """--truncation PSI: a number > 0, or inf (off); the one place the CLI checks it."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected psi > 0, e.g. 0.7 (inf: no truncation)") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: psi must be > 0, e.g. 0.7 (inf: no truncation)")
+    return v
+
+
+TRUNCATION_HELP = ("truncation trick: redraw every latent component with |z_i| > PSI inside [-PSI, PSI] "
+                   "(PSI > 0; smaller = more typical, less varied images; default: off)")
+
+
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL",
                    help="a registered name (see `progan-zoo models`), a saved model folder, hf-hub:ORG/NAME[@REV], "
@@ -95,20 +110,22 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="grid.png", help="PNG grid to write (default grid.png)")
     p.add_argument("--cols", type=_positive, default=None, help="grid columns (default: about sqrt(n))")
     p.add_argument("--separate", metavar="DIR", default=None, help="also write each image as DIR/000000.png ...")
+    p.add_argument("--truncation", metavar="PSI", type=_psi, default=None, help=TRUNCATION_HELP)
 
 
 def run_generate(args: argparse.Namespace) -> int:
     from .images import grid, save_grid, to_pil
 
     G = _load(args)
-    images = G.sample(args.n, seed=args.seed)
+    images = G.sample(args.n, seed=args.seed, truncation=args.truncation)
     out = save_grid(images, args.out, cols=args.cols)
     if args.separate:
         d = Path(args.separate)
         d.mkdir(parents=True, exist_ok=True)
         for i in range(images.shape[0]):
             to_pil(grid(images[i: i + 1], 1)).save(d / f"{i:06d}.png")
-    print(f"wrote {out}: {args.n} images, {G.resolution}x{G.resolution}, seed {args.seed}, from {G.source}")
+    psi = f", truncation {args.truncation:g}" if args.truncation is not None else ""
+    print(f"wrote {out}: {args.n} images, {G.resolution}x{G.resolution}, seed {args.seed}{psi}, from {G.source}")
     return 0
 
 
@@ -125,6 +142,7 @@ def add_interpolate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=24.0, help="frames per second (default 24)")
     p.add_argument("--upscale", type=int, default=None,
                    help="nearest-neighbour enlargement of each frame (default: to at least 256 px)")
+    p.add_argument("--truncation", metavar="PSI", type=_psi, default=None, help=TRUNCATION_HELP)
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
@@ -134,7 +152,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
     if len(args.seeds) < 2:
         raise UsageError("--seeds needs at least two seeds, e.g. 0,1")
     G = _load(args)
-    keys = seed_latents(args.seeds, G.z_dim)
+    keys = seed_latents(args.seeds, G.z_dim, truncation=args.truncation)
     z = latent_walk(keys, args.steps, args.method)
     images = G.generate(z)
     frames = [grid(images[i: i + 1], 1) for i in range(images.shape[0])]

@@ -99,7 +99,7 @@ def _spec_text(name: str, source: str, sha: str, c: dict[str, Any]) -> str:
     return f"""# Imported from a pytorch_GAN_zoo PGAN checkpoint: {source} (sha256 {sha}).
 # Written by `progan-zoo import`; compiles to exactly its networks (their layer scaling is folded into
 # the weights; G's first layer has a bias per value; minibatch stddev with the unbiased variance).
-spec_version: 1
+spec_version: 2
 name: {name}
 revision: 1
 source: "pytorch_GAN_zoo PGAN checkpoint ({FBZ_REPO}), file {source}"

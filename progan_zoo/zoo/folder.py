@@ -69,6 +69,7 @@ class ModelMetadata:
     samples: dict[str, Any]                 # file, n, seed of samples.png
     evaluation: list[dict[str, Any]] = field(default_factory=list)
     provenance: dict[str, Any] | None = None        # Imported networks only (safe_pickle's record).
+    official: dict[str, Any] | None = None          # Imported under an official name: is it that file? (official.py)
     reported: list[dict[str, Any]] | None = None    # Imported networks only: the paper's scores.
     created: str = field(default_factory=_now)
     progan_zoo_version: str = __version__
@@ -76,11 +77,11 @@ class ModelMetadata:
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)  # Keys written later (e.g. hub), kept last, in order.
 
-    # Key order of metadata.json; the two import-only keys are left out when None.
+    # Key order of metadata.json; the import-only keys are left out when None.
     ORDER = ("format", "format_version", "name", "spec", "resolution", "stage", "alpha", "spec_resolution",
              "image_channels", "z_dim", "images_shown", "dataset", "license", "weights", "training",
-             "provenance", "reported", "samples", "evaluation", "created", "progan_zoo_version")
-    _OPTIONAL = ("provenance", "reported")
+             "provenance", "official", "reported", "samples", "evaluation", "created", "progan_zoo_version")
+    _OPTIONAL = ("provenance", "official", "reported")
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.ORDER if not (k in self._OPTIONAL and getattr(self, k) is None)}
@@ -101,8 +102,12 @@ class ModelMetadata:
 
 
 def spec_record(spec: Any, sha256: str) -> dict[str, Any]:
-    """metadata.json's ``spec`` entry for a validated spec and the sha256 of its exact text."""
-    return {"name": spec.name, "revision": spec.revision, "sha256": sha256, "file": SPEC}
+    """metadata.json's ``spec`` entry for a validated spec and the sha256 of its exact text; beside it the
+    sha256 of the resolved spec (every default of its version written out): the model's identity."""
+    from progan_zoo.compiler.defaults import resolved_sha256
+
+    return {"name": spec.name, "revision": spec.revision, "sha256": sha256,
+            "resolved_sha256": resolved_sha256(spec), "file": SPEC}
 
 
 def weights_record(file: Path, contents: list[str]) -> dict[str, Any]:
@@ -166,7 +171,17 @@ def read_spec(folder: str | Path, meta: dict[str, Any]):
         raise UserError(f"{path}: sha256 {raw.sha256[:16]}... differs from {METADATA}'s spec.sha256 "
                         f"{str(want)[:16]}...; the spec was edited or replaced after export (restore the exact "
                         "spec the weights were trained with, or export the model again)")
-    return raw, validate(raw)
+    spec = validate(raw)
+    resolved = (meta.get("spec") or {}).get("resolved_sha256")
+    if resolved is not None:  # folders written before issue 18 record the text hash only
+        from progan_zoo.compiler.defaults import resolved_sha256
+
+        have = resolved_sha256(spec)
+        if have != resolved:
+            raise UserError(f"{path}: resolved sha256 {have[:16]}... differs from {METADATA}'s "
+                            f"spec.resolved_sha256 {str(resolved)[:16]}...: this progan-zoo reads the spec as "
+                            "another model than the one exported (upgrade progan-zoo, or export the model again)")
+    return raw, spec
 
 
 def check_weights_match(G: "torch.nn.Module", header: dict[str, Any], weights_path: Path, spec_path: Path,

@@ -24,6 +24,7 @@ import math
 import pickle
 import re
 import shutil
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -192,7 +193,7 @@ def _spec_text_tf(name: str, source: str, sha: str, gk: dict[str, Any], dk: dict
     return f"""# Imported from an official ProGAN release file: {source} (sha256 {sha}).
 # Written by `progan-zoo import` from the file's static arguments; compiles to exactly its networks.
 # Variant: {variant}; minibatch-stddev group {group}.
-spec_version: 1
+spec_version: 2
 name: {name}
 revision: 1
 source: "official ProGAN release ({OFFICIAL_REPO}), file {source}"
@@ -495,6 +496,10 @@ def import_model(source: str | Path, out: str | Path, *, name: str | None = None
     G.load_state_dict(keep(imp.G_ema), strict=True)
     tensors, contents = folder_tensors(G, res, G=imp.G, D=imp.D)
 
+    check = official_record(name, spec, imp.provenance)
+    if check and not check["matched"]:
+        print(f"progan-zoo import: no reported scores attached: {check['reason']}", file=sys.stderr)
+
     tmp = fresh_tmp(out, ".import-tmp")
     try:
         (tmp / F.SPEC).write_bytes(imp.spec_text.encode("utf-8"))
@@ -516,7 +521,8 @@ def import_model(source: str | Path, out: str | Path, *, name: str | None = None
             weights=F.weights_record(tmp / F.WEIGHTS, contents),
             training={"imported_from": imp.provenance.source_file},
             provenance=imp.provenance.to_json(),
-            reported=reported_scores(name),
+            official=check,
+            reported=reported_scores(name, check),
             samples={"file": F.SAMPLES, "n": samples, "seed": seed},
         ).to_dict()
         finish_folder(tmp, out, ZooGenerator(G, spec, imp.spec_text, meta, alpha=imp.alpha), meta, samples, seed,
@@ -530,8 +536,23 @@ def import_model(source: str | Path, out: str | Path, *, name: str | None = None
 _DATASET_NAMES = {"celebahq": "CelebA-HQ", "cifar10": "CIFAR-10", "celeba": "CelebA"}
 
 
-def reported_scores(name: str) -> list[dict[str, Any]]:
-    """The paper's reported scores for an official network (from the zoo registry), marked as reported."""
+def official_record(name: str, spec: Any, prov: Provenance) -> dict[str, Any] | None:
+    """official.official_check for an imported network: is the file under an official name that network?"""
+    from progan_zoo.compiler.graph import param_count, to_graph
+
+    from .official import official_check
+
+    graph = to_graph(spec)
+    arch = spec.architecture
+    return official_check(name, {"format": prov.format, "resolution": arch.resolution,
+                                 "image_channels": arch.image_channels, "latent_size": arch.latent_size,
+                                 "g_params": param_count(graph, "G"), "d_params": param_count(graph, "D"),
+                                 "sha256": prov.sha256})
+
+
+def reported_scores(name: str, check: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The paper's reported scores for an official network, marked as reported; only when ``check`` says
+    the imported file is that network."""
     from .official import reported_for
 
-    return reported_for(name)
+    return reported_for(name, check)

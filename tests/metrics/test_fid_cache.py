@@ -62,3 +62,29 @@ def test_fingerprint_sees_datasets_and_tensors_alike(digits) -> None:
     b = fidmod.images_fingerprint(fidmod._DatasetImages(fidmod.UInt8Images(digits[:4]), range(4)))
     assert a == b
     assert a != fidmod.images_fingerprint(fidmod.UInt8Images(digits[1:5]))
+
+
+@pytest.mark.parametrize("flag", ["False", "false", "off", "0", "", False])
+def test_a_flag_spelled_as_text_is_no_folder(flag, tmp_path, monkeypatch) -> None:
+    """A "False" string once became a ``False/`` cache folder (a stray file was committed that way)."""
+    monkeypatch.chdir(tmp_path)
+    assert fidmod.reals_cache_folder(flag) is None
+    monkeypatch.setenv(fidmod.REALS_CACHE_ENV, "False")
+    assert fidmod.reals_cache_folder(None) is None and fidmod.reals_cache_folder("true") is None
+    assert not (tmp_path / "False").exists()
+
+
+def test_cache_folder_arguments(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(fidmod.REALS_CACHE_ENV, str(tmp_path / "env"))
+    assert fidmod.reals_cache_folder(None) == fidmod.reals_cache_folder(True) == tmp_path / "env"
+    assert fidmod.reals_cache_folder("TRUE") == tmp_path / "env"
+    assert fidmod.reals_cache_folder(tmp_path / "c") == tmp_path / "c"
+    assert fidmod.reals_cache_folder(str(tmp_path / "d")) == tmp_path / "d"
+    with pytest.raises(TypeError, match="real_cache"):
+        fidmod.reals_cache_folder(0)
+
+
+def test_no_flag_named_folder_is_committed() -> None:
+    """The repository holds no folder named like a Python flag (the trace the bug left)."""
+    root = Path(__file__).resolve().parents[2]
+    assert not [p for p in ("False", "True", "None") if (root / p).exists()]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -34,3 +36,9 @@ def test_train_export_load(tmp_path):
     want = net(z, stage=meta["stage"], alpha=meta["alpha"])
     assert torch.allclose(G(z), want, atol=1e-6)
     assert G.sample(6, seed=11).shape == (6, 1, G.resolution, G.resolution)
+    # The model's identity, the resolved spec's sha256, travels from the run to the card (issue 18).
+    identity = compile_spec(TINY_MNIST).resolved_sha256
+    assert json.loads((run / "run.json").read_text())["spec_resolved_sha256"] == identity
+    assert json.loads((ck / "state.json").read_text())["spec_resolved_sha256"] == identity
+    assert meta["spec"]["resolved_sha256"] == identity
+    assert f"resolved sha256 `{identity}`" in (out / F.CARD).read_text()
