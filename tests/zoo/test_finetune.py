@@ -98,3 +98,15 @@ def test_mnist_32_fine_tunes(tmp_path, capsys):
     assert "mnist-32 has no discriminator" in capsys.readouterr().err
     rec = json.loads((out / "run.json").read_text())["init_from"]
     assert rec["name"] == "mnist-32" and rec["loaded"] == ["G_ema"] and rec["resolution"] == 32
+
+
+def test_a_resumed_fine_tuning_run_keeps_its_place_in_the_schedule(tiny_model, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", str(TINY), "--init-from", str(tiny_model), "--data", "lfw-100", "--out", str(out),
+                 "--steps", "1", "--no-progress", "--grid", "4"]) == 0
+    first = json.loads((out / "run.json").read_text())["init_from"]
+    resumed = Run(TrainConfig(resume=str(out), progress=False), CPU)
+    assert resumed.kimg_offset == first["schedule_kimg_offset"] > 0
+    assert resumed.begin_group().stage == first["stage"]
+    resumed.write_run_json()
+    assert json.loads((out / "run.json").read_text())["init_from"] == first
