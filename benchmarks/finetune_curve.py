@@ -1,6 +1,6 @@
 """Fine-tuning against training from scratch at equal images shown (issue 22): the curve in docs/training.md.
 
-    python benchmarks/finetune_curve.py --out /tmp/ft                # both runs, then the figure (CPU: ~25 min)
+    python benchmarks/finetune_curve.py --out /tmp/ft                # both runs, then the figure (CPU: ~40 min)
     python benchmarks/finetune_curve.py --out /tmp/ft --plot-only     # redraw from the runs already there
 
 Both runs use the shipped ``mnist-32`` spec on the built-in ``lfw-100`` faces (greyscale, a domain the
@@ -67,7 +67,7 @@ def plot(curves: dict[str, list[tuple[float, float, int]]], png: Path) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True, help="folder for the two runs")
-    p.add_argument("--kimg", type=float, default=20.0, help="images per run, in thousands (default 20)")
+    p.add_argument("--kimg", type=float, default=40.0, help="images per run, in thousands (default 40)")
     p.add_argument("--plot-only", action="store_true", help="only redraw from runs already in --out")
     p.add_argument("--png", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "finetune_mnist32_lfw.png")
     args = p.parse_args()
