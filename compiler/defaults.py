@@ -12,7 +12,7 @@ Changing a default therefore means adding a version:
 ``resolve_data`` fills a file's version's defaults into its data; ``resolved_text`` is the complete
 explicit form of a validated spec (every value written out, canonical key order, JSON number
 formatting, no ``spec_version``: with nothing left to default, the version no longer matters), and its
-sha256 is the model's identity. ``migrate_text`` rewrites a file to the newest version with the same
+sha256 is the model's identity. ``migrate.migrate_text`` rewrites a file to the newest version with the same
 resolved form.
 """
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import io
 import json
 from typing import Any, get_args
 
@@ -196,60 +195,8 @@ def resolved_sha256(spec: Spec) -> str:
     return hashlib.sha256(resolved_text(spec).encode("utf-8")).hexdigest()
 
 
-# --------------------------------------------------------------------------- migrating
-
-def migrate_text(text: str, file: str = "<string>") -> str:
-    """The spec text rewritten to the newest version with the same resolved form: ``spec_version`` is
-    set and every value the old version took by default, where the newest differs, is written out.
-    Comments and layout are kept (ruamel round trip). Raises SpecError for an invalid spec."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.comments import CommentedMap
-
-    from .load import load_text
-    from .validate import validate
-
-    raw = load_text(text, file)
-    before = validate(raw)
-    version = raw.data["spec_version"]
-    if version == NEWEST:
-        return text
-    old, new = defaults_table(version), defaults_table(NEWEST)
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    tree = yaml.load(text)
-    tree["spec_version"] = NEWEST
-    tree.yaml_add_eol_comment(f"migrated from {version}: its defaults that differ are written out", "spec_version")
-    resolved_old = resolve_data(raw.data)
-    for key in sorted(k for k in old if old[k] != new.get(k)):
-        if key in LAYER_KEYS:
-            network = key.split(".")[1]
-            for i, row in enumerate(tree["architecture"][network]):
-                if row.get("layers") is None:
-                    row["layers"] = list(resolved_old["architecture"][network][i]["layers"])
-            continue
-        path = key.split(".")
-        present, _ = _get(raw.data, path)
-        if present:
-            continue
-        node = tree
-        for part in path[:-1]:
-            if part not in node or node[part] is None:
-                node[part] = CommentedMap()
-            node = node[part]
-        node[path[-1]] = copy.deepcopy(old[key])
-    buf = io.StringIO()
-    yaml.dump(tree, buf)
-    out = buf.getvalue()
-    after = validate(load_text(out, file))
-    if resolved_text(after) != resolved_text(before):  # never write a file that means something else
-        raise RuntimeError(f"internal error: migrating {file} changed its resolved form")
-    return out
-
-
-__all__ = ["NEWEST", "defaults_table", "migrate_text", "model_defaults", "resolve_data", "resolved_sha256",
-           "resolved_text", "row_layers"]
+__all__ = ["NEWEST", "defaults_table", "model_defaults", "resolve_data", "resolved_sha256", "resolved_text",
+           "row_layers"]
 
 
 def snapshot_text(version: int) -> str:

@@ -54,7 +54,8 @@ def to_graph(spec: Spec) -> nx.DiGraph:
     # ---- Generator.
     g.add_node("G/latent", network="G", kind="input", op="latent", resolution=None, stage=-1, order=0,
                in_channels=arch.latent_size, out_channels=arch.latent_size, out_shape=(arch.latent_size,),
-               params=0, activation="pixnorm" if arch.options.normalize_latent else "-", layer="latent")
+               params=0, activation="pixnorm" if arch.options.normalize_latent else "-", layer="latent",
+               normalize_latent=arch.options.normalize_latent, pixel_norm_eps=arch.options.pixel_norm_eps)
     prev_last = "G/latent"
     prev_rgb = None
     channels = arch.latent_size
@@ -74,7 +75,8 @@ def to_graph(spec: Spec) -> nx.DiGraph:
         rgb = f"G/b{res}/torgb"
         g.add_node(rgb, network="G", kind="torgb", op="conv1x1", layer="torgb", resolution=res, stage=stage,
                    order=len(layers), in_channels=channels, out_channels=img_c, out_shape=(img_c, res, res),
-                   params=to_rgb_params(channels, img_c), activation="linear", gain=1.0)
+                   params=to_rgb_params(channels, img_c), activation="linear", gain=1.0,
+                   equalized=arch.options.equalized_lr)
         g.add_edge(prev_last, rgb)
         if prev_rgb is not None:
             up, fade = f"G/b{res}/fade_up", f"G/b{res}/fade"
@@ -126,7 +128,7 @@ def to_graph(spec: Spec) -> nx.DiGraph:
             out = "D/b4/out"
             g.add_node(out, network="D", kind="output", op="dense", layer="out", resolution=res, stage=stage,
                        order=len(layers) + 1, in_channels=channels, out_channels=1, out_shape=(1,),
-                       params=channels + 1, activation="linear", gain=1.0)
+                       params=channels + 1, activation="linear", gain=1.0, equalized=arch.options.equalized_lr)
             g.add_edge(last, out)
         # The block above feeds this block's first layer, directly or through its fade.
         if prev_block_last is not None:

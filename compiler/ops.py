@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from progan_zoo.registry import Registry
 
@@ -38,6 +38,78 @@ class LayerCtx:
     mbstd_num_features: int = 1
 
 
+# --------------------------------------------------------------------------- cost facts (compiler/cost.py)
+
+@dataclass(frozen=True)
+class OpCost:
+    """How one op costs (compiler/cost.py's conventions): what a new entry of ``OPS`` provides.
+
+    ``macs`` gives the forward multiply-accumulates per image and ``saved`` the fp32 elements
+    autograd keeps for the backward pass per image, both from the graph node's attributes
+    (``out_shape``, ``in_channels``, ``out_channels``, ``params``, ``activation``, ``kind``,
+    ``network``). Ops without weights have ``macs`` 0.
+    """
+
+    macs: Callable[[dict[str, Any]], int]
+    saved: Callable[[dict[str, Any]], float]
+
+
+def elems(shape: tuple[int, ...]) -> int:
+    return math.prod(shape)
+
+
+def _area(a: dict[str, Any]) -> int:
+    shape = a["out_shape"]
+    return shape[1] * shape[2] if len(shape) == 3 else 1
+
+
+def _weights(a: dict[str, Any]) -> int:
+    # Parameters less one bias per output channel (map): the multiplied weights.
+    return a["params"] - a["out_channels"]
+
+
+def conv_macs(a: dict[str, Any]) -> int:
+    """A 'same' convolution: every weight is used once per output pixel."""
+    return _weights(a) * _area(a)
+
+
+def dense_macs(a: dict[str, Any]) -> int:
+    """A dense layer: every weight is used once per image, whatever shape the output is given."""
+    return _weights(a)
+
+
+def layer_saved(a: dict[str, Any]) -> float:
+    """A weighted layer's output, kept by its consumer; its pre-activation, kept by the leaky ReLU;
+    with pixel norm, its pre-norm value and 1/norm (one value per pixel)."""
+    out = elems(a["out_shape"])
+    act = a["activation"]
+    if a["kind"] in ("torgb", "output"):
+        return 0.0  # G's image is counted as D's input; D's score is kept by nothing.
+    n = out * (1 + act.startswith("lrelu"))
+    if "pixnorm" in act:
+        n += out + out / a["out_channels"]
+    return float(n)
+
+
+def _resample_saved(a: dict[str, Any]) -> float:
+    # Pooling/upsampling keep no tensor themselves; their output is kept by the next conv, except
+    # G's fade_up, whose output only enters the blend.
+    return 0.0 if (a["kind"] == "fade" and a["network"] == "G") else float(elems(a["out_shape"]))
+
+
+def _mbstd_saved(a: dict[str, Any]) -> float:
+    # The centred input (kept by the square), the output (kept by the next conv); the per-group
+    # std is a group's share of one input.
+    out = elems(a["out_shape"])
+    return 2.0 * out
+
+
+_CONV_COST = OpCost(conv_macs, layer_saved)
+_DENSE_COST = OpCost(dense_macs, layer_saved)
+_RESAMPLE_COST = OpCost(lambda a: 0, _resample_saved)
+_MBSTD_COST = OpCost(lambda a: 0, _mbstd_saved)
+
+
 @dataclass(frozen=True)
 class Op:
     """One layer op: its name in specs, its Table 2 label, and how it sizes and builds itself."""
@@ -52,6 +124,7 @@ class Op:
     make: Callable[[LayerCtx], "nn.Module"]
     activation: Callable[[LayerCtx], str] = field(default=lambda c: "-")
     takes_channels: bool = True                     # Whether the row's channels apply to it.
+    cost: OpCost | None = None                      # FLOPs and saved activations (compiler/cost.py).
 
 
 class OpRegistry(Registry[Op]):
@@ -98,10 +171,11 @@ OPS.register(Op(
     out_size=lambda s: 4 if s == 1 else 1,
     make=_make_dense4x4,
     activation=_lrelu,
+    cost=_DENSE_COST,
 ))
 
 def _conv_op(name: str, label: str, networks: tuple[str, ...], description: str, layer: str, kernel: int,
-             out_size: Callable[[int], int], pixel_norm: bool = True) -> Op:
+             out_size: Callable[[int], int], pixel_norm: bool = True, cost: OpCost = _CONV_COST) -> Op:
     """A k x k convolution op of any kind (plain, fused up, fused down): k*k*in*out weights plus one bias
     per output map, leaky ReLU, and pixel norm where the network has it (G) and ``pixel_norm`` allows.
     ``layer`` names the progan_zoo.nn class that ``make`` builds."""
@@ -117,11 +191,12 @@ def _conv_op(name: str, label: str, networks: tuple[str, ...], description: str,
         out_size=out_size,
         make=make,
         activation=_lrelu,
+        cost=cost,
     )
 
 
 def _parameterless_op(name: str, label: str, networks: tuple[str, ...], description: str,
-                      out_size: Callable[[int], int], make: Callable[[LayerCtx], "nn.Module"],
+                      out_size: Callable[[int], int], make: Callable[[LayerCtx], "nn.Module"], cost: OpCost,
                       added_channels: Callable[[LayerCtx], int] = lambda c: 0) -> Op:
     """An op without weights that keeps its input's channels (plus ``added_channels``); a spec row's
     channel count does not apply to it."""
@@ -132,6 +207,7 @@ def _parameterless_op(name: str, label: str, networks: tuple[str, ...], descript
         out_size=out_size,
         make=make,
         takes_channels=False,
+        cost=cost,
     )
 
 
@@ -150,6 +226,10 @@ OPS.register(_conv_op(
     "transposed 4x4 conv built from the 3x3 kernel; then leaky ReLU and pixel norm. Replaces "
     "upsample, conv3x3.",
     "EqualizedUpConv2d", 3, out_size=lambda s: s * 2,
+    # The official fused ops run a 4x4 kernel (the 3x3 one padded and summed): G's as a stride-2
+    # transposed conv over the input pixels (a quarter of the output's), so each counts 16 of every
+    # 9 stored weights per input pixel.
+    cost=OpCost(lambda a: _weights(a) * 16 // 9 * _area(a) // 4, layer_saved),
 ))
 
 OPS.register(_conv_op(
@@ -158,6 +238,8 @@ OPS.register(_conv_op(
     "fused_scale=True: the activation comes after the pool). Replaces conv3x3, downsample, "
     "which activates before the pool.",
     "EqualizedConvDown2d", 3, out_size=lambda s: s // 2, pixel_norm=False,  # a D-only op: no pixel norm
+    # D's fused op: a stride-2 4x4 conv over the output pixels (see upconv3x3).
+    cost=OpCost(lambda a: _weights(a) * 16 // 9 * _area(a), layer_saved),
 ))
 
 # pytorch_GAN_zoo's PGAN (imported checkpoints): G's first layer has one bias per output value.
@@ -176,16 +258,17 @@ OPS.register(Op(
         bias_per_map=False,
     ),
     activation=_lrelu,
+    cost=OpCost(lambda a: a["params"] - 16 * a["out_channels"], layer_saved),  # one bias per value, not per map
 ))
 
 OPS.register(_parameterless_op(
     "upsample", "Upsample", ("G",), "Nearest-neighbour 2x upsampling.",
-    out_size=lambda s: s * 2, make=lambda c: _nn().Upsample2x(),
+    out_size=lambda s: s * 2, make=lambda c: _nn().Upsample2x(), cost=_RESAMPLE_COST,
 ))
 
 OPS.register(_parameterless_op(
     "downsample", "Downsample", ("D",), "2x2 average pooling.",
-    out_size=lambda s: s // 2, make=lambda c: _nn().Downsample2x(),
+    out_size=lambda s: s // 2, make=lambda c: _nn().Downsample2x(), cost=_RESAMPLE_COST,
 ))
 
 OPS.register(_parameterless_op(
@@ -193,7 +276,7 @@ OPS.register(_parameterless_op(
     "Minibatch standard deviation (paper section 3): appends the mean std over a group "
     "of samples as mbstd_num_features extra feature map(s).",
     out_size=lambda s: s, make=lambda c: _nn().MinibatchStddev(c.mbstd_group_size, c.mbstd_num_features),
-    added_channels=lambda c: c.mbstd_num_features,
+    cost=_MBSTD_COST, added_channels=lambda c: c.mbstd_num_features,
 ))
 
 OPS.register(_parameterless_op(
@@ -201,7 +284,7 @@ OPS.register(_parameterless_op(
     "Minibatch stddev as pytorch_GAN_zoo's PGAN computes it (imported checkpoints): groups of "
     "mbstd_group_size consecutive samples, unbiased variance, one extra feature map.",
     out_size=lambda s: s, make=lambda c: _nn().MinibatchStddevGanZoo(c.mbstd_group_size),
-    added_channels=lambda c: 1,
+    cost=_MBSTD_COST, added_channels=lambda c: 1,
 ))
 
 

@@ -45,6 +45,7 @@ class _Parser(argparse.ArgumentParser):
     commands: dict[str, argparse.ArgumentParser]
 
     def error(self, message: str) -> NoReturn:
+        message = " ".join(message.splitlines())  # an argument with a newline in it stays on the one line
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         code, what = _classify(err)
+        what = " ".join(what.splitlines())  # a path with a newline in it stays on the one line
         more = "" if optional_package(err) else " (run with --debug for the traceback)"
         print(f"progan-zoo {args.command}: error: {what}{more}", file=sys.stderr)
         return code
@@ -131,7 +133,7 @@ def _classify(err: Exception) -> tuple[int, str]:
     if missing:
         package, extra = missing
         return 2, f'this needs the optional package {package} (hint: pip install "progan-zoo[{extra}]")'
-    if isinstance(err, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
+    if isinstance(err, (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError)):
         return 2, f"{err.filename}: {err.strerror}" if err.filename else text
     if isinstance(err, OSError) and err.filename:
         return 1, f"{err.filename}: {err.strerror}"

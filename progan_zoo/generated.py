@@ -1,6 +1,6 @@
 """Generated blocks in the docs: text between a BEGIN and an END marker that a command rewrites and a
-test checks. Used by the shipped-models table (progan_zoo/zoo/docs_tables.py); the cost tables and the
-spec field reference (compiler/cost.py, compiler/reference.py) follow the same pattern."""
+test checks. The one writer of them: the shipped-models table (progan_zoo/zoo/docs_tables.py), the cost
+tables (compiler/cost_report.py) and the spec field reference (compiler/reference.py)."""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ from typing import Iterator
 import numpy as np
 
 from progan_zoo.errors import UserError
-from progan_zoo.fsutil import fsync_path
+from progan_zoo.fsutil import fsync_path, missing_dirs, remove_empty
 
 from .images import downsample_to, is_power_of_two, iter_levels
 
@@ -211,6 +211,7 @@ def create_cache(src: str | Path, out: str | Path, resolution: int, channels: in
     source = list_images(src) if builtin is None else None
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    made = missing_dirs(tmp.parent)
     tmp.mkdir(parents=True)
     n = len(source) if builtin is None else len(builtin)
     resolutions = [r for r, _ in iter_levels(np.zeros((1, 1, resolution, resolution), np.uint8), lowest)]
@@ -245,7 +246,8 @@ def create_cache(src: str | Path, out: str | Path, resolution: int, channels: in
         del arrays
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # a failed build leaves nothing behind (a kill leaves OUT.tmp,
-        raise                                   # which has no manifest, so nothing accepts it)
+        remove_empty(made)                      # which has no manifest, so nothing accepts it)
+        raise
     manifest = {
         "format": FORMAT, "version": VERSION, "count": n, "channels": channels, "resolution": resolution,
         "levels": {str(r): level_file(r) for r in sorted(resolutions)}, "source": str(src), "crop": crop,

@@ -8,18 +8,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from progan_zoo.zoo.cli import TRUNCATION_HELP, _int_list, _load, _model_args, _positive, _psi
+from progan_zoo import argtypes as at
+from progan_zoo.zoo.cli import TRUNCATION_HELP, _load, _model_args
 
 
 # ---------------------------------------------------------------------------------------- export-onnx
 def add_export_onnx_arguments(p: argparse.ArgumentParser) -> None:
     _model_args(p)
-    p.add_argument("--out", default=None,
+    p.add_argument("--out", type=at.out_file, default=None,
                    help="file to write (default: NAME-RES.onnx, or NAME-RES.pt2 with --format torch-export)")
     p.add_argument("--format", choices=("onnx", "torch-export"), default="onnx",
                    help="onnx (default; run it with onnxruntime) or torch-export (a torch.export program, "
                         "loaded with torch.export.load)")
-    p.add_argument("--opset", type=_positive, default=18, help="ONNX opset (default 18)")
+    p.add_argument("--opset", type=at.integer(7, 30), default=18, help="ONNX opset (default 18)")
     p.add_argument("--no-check", action="store_true",
                    help="skip the onnxruntime-vs-PyTorch comparison (to 1e-4) made before the file is kept")
 
@@ -47,11 +48,11 @@ def _default_video(stem: str) -> str:
 
 def _video_out_args(p: argparse.ArgumentParser, stem: str, fps: float,
                     scale_default: str = "to at least 256 px") -> None:
-    p.add_argument("--out", default=None,
+    p.add_argument("--out", type=at.out_file, default=None,
                    help=f"file to write, .mp4 (H.264; the video extra) or .gif (default {stem}.mp4, or {stem}.gif "
                         "without the video extra)")
-    p.add_argument("--fps", type=float, default=fps, help=f"frames per second (default {fps:g})")
-    p.add_argument("--scale", type=int, default=None,
+    p.add_argument("--fps", type=at.real(least=0.01, most=240.0), default=fps, help=f"frames per second (default {fps:g})")
+    p.add_argument("--scale", type=at.integer(1, 16), default=None,
                    help=f"nearest-neighbour enlargement of each frame (default: {scale_default})")
 
 
@@ -62,27 +63,27 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
                             description="The official interpolation video: one random latent per frame and grid "
                                         "cell, Gaussian-smoothed over time (looping), renormalized to unit variance.")
     _model_args(walk)
-    walk.add_argument("--duration", type=float, default=60.0, help="seconds (default 60, as the official code)")
-    walk.add_argument("--smoothing", type=float, default=1.0,
+    walk.add_argument("--duration", type=at.real(0.0, 3600.0), default=60.0, help="seconds (default 60, as the official code)")
+    walk.add_argument("--smoothing", type=at.real(least=0.0, most=3600.0), default=1.0,
                       help="Gaussian sigma in seconds along time (default 1.0, as the official code)")
     walk.add_argument("--grid", default="1x1", help="COLSxROWS cells, each its own walk (default 1x1)")
-    walk.add_argument("--seed", type=int, default=1000, help="random seed (default 1000, as the official code)")
-    walk.add_argument("--truncation", metavar="PSI", type=_psi, default=None, help=TRUNCATION_HELP)
+    walk.add_argument("--seed", type=at.seed, default=1000, help="random seed (default 1000, as the official code)")
+    walk.add_argument("--truncation", metavar="PSI", type=at.truncation, default=None, help=TRUNCATION_HELP)
     _video_out_args(walk, "walk", 30.0)
 
     slerp = modes.add_parser("slerp", help="a closed slerp walk from seed to seed",
                              description="A closed walk along great circles through one latent per seed.")
     _model_args(slerp)
-    slerp.add_argument("--seeds", type=_int_list, default=[0, 1, 2, 3], help="key seeds, in order (default 0,1,2,3)")
-    slerp.add_argument("--steps", type=_positive, default=30, help="frames from one seed to the next (default 30)")
-    slerp.add_argument("--truncation", metavar="PSI", type=_psi, default=None, help=TRUNCATION_HELP)
+    slerp.add_argument("--seeds", type=at.seed_list, default=[0, 1, 2, 3], help="key seeds, in order (default 0,1,2,3)")
+    slerp.add_argument("--steps", type=at.integer(1, 1000), default=30, help="frames from one seed to the next (default 30)")
+    slerp.add_argument("--truncation", metavar="PSI", type=at.truncation, default=None, help=TRUNCATION_HELP)
     _video_out_args(slerp, "slerp", 30.0)
 
     lapse = modes.add_parser("timelapse", help="a run's sample grids (samples/kimg-*.png) in training order",
                              description="A training time-lapse from a run's samples/kimg-*.png grids, labelled "
                                          "with the kimg, scaled to the largest grid.")
     lapse.add_argument("run", metavar="RUN_DIR", help="a run directory written by `progan-zoo train`")
-    lapse.add_argument("--hold", type=_positive, default=3, help="frames each grid is shown (default 3)")
+    lapse.add_argument("--hold", type=at.integer(1, 1000), default=3, help="frames each grid is shown (default 3)")
     lapse.add_argument("--no-label", action="store_true", help="no kimg caption above the grid")
     _video_out_args(lapse, "timelapse", 10.0, scale_default="1, the grids' own size")
 
@@ -145,31 +146,31 @@ def add_project_arguments(p: argparse.ArgumentParser) -> None:
     _model_args(p)
     p.add_argument("images", metavar="IMAGES", nargs="+",
                    help="image files or folders of them (PNG/JPEG...), centre-cropped and resized to the model")
-    p.add_argument("--out", required=True, metavar="DIR",
+    p.add_argument("--out", required=True, metavar="DIR", type=at.out_dir,
                    help="folder for latents.safetensors, reconstructions/, grid.png, scores.json")
-    p.add_argument("--steps", type=int, default=S.steps, help=f"optimisation steps (default {S.steps})")
-    p.add_argument("--lr", type=float, default=S.lr, help=f"peak learning rate (default {S.lr})")
-    p.add_argument("--noise", type=float, default=S.noise,
+    p.add_argument("--steps", type=at.integer(0, 100_000), default=S.steps, help=f"optimisation steps (default {S.steps})")
+    p.add_argument("--lr", type=at.real(least=0.0, most=100.0), default=S.lr, help=f"peak learning rate (default {S.lr})")
+    p.add_argument("--noise", type=at.real(least=0.0, most=100.0), default=S.noise,
                    help=f"initial latent noise, decaying to 0 at 75%% of the steps (default {S.noise})")
-    p.add_argument("--starts", type=_positive, default=S.starts,
+    p.add_argument("--starts", type=at.integer(1, 1024), default=S.starts,
                    help=f"random latents tried for the start, best kept (default {S.starts})")
-    p.add_argument("--seed", type=int, default=0, help="seed of the starts and the noise (default 0)")
-    p.add_argument("--w-structure", type=float, default=S.w_structure,
+    p.add_argument("--seed", type=at.seed, default=0, help="seed of the starts and the noise (default 0)")
+    p.add_argument("--w-structure", type=at.real(least=0.0, most=1e6), default=S.w_structure,
                    help=f"weight of the multi-scale SSIM term (default {S.w_structure}; pixel MSE has weight 1)")
-    p.add_argument("--w-feature", type=float, default=S.w_feature,
+    p.add_argument("--w-feature", type=at.real(least=0.0, most=1e6), default=S.w_feature,
                    help=f"weight of the discriminator feature term, used when the model folder holds D "
                         f"(export --with-training) (default {S.w_feature})")
     p.add_argument("--no-discriminator", action="store_true", help="do not use the folder's D even if it has one")
-    p.add_argument("--truncation", metavar="PSI", type=_psi, default=None,
+    p.add_argument("--truncation", metavar="PSI", type=at.truncation, default=None,
                    help="keep the latents inside [-PSI, PSI] (starts drawn truncated; default: off)")
     p.add_argument("--video", metavar="FILE", default=None,
                    help="also write the optimisation as DIR/FILE (.mp4 or .gif), targets above reconstructions")
-    p.add_argument("--snapshot-every", type=_positive, default=5, help="steps between video frames (default 5)")
+    p.add_argument("--snapshot-every", type=at.count, default=5, help="steps between video frames (default 5)")
 
 
 def _folder_of(model: str) -> Path | None:
     """The saved model folder behind MODEL (a path or a registered local name), to look for its D."""
-    from progan_zoo.zoo import folder as Fo
+    from progan_zoo.zoo import records as Fo
     from progan_zoo.zoo.registry import resolve
 
     p = Path(model).expanduser()

@@ -241,28 +241,21 @@ def read_images(paths: list[str | Path], resolution: int, channels: int) -> tupl
         if side != resolution:
             im = im.resize((resolution, resolution), Image.LANCZOS)
         a = np.asarray(im)
-        out.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
-    arr = match_channels(np.stack(out), channels, str(files[0].parent))
-    return torch.from_numpy(np.ascontiguousarray(arr)), [f.stem for f in files]
+        # Each image to the model's channels before they are stacked: a folder may mix grey and colour.
+        out.append(match_channels((a[None] if a.ndim == 2 else a.transpose(2, 0, 1))[None], channels, str(f))[0])
+    return torch.from_numpy(np.ascontiguousarray(np.stack(out))), [f.stem for f in files]
 
 
 def load_discriminator(folder: str | Path, G: "ZooGenerator") -> "Discriminator | None":
     """The D stored in a saved model folder (``D.*`` tensors, from ``export --with-training``), or None."""
-    from progan_zoo.compiler.build import build_discriminator
-    from progan_zoo.compiler.graph import to_graph
-    from progan_zoo.zoo import folder as Fo
-    from progan_zoo.zoo.weights import load_tensors
+    from progan_zoo.zoo.records import is_model_folder, read_metadata
+    from progan_zoo.zoo.sources.folder import open_saved
 
     folder = Path(folder)
-    if not Fo.is_model_folder(folder):
+    if not is_model_folder(folder) or "D" not in read_metadata(folder).weights_contents:
         return None
-    meta = Fo.read_metadata(folder)
-    if "D" not in meta.get("weights", {}).get("contents", []):
-        return None
-    _, spec = Fo.read_spec(folder, meta)
-    D = build_discriminator(to_graph(spec))
-    D.load_state_dict(load_tensors(folder / (meta["weights"].get("file") or Fo.WEIGHTS), prefix="D."), strict=True)
-    return D.to(G.device)
+    # The folder's raw D, read and verified as export reads it (the spec compiled once, by compile_spec).
+    return open_saved(folder, with_training=True).D.to(G.device)
 
 
 def write_outputs(out: str | Path, G: "ZooGenerator", targets: torch.Tensor, names: list[str], result: Projection,

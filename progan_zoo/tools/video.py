@@ -24,7 +24,7 @@ import torch
 
 from progan_zoo.data.pixels import tile
 from progan_zoo.errors import UsageError, UserError
-from progan_zoo.fsutil import replaced_atomically
+from progan_zoo.fsutil import no_half_made_dirs, replaced_atomically
 
 from .extras import need
 
@@ -181,7 +181,8 @@ def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: float = 30.
     if not fps > 0:
         raise UsageError(f"fps must be > 0, got {fps}")
     count, size = 0, (0, 0)
-    with replaced_atomically(path) as tmp:
+    # Frames may come from a generator that refuses its input only now: no empty output folder is left.
+    with no_half_made_dirs(path.parent), replaced_atomically(path) as tmp:
         if suffix == ".mp4":
             need("imageio", "video", f"writing {path.name}")
             ffmpeg = need("imageio_ffmpeg", "video", f"writing {path.name}")

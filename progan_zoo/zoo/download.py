@@ -257,8 +257,8 @@ def fetch_official(entry: "ModelEntry", *, force: bool = False, progress: bool =
     Already imported and not ``force``: returns the folder as it is. A file left in the download
     cache by an earlier fetch is verified again and used instead of downloading.
     """
-    from . import folder as F
-    from .export import fresh_tmp, put_in_place, write_card
+    from . import records as R
+    from .folder import fresh_tmp, write_record
     from .importer import import_model
 
     if entry.kind != "official" or not entry.download or not entry.official_file:
@@ -297,17 +297,20 @@ def fetch_official(entry: "ModelEntry", *, force: bool = False, progress: bool =
     shutil.rmtree(tmp)
     try:
         import_model(raw, tmp, name=entry.name)
-        meta = F.read_metadata(tmp)
-        meta["download"] = {"url": entry.download, "file": entry.official_file, "sha256": sha,
-                            "verified": expected.kind if expected.value or not known else "first-download-match",
-                            "expected": expected.value or known}
+        meta = R.read_metadata(tmp)
+        download = {"url": entry.download, "file": entry.official_file, "sha256": sha,
+                    "verified": expected.kind if expected.value or not known else "first-download-match",
+                    "expected": expected.value or known}
         if (entry.official or {}).get("origin"):
-            meta["download"]["origin"] = entry.official["origin"]
-        if entry.dataset and meta["dataset"].get("name") == "unknown":  # the file does not say; the registry does
-            meta["dataset"].update(name=entry.dataset, display_name=entry.dataset, source=entry.dataset)
-        F.write_metadata(tmp, meta)
-        write_card(tmp, meta)
-        put_in_place(tmp, out)
+            download["origin"] = entry.official["origin"]
+        dataset = dict(meta.dataset or {})
+        if entry.dataset and dataset.get("name") == "unknown":  # the file does not say; the registry does
+            dataset.update(name=entry.dataset, display_name=entry.dataset, source=entry.dataset)
+        write_record(tmp, meta.replace(dataset=dataset, extra={**meta.extra, "download": download}))
+        if out.exists():
+            shutil.rmtree(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -78,18 +78,18 @@ class Parent:
 
 def open_parent(ref: str) -> Parent:
     """Open a saved model to fine-tune from (hashes checked as ``load`` checks them)."""
-    from . import folder as F
+    from . import records as R
     from .loader import load
     from .weights import load_tensors
 
     model = load(ref)
     meta = model.metadata
     folder = _folder_of(ref, model)
-    contents = meta["weights"].get("contents", ["G_ema"])
+    contents = meta.weights.get("contents", ["G_ema"])
     G = D = None
     notes = []
     if folder is not None and ("G" in contents or "D" in contents):
-        wfile = folder / meta["weights"].get("file", F.WEIGHTS)
+        wfile = folder / meta.weights.get("file", R.WEIGHTS)
         G = load_tensors(wfile, "G.") if "G" in contents else None
         D = load_tensors(wfile, "D.") if "D" in contents else None
     if D is None:
@@ -97,7 +97,7 @@ def open_parent(ref: str) -> Parent:
                      "`progan-zoo export --with-training` to keep D): D starts from random weights")
     if G is None:
         notes.append(f"{ref} has no raw G: G starts as a copy of its G_ema")
-    return Parent(ref=ref, name=model.name, spec_sha256=meta["spec"]["sha256"], weights_sha256=meta["weights"]["sha256"],
+    return Parent(ref=ref, name=model.name, spec_sha256=meta.spec["sha256"], weights_sha256=meta.weights["sha256"],
                   stage=model.stage, alpha=model.alpha, resolution=model.resolution,
                   options=model.spec.architecture.options.model_dump(),
                   G_ema={k: v.detach().cpu().clone() for k, v in model.G.state_dict().items()}, G=G, D=D, notes=notes)
@@ -105,12 +105,12 @@ def open_parent(ref: str) -> Parent:
 
 def _folder_of(ref: str, model: Any) -> Path | None:
     """The folder a loaded model was read from (for its G.* and D.* tensors); None for a run checkpoint."""
-    from . import folder as F
+    from . import records as R
     from .registry import HUB_PREFIX, resolve
 
     p = Path(ref).expanduser()
     if p.is_dir():
-        return p if F.is_model_folder(p) else None
+        return p if R.is_model_folder(p) else None
     if ref.startswith(HUB_PREFIX):
         from .hub import download
         from .registry import parse_hub_ref

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,7 +32,7 @@ class HubMixin:
     # What the generator class provides (declared for readers and type checkers).
     G: Any
     spec_text: str
-    metadata: dict[str, Any]
+    metadata: Any                  # ModelMetadata
     alpha: float
     resolution: int
     stage: int
@@ -48,42 +47,31 @@ class HubMixin:
         ``config`` adds keys to ``config.json``. With ``push_to_hub=True`` the folder is then pushed to
         ``repo_id`` (default: the folder's name) and the commit URL is returned.
         """
-        from . import folder as F
-        from .export import check_out, finish_folder, fresh_tmp
+        from progan_zoo.fsutil import replaced_atomically
+
+        from .folder import check_out, write_folder
         from .hub import CONFIG
-        from .weights import save_tensors
 
         out = Path(save_directory)
         check_out(out, True, "save_directory")
-        tmp = fresh_tmp(out, ".save-tmp")
-        try:
-            (tmp / F.SPEC).write_bytes(self.spec_text.encode("utf-8"))
-            save_tensors({k: v.detach().cpu().contiguous() for k, v in self.G.state_dict().items()},
-                         tmp / F.WEIGHTS, metadata={"format": "pt"})
-            meta = dict(self.metadata)
-            samples = dict(meta.get("samples") or {"file": F.SAMPLES, "n": 16, "seed": 0})
-            meta.update(resolution=self.resolution, stage=self.stage, alpha=self.alpha,
-                        weights=F.weights_record(tmp / F.WEIGHTS, ["G_ema"]), samples=samples)
-            (tmp / CONFIG).write_text(json.dumps({**self.hub_config(), **(config or {})}, indent=2) + "\n",
-                                      encoding="utf-8")
-            finish_folder(tmp, out, self, meta, int(samples.get("n", 16)), int(samples.get("seed", 0)))
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        samples = self.metadata.samples or {}
+        write_folder(out, self, ".save-tmp", samples=int(samples.get("n", 16)), seed=int(samples.get("seed", 0)))
+        with replaced_atomically(out / CONFIG) as tmp:
+            tmp.write_text(json.dumps({**self.hub_config(), **(config or {})}, indent=2) + "\n", encoding="utf-8")
         if push_to_hub:
             return self.push_to_hub(repo_id or out.name, config=config, **push_to_hub_kwargs)
         return None
 
     def hub_config(self) -> dict[str, Any]:
         """``config.json``: what the generator is, for Hub tooling (``metadata.json`` remains the record)."""
-        from . import folder as F
+        from . import records as R
 
         meta = self.metadata
-        return {"library_name": "progan-zoo", "format": F.FORMAT, "name": meta.get("name"),
+        return {"library_name": "progan-zoo", "format": R.FORMAT, "name": meta.name,
                 "architecture": "progressive-gan-generator", "resolution": self.resolution,
                 "stage": self.stage, "alpha": self.alpha, "z_dim": self.z_dim,
                 "image_channels": self.image_channels,
-                "spec_sha256": (meta.get("spec") or {}).get("sha256")}
+                "spec_sha256": (meta.spec or {}).get("sha256")}
 
     @classmethod
     def from_pretrained(cls: type[T], pretrained_model_name_or_path: str | Path, *, force_download: bool = False,
@@ -92,17 +80,17 @@ class HubMixin:
                         resolution: int | None = None, device: str | None = None) -> T:
         """A saved model folder, a Hub repo id (``org/name``; ``revision`` picks a branch, tag or commit),
         or anything ``load`` takes (a registered name, ``hf-hub:org/name``)."""
-        from . import folder as F
         from .hub import download
         from .loader import load
+        from .sources.folder import open_folder
 
         ref = str(pretrained_model_name_or_path)
         if Path(ref).expanduser().is_dir():
-            return F.open_folder(Path(ref).expanduser(), resolution=resolution, device=device)
+            return open_folder(Path(ref).expanduser(), resolution=resolution, device=device)
         if _REPO_ID.fullmatch(ref):
             local = download(ref, revision, cache_dir=str(cache_dir) if cache_dir else None,
                              force_download=force_download, local_files_only=local_files_only, token=token)
-            return F.open_folder(local, resolution=resolution, device=device,
+            return open_folder(local, resolution=resolution, device=device,
                                  source=f"hf-hub:{ref}" + (f"@{revision}" if revision else ""))
         return load(ref, resolution=resolution, device=device)
 

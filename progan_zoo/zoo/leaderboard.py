@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from progan_zoo.errors import ProganZooError, UsageError, UserError
+from progan_zoo.errors import ProganZooError, UsageError
 
-from . import folder as F
+from . import records as R
 from .card import comparable_settings, metric_display, parse_card, render_card, results_from_card
 from .registry import ModelEntry, all_entries
 
@@ -71,11 +71,14 @@ def _rows_from_card(front: dict[str, Any], model: str, where: str, samples: Path
     return list(rows.values())
 
 
-def _local_card(folder: Path) -> tuple[dict[str, Any], str]:
-    card = folder / F.CARD
-    if card.is_file():
-        return parse_card(card.read_text(encoding="utf-8"), str(card))
-    return parse_card(render_card(F.read_metadata(folder)))
+def _local_card(folder: Path) -> tuple[dict[str, Any], str, R.ModelMetadata]:
+    """A local model's card (front matter and body: its README.md, or rendered from the record if it has
+    none) and its record."""
+    card = folder / R.CARD
+    front_body = parse_card(card.read_text(encoding="utf-8"), str(card)) if card.is_file() else None
+    meta = R.read_metadata(folder)
+    front, body = front_body if front_body is not None else parse_card(render_card(meta))
+    return front, body, meta
 
 
 def gather(include_hub: bool = True, want_samples: bool = False) -> tuple[list[Row], list[str]]:
@@ -92,9 +95,9 @@ def gather(include_hub: bool = True, want_samples: bool = False) -> tuple[list[R
                 continue
             if e.kind in ("folder", "official"):
                 folder = Path(e.location)
-                front, body = _local_card(folder)
-                samples = folder / F.SAMPLES if (folder / F.SAMPLES).is_file() else None
-                reported, why = _reported_rows(folder, name, e)
+                front, body, meta = _local_card(folder)
+                samples = folder / R.SAMPLES if (folder / R.SAMPLES).is_file() else None
+                reported, why = _reported_rows(meta, name, e)
                 rows.extend(reported)
                 if why:
                     notes.append(f"{name}: no reported row: {why}")
@@ -104,12 +107,12 @@ def gather(include_hub: bool = True, want_samples: bool = False) -> tuple[list[R
                     continue
                 from .hub import download_file
 
-                card = download_file(e.location, F.CARD, e.revision)
-                front, body = parse_card(card.read_text(encoding="utf-8"), f"{e.where}/{F.CARD}")
+                card = download_file(e.location, R.CARD, e.revision)
+                front, body = parse_card(card.read_text(encoding="utf-8"), f"{e.where}/{R.CARD}")
                 samples = None
                 if want_samples:
                     try:
-                        samples = download_file(e.location, F.SAMPLES, e.revision)
+                        samples = download_file(e.location, R.SAMPLES, e.revision)
                     except ProganZooError:
                         samples = None
         except ProganZooError as exc:
@@ -122,21 +125,20 @@ def gather(include_hub: bool = True, want_samples: bool = False) -> tuple[list[R
     return rows, notes
 
 
-def _reported_rows(folder: Path, name: str, entry: ModelEntry) -> tuple[list[Row], str | None]:
+def _reported_rows(meta: R.ModelMetadata, name: str, entry: ModelEntry) -> tuple[list[Row], str | None]:
     """The paper's reported scores of an imported official network, as their own row marked "reported"
     (never merged with the scores `evaluate --record` measured), and why there is none where the name has
     reported scores but the folder does not hold the official network (checked at import: official.py)."""
-    meta = F.read_metadata(folder)
-    check = meta.get("official")
+    check = meta.official
     if isinstance(check, dict) and not check.get("matched"):
         return [], str(check.get("reason") or "not the official network")
-    reported = [r for r in meta.get("reported") or [] if isinstance(r, dict) and "metric" in r and "value" in r]
+    reported = [r for r in meta.reported or [] if isinstance(r, dict) and "metric" in r and "value" in r]
     if reported and not isinstance(check, dict):
         return [], "imported before the file was checked against the official network (import it again)"
     if not reported:
         return [], None
-    ds = meta.get("dataset") or {}
-    res = int(meta["resolution"])
+    ds = meta.dataset or {}
+    res = int(meta.resolution)
     row = Row(f"{name} (reported)", f"reported: {reported[0].get('source', 'the paper')}", str(ds.get("name") or "unknown"),
               str(ds.get("display_name") or ds.get("name") or "unknown"), f"{res}x{res}", entry=entry)
     for r in reported:

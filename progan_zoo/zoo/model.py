@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -14,6 +14,10 @@ from progan_zoo.data.pixels import to_uint8
 
 from .hubmixin import HubMixin
 from .truncation import truncate_latents
+
+if TYPE_CHECKING:
+    from .records import ModelMetadata
+
 
 
 def latents(n: int, z_dim: int, seed: int | None = 0, truncation: float | None = None) -> torch.Tensor:
@@ -56,13 +60,13 @@ class ZooGenerator(HubMixin, nn.Module):
       ``torchvision.io.write_png(img[i], path)``; ``dtype=torch.float32`` gives [0, 1] floats for
       ``torchvision.utils.save_image``. The same seed gives the same images.
     - ``.resolution``, ``.z_dim``, ``.image_channels``, ``.spec`` (the validated spec),
-      ``.spec_text`` (the exact file), ``.metadata`` (metadata.json), ``.name``.
+      ``.spec_text`` (the exact file), ``.metadata`` (its ``ModelMetadata`` record), ``.name``.
     - ``.at_resolution(r)``: the lower-resolution generator inside this one.
     - ``save_pretrained(dir)``, ``ZooGenerator.from_pretrained(dir_or_repo_id)``, ``push_to_hub(repo_id)``:
       huggingface_hub's ``PyTorchModelHubMixin`` conventions (``hubmixin.py``).
     """
 
-    def __init__(self, G: Generator, spec: Any, spec_text: str, metadata: dict[str, Any],
+    def __init__(self, G: Generator, spec: Any, spec_text: str, metadata: "ModelMetadata",
                  alpha: float = 1.0, source: str = "") -> None:
         super().__init__()
         self.G = G.eval().requires_grad_(False)
@@ -103,7 +107,7 @@ class ZooGenerator(HubMixin, nn.Module):
 
     @property
     def name(self) -> str:
-        return str(self.metadata.get("name") or self.spec.name)
+        return str(self.metadata.name or self.spec.name)
 
     @property
     def device(self) -> torch.device:
@@ -158,5 +162,5 @@ class ZooGenerator(HubMixin, nn.Module):
             raise UserError(f"{self.name}: no {resolution}x{resolution} stage; this model has "
                             f"{', '.join(str(r) for r in self.G.resolutions)}")
         stage = self.G.stage_of(resolution)
-        meta = dict(self.metadata, resolution=resolution, stage=stage, alpha=1.0)
+        meta = self.metadata.replace(resolution=resolution, stage=stage, alpha=1.0)
         return ZooGenerator(truncate_generator(self.G, stage), self.spec, self.spec_text, meta, 1.0, self.source)

@@ -9,14 +9,8 @@ import pytest
 
 from progan_zoo.cli import main
 from progan_zoo.compiler import load_spec, load_text, validate
-from progan_zoo.compiler.defaults import (
-    NEWEST,
-    defaults_table,
-    migrate_text,
-    resolved_sha256,
-    resolved_text,
-    snapshot_text,
-)
+from progan_zoo.compiler.defaults import NEWEST, defaults_table, resolved_sha256, resolved_text, snapshot_text
+from progan_zoo.compiler.migrate import migrate_text
 from progan_zoo.compiler.schema import SPEC_VERSIONS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -44,7 +44,7 @@ def test_fbz_outputs_reproduced(imported):
     from safetensors.torch import load_file
 
     from progan_zoo.zoo import load
-    from progan_zoo.zoo.export import open_saved
+    from progan_zoo.zoo.sources.folder import open_saved
 
     src, out = imported
     ref = load_file(str(src / "reference_outputs.safetensors"))
@@ -69,7 +69,7 @@ def test_fbz_folder_records_provenance_and_parameter_counts(imported):
     assert meta["provenance"]["format"] == "pytorch-gan-zoo-pgan"
     assert meta["provenance"]["static_kwargs"]["config"]["depthOtherScales"] == [32, 16, 16]
     assert meta["weights"]["contents"] == ["G_ema", "G", "D"] and meta["alpha"] == 1.0
-    from progan_zoo.zoo.fbz import _load
+    from progan_zoo.zoo.sources.fbz import _load
 
     c = compile_spec(out / "spec.yaml")
     ckpt = _load(src / "fbz_pgan_tiny.pt")

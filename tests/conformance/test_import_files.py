@@ -58,7 +58,7 @@ SYNTHETIC = {
 def test_synthetic_official_files_import(case, tmp_path):
     from progan_zoo.compiler import compile_spec
     from progan_zoo.zoo import load
-    from progan_zoo.zoo.export import open_saved
+    from progan_zoo.zoo.sources.folder import open_saved
 
     g_kw, d_only, lod = SYNTHETIC[case]
     d_kw = {k: v for k, v in g_kw.items() if k != "latent_size"} | d_only

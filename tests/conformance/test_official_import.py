@@ -49,7 +49,7 @@ def imported(request, tmp_path_factory):
 
 def _networks(out: Path):
     from progan_zoo.zoo import load
-    from progan_zoo.zoo.export import open_saved
+    from progan_zoo.zoo.sources.folder import open_saved
 
     src = open_saved(out, with_training=True)
     return load(out), src.G, src.D

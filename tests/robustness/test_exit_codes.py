@@ -83,6 +83,13 @@ CASES = [
     ("train", ["--resume", "{w}/empty"], "empty"),
     ("train", ["--resume", "{w}/fake_run"], "state.json"),
     ("train", [str(TINY), "--kimg", "lots"], "--kimg"),
+    # Issue 23: these used to exit 0 leaving a run with no checkpoint, or 1 with a ValueError.
+    ("train", [str(TINY), "--kimg", "-1", "--out", "{w}/r"], "--kimg: '-1': expected a finite number > 0"),
+    ("train", [str(TINY), "--kimg", "0", "--out", "{w}/r"], "--kimg: '0'"),
+    ("train", [str(TINY), "--kimg", "nan", "--out", "{w}/r"], "--kimg: 'nan'"),
+    ("train", [str(TINY), "--tick-kimg", "-2", "--out", "{w}/r"], "--tick-kimg: '-2'"),
+    ("train", [str(TINY), "--seed", "-1", "--out", "{w}/r"], "--seed: '-1'"),
+    ("generate", [str(MODEL), "--n", "inf"], "--n: 'inf'"),
     ("train", [str(TINY), "--amp", "fp8"], "--amp"),
     ("dataset", ["{w}/nowhere", "{w}/c", "--resolution", "16"], "nowhere"),
     ("dataset", ["{w}/notes.txt", "{w}/c", "--resolution", "16"], "notes.txt"),

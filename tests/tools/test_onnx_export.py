@@ -46,8 +46,11 @@ def test_cli_export_onnx(tmp_path, capsys):
     out = tmp_path / "g16.onnx"
     assert main(["export-onnx", "mnist-32", "--resolution", "16", "--out", str(out)]) == 0
     assert out.is_file() and "max |onnx - PyTorch|" in capsys.readouterr().out
-    assert main(["export-onnx", "mnist-32", "--resolution", "12", "--out", str(out)]) == 2
-    assert "no 12x12 stage" in capsys.readouterr().err
+    assert main(["export-onnx", "mnist-32", "--resolution", "64", "--out", str(out)]) == 2
+    assert "no 64x64 stage" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # not a power of two: refused where it is parsed
+        main(["export-onnx", "mnist-32", "--resolution", "12", "--out", str(out)])
+    assert exc.value.code == 2 and "--resolution: '12': expected a power of two" in capsys.readouterr().err
 
 
 def test_missing_extra_names_the_install_command(monkeypatch):

@@ -12,7 +12,7 @@ import torch
 
 from progan_zoo import load
 from progan_zoo.errors import UserError
-from progan_zoo.zoo import folder as F
+from progan_zoo.zoo import records as F
 from progan_zoo.zoo.weights import WeightsError, sha256_file
 
 import zoocli

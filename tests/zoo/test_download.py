@@ -18,7 +18,7 @@ import torch
 
 from progan_zoo.cli import main
 from progan_zoo.errors import RunFailure, UserError
-from progan_zoo.zoo import folder as F
+from progan_zoo.zoo import records as F
 from progan_zoo.zoo import registry as R
 from progan_zoo.zoo.download import Expected, direct_url, expected_hash, looks_like_html
 from progan_zoo.zoo.loader import load
@@ -63,9 +63,9 @@ def test_good_file_downloads_verifies_imports_then_loads_offline(server, isolate
     assert G.resolution == 16 and G.name == "celebahq-1024"
     meta = F.read_metadata(R.resolve("celebahq-1024").location)
     # Nothing is published for the TF release: the first download's hash is recorded and shown.
-    assert meta["download"] == {"url": f"{server.url}/{TF_FILE}", "file": TF_FILE, "sha256": sha,
+    assert meta.extra["download"] == {"url": f"{server.url}/{TF_FILE}", "file": TF_FILE, "sha256": sha,
                                 "verified": "first-download", "expected": None}
-    assert meta["provenance"]["sha256"] == sha and meta["provenance"]["executed_code"] is False
+    assert meta.provenance["sha256"] == sha and meta.provenance["executed_code"] is False
     card = (Path(R.resolve("celebahq-1024").location) / F.CARD).read_text()
     assert sha in card and "first download" in card
     assert json.loads((isolated / "cache" / "pins.json").read_text())["celebahq-1024"]["sha256"] == sha
@@ -105,13 +105,13 @@ def test_later_download_with_another_hash_is_refused(server, isolated, capsys):
     register(isolated, "celebahq-1024", f"{server.url}/{TF_FILE}", TF_FILE)
     assert main(["fetch", "celebahq-1024"]) == 0
     assert "downloaded and imported" in capsys.readouterr().out
-    first = F.read_metadata(R.resolve("celebahq-1024").location)["download"]["sha256"]
+    first = F.read_metadata(R.resolve("celebahq-1024").location).extra["download"]["sha256"]
     # The file at the location changes; a re-fetch must not replace the model with it.
     server.files["/" + TF_FILE] = Served(tf_bytes(seed=1))
     assert main(["fetch", "celebahq-1024", "--force"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "the sha256 of its first download" in err
-    assert F.read_metadata(R.resolve("celebahq-1024").location)["download"]["sha256"] == first
+    assert F.read_metadata(R.resolve("celebahq-1024").location).extra["download"]["sha256"] == first
     assert cache_files(isolated) == []
     # The same bytes again are accepted and marked as matching the first download.
     server.files["/" + TF_FILE] = Served(tf_bytes(seed=0))
@@ -128,7 +128,7 @@ def test_truncated_transfer_is_resumed(server, isolated):
     ranges = [r for _, r in server.requests]
     third = len(data) // 3
     assert ranges == [None, f"bytes={third}-", f"bytes={2 * third}-"]
-    assert F.read_metadata(R.resolve("celebahq-1024").location)["download"]["sha256"] == \
+    assert F.read_metadata(R.resolve("celebahq-1024").location).extra["download"]["sha256"] == \
         hashlib.sha256(data).hexdigest()
 
 
@@ -197,7 +197,7 @@ def test_gan_zoo_hash_prefix_is_checked(server, isolated, legacy):
         register(isolated, f"fbz-{f[-12:-4]}", f"{server.url}/{f}", f)
     G = load(f"fbz-{sha[:8]}")
     assert G.resolution == 32
-    dl = F.read_metadata(R.resolve(f"fbz-{sha[:8]}").location)["download"]
+    dl = F.read_metadata(R.resolve(f"fbz-{sha[:8]}").location).extra["download"]
     assert dl["verified"] == "hash-prefix" and dl["expected"] == sha[:8] and dl["sha256"] == sha
     with pytest.raises(RunFailure, match=r"the sha256 prefix in its file name"):
         load("fbz-00000000")

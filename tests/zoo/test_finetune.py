@@ -12,7 +12,7 @@ from progan_zoo.errors import UsageError, UserError
 from progan_zoo.train.dist import DistInfo
 from progan_zoo.train.schedule import Schedule
 from progan_zoo.train.trainer import Run, TrainConfig
-from progan_zoo.zoo import folder as F
+from progan_zoo.zoo import records as F
 from progan_zoo.zoo.finetune import open_parent
 from progan_zoo.zoo.weights import load_tensors
 
@@ -50,15 +50,15 @@ def test_train_records_the_parent_and_export_shows_it(tiny_model, tmp_path, caps
                  "--steps", "1", "--no-progress", "--grid", "4"]) == 0
     meta = F.read_metadata(tiny_model)
     rec = json.loads((out / "run.json").read_text())["init_from"]
-    assert rec["model"] == str(tiny_model) and rec["spec_sha256"] == meta["spec"]["sha256"]
-    assert rec["weights_sha256"] == meta["weights"]["sha256"] and rec["loaded"] == ["G_ema", "G", "D"]
+    assert rec["model"] == str(tiny_model) and rec["spec_sha256"] == meta.spec["sha256"]
+    assert rec["weights_sha256"] == meta.weights["sha256"] and rec["loaded"] == ["G_ema", "G", "D"]
     state = json.loads(next((out / "checkpoints").glob("ckpt-*/state.json")).read_text())
-    assert state["stage"] == meta["stage"]
+    assert state["stage"] == meta.stage
     model = tmp_path / "model"
     assert main(["export", str(out), str(model), "--samples", "4"]) == 0
-    assert F.read_metadata(model)["training"]["init_from"] == rec
+    assert F.read_metadata(model).training["init_from"] == rec
     card = (model / F.CARD).read_text()
-    assert f"fine-tuned from `{tiny_model}`" in card and meta["weights"]["sha256"] in card
+    assert f"fine-tuned from `{tiny_model}`" in card and meta.weights["sha256"] in card
 
 
 def test_a_mismatched_spec_is_one_line_exit_2(tiny_model, tmp_path, capsys):

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from progan_zoo import load
-from progan_zoo.zoo import folder as F
+from progan_zoo.zoo import records as F
+from progan_zoo.zoo.folder import write_metadata
 from progan_zoo.zoo.card import parse_card
 
 from hubserver import Olah, UploadHub, git
@@ -28,7 +29,7 @@ HERE = Path(__file__).parent
 TOKEN = "test-token"
 SAMPLE = ("import sys; from progan_zoo import load; "
           "G = load(sys.argv[1]); open(sys.argv[2], 'wb').write(G.sample(8, seed=0).numpy().tobytes()); "
-          "print(G.metadata.get('hub', {}).get('repo'), G.source)")
+          "print(G.metadata.hub_repo, G.source)")
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +97,9 @@ def test_republish_is_a_new_commit(servers, tiny_model, tmp_path):
     first = git(repo, "rev-parse", "main")
     # New scores on the model: re-publishing renders the card again and commits on top.
     meta = F.read_metadata(model)
-    meta["evaluation"] = [{"metric": "swd", "values": {"swd_avg": 1.5, "swd_16": 1.5},
-                           "settings": {"num_images": 64, "real": "lfw-100", "seed": 0}}]
-    F.write_metadata(model, meta)
+    meta.evaluation = [{"metric": "swd", "values": {"swd_avg": 1.5, "swd_16": 1.5},
+                       "settings": {"num_images": 64, "real": "lfw-100", "seed": 0}}]
+    write_metadata(model, meta)
     publish(up, model, "org/history", tmp_path, "--message", "add SWD")
     log = git(repo, "log", "--format=%s", "main").splitlines()
     assert log[0] == "add SWD" and len(log) == 3  # initial commit, first publish, re-publish

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from progan_zoo import load
-from progan_zoo.zoo import folder as F
+from progan_zoo.zoo import records as F
 from progan_zoo.zoo.hub import CONFIG
 from progan_zoo.zoo.model import ZooGenerator
 
@@ -61,12 +61,12 @@ def test_save_pretrained_from_pretrained_round_trip(tiny_model, tmp_path):
     assert {*F.FILES, CONFIG} == {p.name for p in out.iterdir()}
     config = json.loads((out / CONFIG).read_text())
     assert config["library_name"] == "progan-zoo" and config["note"] == "round trip"
-    assert config["resolution"] == G.resolution and config["spec_sha256"] == G.metadata["spec"]["sha256"]
+    assert config["resolution"] == G.resolution and config["spec_sha256"] == G.metadata.spec["sha256"]
     want = G.sample(8, seed=0)
     # The folder is the one load reads (hashes checked), and from_pretrained reads it too.
     assert torch.equal(load(out).sample(8, seed=0), want)
     assert torch.equal(ZooGenerator.from_pretrained(out).sample(8, seed=0), want)
-    assert F.read_metadata(out)["weights"]["contents"] == ["G_ema"]
+    assert F.read_metadata(out).weights["contents"] == ["G_ema"]
     # A lower stage saves as a model of that resolution; saving again replaces the folder.
     G.at_resolution(8).save_pretrained(out)
     low = ZooGenerator.from_pretrained(out)

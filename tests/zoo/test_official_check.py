@@ -9,7 +9,7 @@ import pytest
 from progan_zoo.compiler import load_spec
 from progan_zoo.compiler.graph import param_count, to_graph
 from progan_zoo.zoo import official
-from progan_zoo.zoo.importer import FORMAT_FBZ, FORMAT_TF
+from progan_zoo.zoo.records import FORMAT_FBZ, FORMAT_TF
 
 ROOT = Path(__file__).resolve().parents[2]
 
