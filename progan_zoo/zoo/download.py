@@ -298,15 +298,15 @@ def fetch_official(entry: "ModelEntry", *, force: bool = False, progress: bool =
     try:
         import_model(raw, tmp, name=entry.name)
         meta = R.read_metadata(tmp)
-        download = {"url": entry.download, "file": entry.official_file, "sha256": sha,
-                    "verified": expected.kind if expected.value or not known else "first-download-match",
-                    "expected": expected.value or known}
+        record = {"url": entry.download, "file": entry.official_file, "sha256": sha,
+                  "verified": expected.kind if expected.value or not known else "first-download-match",
+                  "expected": expected.value or known}
         if (entry.official or {}).get("origin"):
-            download["origin"] = entry.official["origin"]
+            record["origin"] = entry.official["origin"]
         dataset = dict(meta.dataset or {})
         if entry.dataset and dataset.get("name") == "unknown":  # the file does not say; the registry does
             dataset.update(name=entry.dataset, display_name=entry.dataset, source=entry.dataset)
-        write_record(tmp, meta.replace(dataset=dataset, extra={**meta.extra, "download": download}))
+        write_record(tmp, meta.replace(dataset=dataset, extra={**meta.extra, "download": record}))
         if out.exists():
             shutil.rmtree(out)
         out.parent.mkdir(parents=True, exist_ok=True)

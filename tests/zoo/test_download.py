@@ -162,7 +162,7 @@ def test_unreachable_location_is_one_line(server, isolated, capsys):
 def _legacy_copy(zip_file: Path) -> bytes:
     """The pytorch_GAN_zoo fixture re-saved in torch's pre-1.6 format (the one its hub .pth files use),
     with the config class pickled under its own name, as their ``torch.save`` wrote it."""
-    from progan_zoo.zoo.fbz import CONFIG_GLOBAL, BaseConfigData
+    from progan_zoo.zoo.sources.fbz import CONFIG_GLOBAL, BaseConfigData
 
     with torch.serialization.safe_globals([(BaseConfigData, CONFIG_GLOBAL)]):
         obj = torch.load(zip_file, map_location="cpu", weights_only=True)
