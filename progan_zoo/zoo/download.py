@@ -258,7 +258,7 @@ def fetch_official(entry: "ModelEntry", *, force: bool = False, progress: bool =
     cache by an earlier fetch is verified again and used instead of downloading.
     """
     from . import records as R
-    from .folder import fresh_tmp, write_record
+    from .folder import fresh_tmp, put_in_place, write_record
     from .importer import import_model
 
     if entry.kind != "official" or not entry.download or not entry.official_file:
@@ -307,10 +307,7 @@ def fetch_official(entry: "ModelEntry", *, force: bool = False, progress: bool =
         if entry.dataset and dataset.get("name") == "unknown":  # the file does not say; the registry does
             dataset.update(name=entry.dataset, display_name=entry.dataset, source=entry.dataset)
         write_record(tmp, meta.replace(dataset=dataset, extra={**meta.extra, "download": record}))
-        if out.exists():
-            shutil.rmtree(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp.rename(out)
+        put_in_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
