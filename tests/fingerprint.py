@@ -207,7 +207,7 @@ def flows(ctx: _Ctx) -> dict[str, Any]:
 
     fixtures = fixtures_root()
     if fixtures is None:
-        raise RuntimeError("the import fixtures (shared/fixtures) are absent: set PROGAN_ZOO_FIXTURES")
+        raise RuntimeError("the import fixtures (tests/fixtures/official) are absent: set PROGAN_ZOO_FIXTURES")
     for case in ("tk_pgan_tiny/fused", "tk_pgan_tiny/unfused", "fbz_pgan_tiny"):
         src = fixtures / case
         f = next(p for p in sorted(src.iterdir()) if p.suffix in (".pkl", ".pt"))
