@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "video": ("progan_zoo.tools.cli", "render latent walks (smoothed random walk, seed slerp) or a run's training time-lapse as MP4/GIF"),
     "project": ("progan_zoo.tools.cli", "find latents that reproduce real images (projection), with reconstructions and a grid"),
     "import": ("progan_zoo.zoo.cli", "turn an official ProGAN release pickle or a pytorch_GAN_zoo checkpoint into a saved model"),
+    "fetch": ("progan_zoo.zoo.cli", "download, verify and import a registered official network into the zoo folder"),
     "publish": ("progan_zoo.zoo.cli", "publish a model to the Hugging Face Hub or a local registry"),
     "models": ("progan_zoo.zoo.cli", "list the models the zoo knows and where they live"),
     "leaderboard": ("progan_zoo.zoo.cli", "tabulate the evaluation results of every known model"),

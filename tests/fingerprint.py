@@ -77,25 +77,28 @@ class _Ctx:
         self.root = root
         self.dump = dump
 
-    def norm(self, text: str) -> str:
+    def norm(self, text: str, repo: bool = True) -> str:
         text = text.replace(str(self.root.resolve()), "<ROOT>").replace(str(self.root), "<ROOT>")
-        text = text.replace(str(REPO), "<REPO>")  # the checkout's location (e.g. specs' paths in compile output)
+        if repo:  # the checkout's location (e.g. specs' paths in compile output)
+            text = text.replace(str(REPO), "<REPO>")
         return _DATE.sub("<DATE>", text)
 
-    def text(self, key: str, text: str) -> str:
-        text = self.norm(text)
+    def text(self, key: str, text: str, repo: bool = True) -> str:
+        """``repo=False`` for committed files: their bytes do not depend on where the checkout is, and
+        the shipped model's record names the folder it was trained in, which may be this checkout."""
+        text = self.norm(text, repo)
         if self.dump is not None:
             path = self.dump / (key.replace("/", "__") + ".txt")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
         return _sha(text.encode("utf-8"))
 
-    def folder(self, key: str, folder: Path) -> dict[str, str]:
+    def folder(self, key: str, folder: Path, repo: bool = True) -> dict[str, str]:
         """Every file of a saved model folder: binary files by hash, text files normalised."""
         out = {}
         for f in sorted(folder.iterdir()):
             if f.suffix in (".json", ".md", ".yaml"):
-                out[f.name] = self.text(f"{key}/{f.name}", f.read_text(encoding="utf-8"))
+                out[f.name] = self.text(f"{key}/{f.name}", f.read_text(encoding="utf-8"), repo)
             else:
                 out[f.name] = _sha(f.read_bytes())
         return out
@@ -150,9 +153,10 @@ def shipped_models(ctx: _Ctx) -> dict[str, Any]:
             "weights": _state_sha(G.G), "samples": _sha(G.sample(8, seed=0).numpy().tobytes()),
             "metadata_read_back": meta_dict == meta,
             "card_rendered": ctx.text(f"models/{folder.name}/card", render_card(G.metadata, hub_repo=(
-                meta.get("hub") or {}).get("repo"))),
-            "card_file": ctx.text(f"models/{folder.name}/README", (folder / "README.md").read_text(encoding="utf-8")),
-            "files": ctx.folder(f"models/{folder.name}", folder),
+                meta.get("hub") or {}).get("repo")), repo=False),
+            "card_file": ctx.text(f"models/{folder.name}/README", (folder / "README.md").read_text(encoding="utf-8"),
+                                  repo=False),
+            "files": ctx.folder(f"models/{folder.name}", folder, repo=False),
         }
     return out
 
@@ -203,7 +207,7 @@ def flows(ctx: _Ctx) -> dict[str, Any]:
 
     fixtures = fixtures_root()
     if fixtures is None:
-        raise RuntimeError("the import fixtures (shared/fixtures) are absent: set PROGAN_ZOO_FIXTURES")
+        raise RuntimeError("the import fixtures (tests/fixtures/official) are absent: set PROGAN_ZOO_FIXTURES")
     for case in ("tk_pgan_tiny/fused", "tk_pgan_tiny/unfused", "fbz_pgan_tiny"):
         src = fixtures / case
         f = next(p for p in sorted(src.iterdir()) if p.suffix in (".pkl", ".pt"))
@@ -233,7 +237,9 @@ def flows(ctx: _Ctx) -> dict[str, Any]:
                       "tiny-evaluated": ctx.folder("publish/tiny-evaluated", reg / "tiny-evaluated")}
     out["publish"]["from_run"] = ctx.folder("publish/from_run", reg / "tiny-16")
     os.environ["PROGAN_ZOO_REGISTRY"] = str(reg)
-    out["leaderboard"] = ctx.text("leaderboard", _cli("leaderboard", "--no-hub"))
+    # The table's column widths follow the checkout's path length: alignment is not behaviour.
+    board = re.sub(r" {2,}", "  ", re.sub(r"-{2,}", "--", _cli("leaderboard", "--no-hub").replace(str(REPO), "<REPO>")))
+    out["leaderboard"] = ctx.text("leaderboard", board)
     return out
 
 

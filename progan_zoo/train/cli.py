@@ -16,6 +16,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", type=at.out_dir, help="run directory (default: runs/<spec name>-<date-time>, or the resumed run's)")
     p.add_argument("--kimg", type=at.kimg, metavar="N", help="train until N thousand real images shown (default: the spec's total_kimg)")
     p.add_argument("--resume", metavar="RUN_OR_CKPT", help="continue a run directory (newest checkpoint) or a ckpt-XXXXXXXXX folder exactly")
+    p.add_argument("--init-from", metavar="MODEL",
+                   help="fine-tune: start from a saved model's G_ema, G and D (a registered name, folder or "
+                        "hf-hub:ORG/NAME) at its stage of the schedule; the spec's networks must match its weights")
     p.add_argument("--seed", type=at.seed, default=0, help="seed of weights, latents, data order (default: 0; a resumed run keeps its own)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto = cuda if available)")
     p.add_argument("--tick-kimg", type=at.kimg, metavar="N", help="log line and sample grid every N kimg (default: total/30, at least 1)")
@@ -58,7 +61,8 @@ def run_train(args: argparse.Namespace) -> int:
     from progan_zoo.train.trainer import TrainConfig, train
 
     cfg = TrainConfig(
-        spec=resolve_spec(args.spec) if args.spec else None, data=args.data, out=args.out, kimg=args.kimg, resume=args.resume, seed=args.seed,
+        spec=resolve_spec(args.spec) if args.spec else None, data=args.data, out=args.out, kimg=args.kimg, resume=args.resume,
+        init_from=args.init_from, seed=args.seed,
         device=args.device, tick_kimg=args.tick_kimg, snapshot_ticks=args.snapshot_ticks, keep=args.keep,
         grid=args.grid, mirror=args.mirror, amp=args.amp, tf32=args.tf32, channels_last=args.channels_last,
         amp_penalty=args.amp_penalty, lazy_penalty=args.lazy_penalty, shared_fakes=args.shared_fakes,
@@ -67,7 +71,12 @@ def run_train(args: argparse.Namespace) -> int:
         metrics=args.metrics, metrics_ticks=args.metrics_ticks, metrics_num=args.metrics_num,
         tensorboard=args.tensorboard,
     )
-    run_dir = train(cfg)
+    parent = None
+    if args.init_from:
+        from progan_zoo.zoo.finetune import open_parent  # the CLI sits above both train and zoo
+
+        parent = open_parent(args.init_from)
+    run_dir = train(cfg, parent=parent)
     import os
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"run directory: {run_dir}\nsample grid: {run_dir / 'samples' / 'latest.png'}")

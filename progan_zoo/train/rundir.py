@@ -213,6 +213,12 @@ def prior_settings(run_dir: Path) -> dict[str, float]:
     return out
 
 
+def prior_init_from(run_dir: Path) -> dict | None:
+    """The ``init_from`` record of a fine-tuning run's ``run.json`` (None: not fine-tuned, or unreadable)."""
+    value = _read_json(run_dir / "run.json").get("init_from")
+    return value if isinstance(value, dict) else None
+
+
 @dataclass
 class LockInfo:
     """What ``train.lock`` says about the process that holds it."""

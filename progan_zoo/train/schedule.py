@@ -111,3 +111,10 @@ class Schedule:
             out.append((stage, start, start + self.fade[stage]))
             start += self.fade[stage] + self.stabilize[stage]
         return out
+
+
+def schedule_offset(stage_starts: list[tuple[int, float, float]], stage: int, alpha: float) -> float:
+    """The kimg at which ``stage`` has faded in to ``alpha`` (``stage_starts``: ``Schedule.stage_starts()``,
+    (stage, fade start, fully in)): where a fine-tuned model's parent stands in a spec's schedule."""
+    _, start, full = stage_starts[stage]
+    return start + alpha * (full - start)

@@ -31,7 +31,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -54,8 +54,11 @@ from .losses import make_loss
 from .monitor import Monitor, check_metric_options
 from .preflight import check_memory
 from .samples import make_grid, save_png
-from .schedule import Phase, Schedule
+from .schedule import Phase, Schedule, schedule_offset
 from .steps import Nets, d_step, draw, ema_update, g_step, real_batch
+
+if TYPE_CHECKING:  # a type only: the CLI opens the parent (zoo sits beside train, not below it)
+    from progan_zoo.zoo.finetune import Parent
 
 
 @dataclass
@@ -67,6 +70,7 @@ class TrainConfig:
     out: str | None = None            # Run directory; None: runs/<spec name>-<time> (or the resumed run's).
     kimg: float | None = None         # Length in thousands of real images; None: the spec's total_kimg.
     resume: str | None = None         # Run directory or checkpoint folder to continue from.
+    init_from: str | None = None      # Saved model to fine-tune from (its opened weights come as train(parent=)).
     seed: int = 0
     device: str = "auto"              # auto | cpu | cuda
     tick_kimg: float | None = None    # Log, sample grid every tick; None: total/30 rounded, at least 1 kimg.
@@ -131,15 +135,16 @@ def versions() -> dict:
 # ------------------------------------------------------------------------------------------------
 # The run.
 
-def train(cfg: TrainConfig) -> Path:
+def train(cfg: TrainConfig, parent: "Parent | None" = None) -> Path:
     """Train a spec progressively; returns the run directory. Raises UserError on bad input (a run
     directory that holds another run or is locked by another process among them), RunFailure on a
     non-finite loss or a failed write (after which the last good checkpoint is still there to resume
-    from). SIGINT/SIGTERM end the run early with a checkpoint (``interrupt.py``)."""
+    from). SIGINT/SIGTERM end the run early with a checkpoint (``interrupt.py``). ``parent``: the weights to
+    start from (``zoo.finetune.Parent``, opened by the caller for ``cfg.init_from``)."""
     info = init_distributed(cfg.device)
     try:
         with ExitStack() as held:  # the run directory's lock, released however the run ends
-            return Run(cfg, info, held).train()
+            return Run(cfg, info, held, parent).train()
     finally:
         shutdown(info)
 
@@ -147,12 +152,17 @@ def train(cfg: TrainConfig) -> Path:
 class Run:
     """One training run: its networks, data, counters and run directory, and the loop's steps as methods."""
 
-    def __init__(self, cfg: TrainConfig, info: DistInfo, held: ExitStack | None = None) -> None:
+    def __init__(self, cfg: TrainConfig, info: DistInfo, held: ExitStack | None = None,
+                 parent: "Parent | None" = None) -> None:
         """``held``: where the run directory's lock goes (``train`` releases it at the end); without it
-        the directory is only checked (a Run built to inspect, not to train)."""
+        the directory is only checked (a Run built to inspect, not to train). ``parent``: a saved model
+        to start from (``--init-from``; ``zoo.finetune.Parent``): its weights, at its stage of the schedule."""
         self.cfg, self.info = cfg, info
         device = self.device = info.device
 
+        if parent is not None and cfg.resume:
+            raise UsageError("--init-from starts a new run and --resume continues one; give one of them (a resumed "
+                             "fine-tuning run keeps its parent)")
         # What to resume, which spec. A run directory that stopped before its first checkpoint is
         # started again from the beginning with the settings it recorded (rundir.py: no dead ends).
         self.restart = restart = rundir.never_checkpointed(cfg.resume) if cfg.resume else None
@@ -208,6 +218,8 @@ class Run:
         broadcast_module(G, info)
         broadcast_module(D, info)
         G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+        if parent is not None:
+            parent.apply(G, D, G_ema, spec, spec_path)
         self.nets = Nets(G, D, G_ema, make_optimizer(G, spec, device), make_optimizer(D, spec, device),
                          make_loss(spec.training.loss), info, amp=cfg.amp == "bf16", channels_last=cfg.channels_last,
                          final_resolution=spec.architecture.resolution, ema_decay=spec.training.g_ema_decay,
@@ -217,6 +229,19 @@ class Run:
         self.static = StaticSteps(self.nets, capture=cfg.cuda_graphs) if cfg.cuda_graphs or cfg.static_steps else None
         self.sched = Schedule(spec)
         check_minibatches(spec, self.sched, info.world)
+        # A fine-tuning run starts where its parent stands in the schedule (its stage and fade), and a
+        # resumed one stays there: the schedule is read at offset + this run's kimg.
+        self.init_from = rundir.prior_init_from(resume_run) if resume_run is not None else None
+        if restart is not None and self.init_from is not None:
+            raise UsageError(f"{resume_run}: a fine-tuning run that stopped before its first checkpoint; start it again "
+                             f"with `progan-zoo train SPEC --init-from {self.init_from.get('model')} --out NEW_DIR`")
+        if parent is not None:
+            self.init_from = dict(parent.record(), schedule_kimg_offset=schedule_offset(
+                self.sched.stage_starts(), parent.stage, parent.alpha))
+            if info.is_main:
+                for note in parent.notes:
+                    print(f"progan-zoo train: --init-from {note}", file=sys.stderr)
+        self.kimg_offset = float((self.init_from or {}).get("schedule_kimg_offset", 0.0))
         self.total_kimg = float(cfg.kimg if cfg.kimg is not None else prior.get("total_kimg", spec.training.total_kimg))
         self.tick_kimg = float(cfg.tick_kimg or prior.get("tick_kimg") or default_tick_kimg(self.total_kimg))
 
@@ -300,8 +325,8 @@ class Run:
             "data_images": len(self.images), "seed": self.seed, "mirror": self.mirror,
             "command": cfg.argv or sys.argv, "world_size": self.info.world, "device": self.device.type,
             "total_kimg": self.total_kimg, "tick_kimg": self.tick_kimg, "memory_estimate": self.preflight.message(),
-            "resumed_from": str(self.resume.path) if self.resume else None, "config": asdict(cfg),
-            "restarted": self.restart is not None,
+            "resumed_from": str(self.resume.path) if self.resume else None, "init_from": self.init_from,
+            "config": asdict(cfg), "restarted": self.restart is not None,
             "versions": versions(), "started": datetime.now().isoformat(timespec="seconds"),
         }
         with replaced_atomically(self.run_dir / "run.json") as tmp:
@@ -349,7 +374,7 @@ class Run:
         """Official: the schedule, the optimizer-reset check and the learning rate, once per
         ``minibatch_repeats`` minibatches."""
         n = self.nets
-        phase = self.sched.at(self.nimg / 1000.0)
+        phase = self.sched.at(self.kimg_offset + self.nimg / 1000.0)
         if self.spec.training.optimizer.reset_on_growth and lod_crossed(self.prev_lod, phase.lod):
             reset_optimizers(n.opt_G, n.opt_D)
         self.prev_lod = phase.lod

@@ -230,6 +230,11 @@ def render_card(meta: "ModelMetadata", hub_repo: str | None = None) -> str:
     ]
     if training.get("checkpoint"):
         lines.append(f"- checkpoint: `{training['checkpoint']}`")
+    parent = training.get("init_from")
+    if isinstance(parent, dict):
+        lines.append(f"- fine-tuned from `{parent.get('model')}` ({parent.get('name')}, {parent.get('resolution')}x"
+                     f"{parent.get('resolution')}): spec sha256 `{parent.get('spec_sha256')}`, weights sha256 "
+                     f"`{parent.get('weights_sha256')}`; started from its {', '.join(parent.get('loaded') or [])}")
     lines += _provenance_lines(meta)
     w = meta.weights or {}
     lines += [
@@ -264,13 +269,27 @@ def _reported_section(meta: "ModelMetadata") -> str:
         "measured on this copy with `progan-zoo evaluate --record`.\n"
 
 
+_VERIFIED = {
+    "pinned": "matches the sha256 published for it",
+    "hash-prefix": "matches the sha256 prefix in its file name (torch.hub's convention)",
+    "first-download": "no hash is published, so this is the first download's sha256; a later download with "
+                      "another hash is refused",
+    "first-download-match": "matches the sha256 of the first download (no hash is published)",
+}
+
+
 def _provenance_lines(meta: "ModelMetadata") -> list[str]:
     prov = meta.provenance
     if not prov:
         return []
-    lines = [f"- imported from `{prov.get('source_file')}` ({prov.get('format')}, sha256 `{prov.get('sha256')}`), "
-             f"origin {prov.get('origin')}; read without running any code stored in the file",
-             f"- level of detail in the file: " + ", ".join(f"{k} {v:g}" for k, v in (prov.get("lod") or {}).items())]
+    lines = []
+    dl = meta.extra.get("download")
+    if dl:
+        lines.append(f"- downloaded from <{dl.get('url')}>: sha256 `{dl.get('sha256')}` "
+                     f"{_VERIFIED.get(str(dl.get('verified')), '(not verified)')}")
+    lines += [f"- imported from `{prov.get('source_file')}` ({prov.get('format')}, sha256 `{prov.get('sha256')}`), "
+              f"origin {prov.get('origin')}; read without running any code stored in the file",
+              f"- level of detail in the file: " + ", ".join(f"{k} {v:g}" for k, v in (prov.get("lod") or {}).items())]
     for net, kw in (prov.get("static_kwargs") or {}).items():
         lines.append(f"- {net} static arguments: " + ", ".join(f"{k}={v}" for k, v in kw.items()))
     check = meta.official

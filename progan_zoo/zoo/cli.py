@@ -316,3 +316,30 @@ def run_import(args: argparse.Namespace) -> int:
           f"licence {meta.license}; no code from the file was run")
     print(f"load it with: progan_zoo.load(\"{out}\")  or  progan-zoo generate {out} --n 16")
     return 0
+
+
+# ---------------------------------------------------------------------------------------- fetch
+def add_fetch_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME", help="a registered official network (see `progan-zoo models`)")
+    p.add_argument("--force", action="store_true",
+                   help="download and import again even if it is imported (the hash must still match)")
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    from .download import fetch_official
+    from .records import read_metadata
+    from .registry import resolve
+
+    entry = resolve(args.name)
+    if entry.kind != "official":
+        raise UsageError(f"{args.name}: a {entry.kind} entry, not an official network to download; "
+                         "`progan-zoo generate NAME` loads it directly")
+    already = entry.imported and not args.force
+    out = fetch_official(entry, force=args.force)
+    dl = read_metadata(out).extra.get("download") or {}
+    how = {"pinned": "matches its published sha256", "hash-prefix": "matches the sha256 prefix in its file name",
+           "first-download": "recorded as the first download's sha256 (nothing is published)",
+           "first-download-match": "matches the first download's sha256"}.get(dl.get("verified"), "not recorded")
+    print(f"{args.name}: {'already imported' if already else 'downloaded and imported'} at {out}; "
+          f"sha256 {str(dl.get('sha256', '?'))[:16]}... {how}")
+    return 0

@@ -65,7 +65,8 @@ def export_model(
     G = truncate_generator(G_full, st)
 
     old = src.meta
-    run_info = {k: src.run[k] for k in ("seed", "world_size", "device", "total_kimg", "command", "data") if k in src.run}
+    run_info = {k: src.run[k] for k in ("seed", "world_size", "device", "total_kimg", "command", "data", "init_from")
+                if k in src.run and (k != "init_from" or src.run[k])}   # init_from: fine-tuned runs only
     training = dict(old.training or {}) if old else {}
     if src.kind == "checkpoint":
         training = {"run": src.run_dir.name if src.run_dir else None,

@@ -86,13 +86,18 @@ def write_folder(out: Path, model: "ZooGenerator", suffix: str, *, samples: int,
         # Written here rather than by write_record: a fresh folder needs no atomic replace of each file.
         (tmp / METADATA).write_text(meta.to_json(), encoding="utf-8")
         (tmp / CARD).write_text(render_card(meta, hub_repo=meta.hub_repo), encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp.rename(out)
+        put_in_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def put_in_place(tmp: Path, out: Path) -> None:
+    """``tmp``, a whole folder, takes the place of ``out`` (a folder is written whole or not at all)."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp.rename(out)
 
 
 def write_record(folder: str | Path, meta: ModelMetadata, hub_repo: str | None = None) -> Path:

@@ -21,8 +21,11 @@ from .records import CARD
 if TYPE_CHECKING:
     from .model import ZooGenerator
 
+# config.json: written by save_pretrained / push_to_hub for Hub tooling (huggingface_hub's mixin
+# convention); loading never needs it.
+CONFIG = "config.json"
 # Only the files of a saved model are fetched: nothing else in a repo is ever downloaded or read.
-MODEL_FILES = [R.WEIGHTS, R.SPEC, R.METADATA, R.CARD, R.SAMPLES]
+MODEL_FILES = [R.WEIGHTS, R.SPEC, R.METADATA, R.CARD, R.SAMPLES, CONFIG]
 
 
 def _offline() -> bool:
@@ -54,14 +57,16 @@ def _explain(exc: Exception, repo: str, revision: str | None) -> ProganZooError:
     return RunFailure(f"{ref}: download failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
 
 
-def download(repo: str, revision: str | None = None, cache_dir: str | None = None) -> Path:
-    """Fetch (or find in the cache) a saved model folder from the Hub; returns the local snapshot folder."""
+def download(repo: str, revision: str | None = None, cache_dir: str | None = None, **hub_kwargs: Any) -> Path:
+    """Fetch (or find in the cache) a saved model folder from the Hub; returns the local snapshot folder.
+
+    ``hub_kwargs`` go to ``snapshot_download`` (``force_download``, ``local_files_only``, ``token``)."""
     from huggingface_hub import snapshot_download
     from huggingface_hub import errors as E
 
     try:
         path = snapshot_download(repo_id=repo, revision=revision, repo_type="model", allow_patterns=MODEL_FILES,
-                                 cache_dir=cache_dir)
+                                 cache_dir=cache_dir, **hub_kwargs)
     except (E.HfHubHTTPError, E.LocalEntryNotFoundError, E.OfflineModeIsEnabled, E.RepositoryNotFoundError,
             E.RevisionNotFoundError, E.EntryNotFoundError) as exc:
         raise _explain(exc, repo, revision) from None

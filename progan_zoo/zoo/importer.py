@@ -28,9 +28,14 @@ from . import records as R
 from .records import Imported
 
 # ---------------------------------------------------------------------------------------- sniffing
+# torch.save's format before torch 1.6 (pytorch_GAN_zoo's published .pth files): a protocol-2 pickle
+# whose first object is this magic number (0x1950a86a20f9469cfc6c as a 10-byte LONG1).
+TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+
+
 def _sniff(path: Path, head: bytes) -> str:
-    if head.startswith(b"PK\x03\x04"):
-        return "zip"
+    if head.startswith(b"PK\x03\x04") or head.startswith(TORCH_LEGACY_MAGIC):
+        return "torch"
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         return "pickle"
     if len(head) >= 9 and head[8:9] == b"{":
@@ -71,7 +76,7 @@ def read_file(path: str | Path, name: str | None = None) -> Imported:
         raise UsageError(f"--name {name!r}: use lower case, digits, '.', '_', '-'")
     data = path.read_bytes()
     kind = _sniff(path, data[:16])
-    if kind == "zip":
+    if kind == "torch":
         from .sources.fbz import read_fbz
 
         return read_fbz(path, name, _dataset(name))

@@ -25,7 +25,9 @@ def load(name_or_path: str | Path, *, resolution: int | None = None, device: str
     ``hf-hub:org/repo`` or ``hf-hub:org/repo@revision``, or a training run / checkpoint directory
     (its newest checkpoint's EMA generator; ``checkpoint`` picks another). ``resolution`` gives the
     lower-resolution generator inside the model. A saved model's weights are checked against the
-    sha256 in its metadata before they are read, and only safetensors are read.
+    sha256 in its metadata before they are read, and only safetensors are read. A registered official
+    network that is not imported yet is downloaded, verified and imported first (``download.py``),
+    unless downloads are off (``HF_HUB_OFFLINE`` / ``PROGAN_ZOO_OFFLINE``).
     """
     ref = str(name_or_path)
     if ref.startswith(HUB_PREFIX):
@@ -44,8 +46,13 @@ def load(name_or_path: str | Path, *, resolution: int | None = None, device: str
                         "published model from `progan-zoo models`")
     if entry.kind == "official":
         if not entry.imported:
-            raise UserError(f"{entry.name}: the official network is not imported yet; download {entry.official_file} "
-                            f"from {entry.download} and run `{entry.import_command}` (it writes {entry.location})")
+            from .download import fetch_official, offline
+
+            if offline():  # the message of a copy that never downloads, as before downloads existed
+                raise UserError(f"{entry.name}: the official network is not imported yet; download "
+                                f"{entry.official_file} from {entry.download} and run `{entry.import_command}` "
+                                f"(it writes {entry.location})")
+            fetch_official(entry)
         return open_folder(entry.location, resolution=resolution, device=device, source=entry.name)
     if entry.kind == "hub":
         model = _from_hub(f"{HUB_PREFIX}{entry.location}@{entry.revision}", resolution, device)

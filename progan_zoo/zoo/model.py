@@ -12,6 +12,7 @@ from progan_zoo.nn import Generator
 
 from progan_zoo.data.pixels import to_uint8
 
+from .hubmixin import HubMixin
 from .truncation import truncate_latents
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def truncate_generator(G: Generator, stage: int) -> Generator:
                      pixel_norm_eps=G.pixel_norm_eps)
 
 
-class ZooGenerator(nn.Module):
+class ZooGenerator(HubMixin, nn.Module):
     """A trained generator at one resolution, with its spec and metadata.
 
     - ``G(z)``: ``z`` is ``[N, z_dim]``; returns float images ``[N, C, R, R]`` in nominal [-1, 1]
@@ -61,6 +62,8 @@ class ZooGenerator(nn.Module):
     - ``.resolution``, ``.z_dim``, ``.image_channels``, ``.spec`` (the validated spec),
       ``.spec_text`` (the exact file), ``.metadata`` (its ``ModelMetadata`` record), ``.name``.
     - ``.at_resolution(r)``: the lower-resolution generator inside this one.
+    - ``save_pretrained(dir)``, ``ZooGenerator.from_pretrained(dir_or_repo_id)``, ``push_to_hub(repo_id)``:
+      huggingface_hub's ``PyTorchModelHubMixin`` conventions (``hubmixin.py``).
     """
 
     def __init__(self, G: Generator, spec: Any, spec_text: str, metadata: "ModelMetadata",

@@ -1,6 +1,6 @@
 """pytorch_GAN_zoo PGAN checkpoints: the import reproduces that project's own outputs.
 
-Fixture shared/fixtures/fbz_pgan_tiny: a checkpoint written by its ``ProgressiveGAN.save`` and the
+Fixture tests/fixtures/official/fbz_pgan_tiny: a checkpoint written by its ``ProgressiveGAN.save`` and the
 outputs of its ``GNet`` / ``DNet`` for fixed latents: ``netG(z)``, ``avgG(z)``, ``avgG`` at its alpha
 0.5 and ``netD(netG(z))``. Its alpha counts the other way (0 = newest scale fully in): ours is 1 - alpha.
 """

@@ -34,6 +34,7 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("PROGAN_PICKLE_MARKER", str(tmp_path / "MARKER"))
     monkeypatch.setenv("PROGAN_ZOO_HOME", str(tmp_path / "zoo"))
     monkeypatch.setenv("PROGAN_ZOO_REGISTRY", str(tmp_path / "registry.json"))
+    monkeypatch.setenv("PROGAN_ZOO_CACHE", str(tmp_path / "cache"))
 
 
 SYNTHETIC = {
@@ -196,8 +197,8 @@ def _stand_in(tmp_path: Path) -> Path:
     return f
 
 
-def test_official_name_before_and_after_import(tmp_path, capsys):
-    """load(name) of an official network: one line saying what to download and the import command;
+def test_official_name_before_and_after_import(tmp_path, capsys, monkeypatch):
+    """load(name) of an official network, downloads off: one line saying what to download and the import command;
     after `progan-zoo import FILE` (default --out: the zoo folder) it loads and `models` says imported. The
     file is not the official network (16x16), so no reported score is attached: the card names the file's
     sha256 and why, the import says so in one line, and the leaderboard has no "(reported)" row (issue 18)."""
@@ -205,6 +206,7 @@ def test_official_name_before_and_after_import(tmp_path, capsys):
     from progan_zoo.zoo import load
     from progan_zoo.zoo.leaderboard import gather
 
+    monkeypatch.setenv("PROGAN_ZOO_OFFLINE", "1")  # online, load would download it (tests/zoo/test_download.py)
     with pytest.raises(UserError) as info:
         load("celebahq-1024")
     msg = str(info.value)

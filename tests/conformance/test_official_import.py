@@ -1,6 +1,6 @@
 """The official ProGAN release files, imported without TensorFlow, reproduce the official code's outputs.
 
-Fixtures (shared/fixtures/tk_pgan_tiny/{fused,unfused}) hold official-format pickles and the outputs
+Fixtures (tests/fixtures/official/tk_pgan_tiny/{fused,unfused}) hold official-format pickles and the outputs
 of the official networks.py (G_paper / D_paper run by TensorFlow) for G, Gs and D at several levels
 of detail, mid-fade included. Mirrors: ``tfutil.Network.run`` with the network's ``lod`` variable set;
 D is fed the full-resolution images and average-pools them itself (``downscale2d(images, 2**lod)``),

@@ -39,6 +39,8 @@ def w(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("PROGAN_ZOO_REGISTRY", str(tmp_path / "registry.json"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("PROGAN_ZOO_HOME", str(tmp_path / "zoo"))
+    monkeypatch.setenv("PROGAN_ZOO_CACHE", str(tmp_path / "cache"))
     (tmp_path / "garbage.yaml").write_bytes(b"\x00\xff\xfe binary \x89PNG not yaml: [\n")
     (tmp_path / "unknown_key.yaml").write_text(TINY.read_text() + "\nbogus_key: 1\n")
     (tmp_path / "empty").mkdir()
@@ -139,6 +141,13 @@ CASES = [
     ("plot", ["{w}/nowhere"], "nowhere"),
     ("plot", ["{w}/fake_run"], "log.jsonl"),
     ("plot", [str(TINY)], "not a JSON line"),
+    ("fetch", ["no-such-model"], "no-such-model"),
+    ("fetch", ["celebahq-1024"], "downloads are off"),
+    ("fetch", ["mnist-32"], "not an official network"),
+    ("train", [str(TINY), "--init-from", "{w}/nowhere", "--out", "{w}/r"], "nowhere"),
+    ("train", [str(TINY), "--init-from", "{w}/hostile", "--out", "{w}/r"], "model.safetensors"),
+    ("train", [str(TINY), "--init-from", str(MODEL), "--out", "{w}/r"], "networks differ from the model's"),
+    ("train", ["--resume", "{w}/fake_run", "--init-from", str(MODEL)], "--init-from"),
     ("generate", [str(MODEL), "--truncation", "0", "--out", "{w}/g.png"], "--truncation"),
     ("interpolate", [str(MODEL), "--truncation", "-1", "--out", "{w}/w.gif"], "--truncation"),
     ("export-onnx", ["{w}/nowhere", "--out", "{w}/g.onnx"], "nowhere"),

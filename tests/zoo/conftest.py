@@ -73,6 +73,7 @@ def isolated(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("PROGAN_ZOO_REGISTRY", str(home / "registry.json"))
     monkeypatch.setenv("PROGAN_ZOO_HOME", str(home / "zoo"))
+    monkeypatch.setenv("PROGAN_ZOO_CACHE", str(home / "cache"))
     monkeypatch.setenv("HF_HOME", str(home / "hf"))
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.delenv("HF_ENDPOINT", raising=False)

@@ -141,3 +141,23 @@ def test_bad_token_is_clear(servers, tiny_model, tmp_path):
     r = client(str(HERE / "zoocli.py"), "publish", str(tiny_model), "--repo", "org/denied",
                endpoint=servers["up"].url, home=tmp_path, extra={"HF_TOKEN": "wrong"}, check=False)
     assert r.returncode == 1 and "publishing failed" in r.stderr and "hf auth login" in r.stderr
+
+
+PUSH = ("import sys; from progan_zoo import load; "
+        "print(load(sys.argv[1]).push_to_hub(sys.argv[2], commit_message='push from a test', token='test-token'))")
+FROM_PRETRAINED = ("import sys; from progan_zoo.zoo.model import ZooGenerator; "
+                   "G = ZooGenerator.from_pretrained(sys.argv[1]); "
+                   "open(sys.argv[2], 'wb').write(G.sample(8, seed=0).numpy().tobytes())")
+
+
+def test_push_to_hub_from_pretrained_round_trip(servers, tiny_model, tmp_path):
+    up, olah = servers["up"], servers["olah"]
+    r = client("-c", PUSH, str(tiny_model), "org/mixin", endpoint=up.url, home=tmp_path)
+    assert "/org/mixin/commit/" in r.stdout
+    repo = up.repo_dir("org", "mixin")
+    assert set(git(repo, "ls-tree", "--name-only", "main").split()) == {".gitattributes", *F.FILES, "config.json"}
+    assert git(repo, "log", "-1", "--format=%s", "main") == "push from a test"
+    assert json.loads(git(repo, "show", "main:config.json"))["library_name"] == "progan-zoo"
+    # from_pretrained with a bare repo id, as huggingface_hub's mixin takes it; the same images.
+    client("-c", FROM_PRETRAINED, "org/mixin", str(tmp_path / "s.bin"), endpoint=olah.url, home=tmp_path)
+    assert (tmp_path / "s.bin").read_bytes() == load(tiny_model).sample(8, seed=0).numpy().tobytes()
