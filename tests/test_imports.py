@@ -25,3 +25,13 @@ def test_function_local_imports_count(tmp_path):
                  "def f():\n    from .z import w\n    from . import q\n")
     known = {"x.m": f, "x.y": f, "x.z": f, "x.q": f, "x": f}
     assert imports.imports_of("x.m", f, known) == {"x.z", "x.q"}
+    assert imports.imports_of("x.m", f, known, top_only=True) == set()
+
+
+def test_upward_calls_stay_inside_functions():
+    """Each allowed upward import runs only when its function is called, never while modules load."""
+    known = imports.modules()
+    for (src, dst), why in imports.UPWARD_CALLS.items():
+        assert dst in imports.imports_of(src, known[src], known), f"{src} -> {dst} is listed but gone: drop it"
+        assert dst not in imports.imports_of(src, known[src], known, top_only=True), \
+            f"{src} imports {dst} at module level; UPWARD_CALLS allows it only inside functions ({why})"

@@ -18,6 +18,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 ROOTS = {"progan_zoo": REPO / "progan_zoo", "progan_zoo.compiler": REPO / "compiler"}
 
+# Imports that point up on purpose, each with its reason. Every one must stay inside a function (a test
+# checks it), so it runs when the method is called, never while modules load. The one case: the loaded
+# generator's Hugging Face-style methods (issue 22: ``from_pretrained``, ``save_pretrained``,
+# ``push_to_hub`` on the object ``load`` returns) are verbs of the loader, the Hub and the folder source,
+# which all build that same class; a class cannot offer them without reaching up at call time.
+UPWARD_CALLS: dict[tuple[str, str], str] = {
+    ("progan_zoo.zoo.hubmixin", "progan_zoo.zoo.loader"): "from_pretrained falls back to load()",
+    ("progan_zoo.zoo.hubmixin", "progan_zoo.zoo.hub"): "Hub download, config name and upload",
+    ("progan_zoo.zoo.hubmixin", "progan_zoo.zoo.sources.folder"): "from_pretrained opens a saved folder",
+}
+
 
 def modules() -> dict[str, Path]:
     """Module name -> file, for every file of the package."""
@@ -46,12 +57,16 @@ def _skipped_lines(tree: ast.AST) -> set[int]:
     return lines
 
 
-def imports_of(name: str, file: Path, known: dict[str, Path]) -> set[str]:
-    """The package modules ``name`` imports (each resolved to the deepest module that exists)."""
+def imports_of(name: str, file: Path, known: dict[str, Path], top_only: bool = False) -> set[str]:
+    """The package modules ``name`` imports (each resolved to the deepest module that exists);
+    ``top_only``: only those outside any function, which run while the module loads."""
     if file.suffix != ".py":
         return set()
     tree = ast.parse(file.read_text(encoding="utf-8"), str(file))
     skip = _skipped_lines(tree)
+    if top_only:
+        skip |= {n.lineno for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+                 for n in ast.walk(f) if hasattr(n, "lineno") and n is not f}
     is_pkg = file.name == "__init__.py"
     base = name.split(".") if is_pkg else name.split(".")[:-1]
     found: set[str] = set()
@@ -78,8 +93,10 @@ def imports_of(name: str, file: Path, known: dict[str, Path]) -> set[str]:
 
 
 def graph() -> dict[str, set[str]]:
+    """Every module's imports, less the UPWARD_CALLS edges."""
     known = modules()
-    return {name: imports_of(name, f, known) for name, f in known.items()}
+    return {name: {t for t in imports_of(name, f, known) if (name, t) not in UPWARD_CALLS}
+            for name, f in known.items()}
 
 
 def circles(g: dict[str, set[str]]) -> list[list[str]]:
