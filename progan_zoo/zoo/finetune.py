@@ -84,6 +84,10 @@ def open_parent(ref: str) -> Parent:
 
     model = load(ref)
     meta = model.metadata
+    if not meta.weights.get("sha256"):  # a run or checkpoint: no weights hash to record as the parent
+        raise UserError(f"--init-from {ref}: a training run or checkpoint, not a saved model; export it first "
+                        f"(`progan-zoo export {ref} DIR`) and fine-tune from DIR, or continue the run with "
+                        f"`progan-zoo train --resume {ref}`")
     folder = _folder_of(ref, model)
     contents = meta.weights.get("contents", ["G_ema"])
     G = D = None

@@ -67,6 +67,7 @@ BASES: dict[str, tuple[list[str], list[str]]] = {
     "video timelapse": (["{w}/run"], ["--out", "{o}/lapse.gif"]),
     "project": ([str(MODEL), "{w}/digit.png"], ["--out", "{o}/projected", "--steps", "2", "--starts", "1"]),
     "migrate": ([str(TINY)], ["--out", "{o}/migrated.yaml"]),
+    "fetch": (["mnist-32"], []),
 }
 
 # Fixed values: an option that converts its value (a number, a list) gets numbers at and past every
