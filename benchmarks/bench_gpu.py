@@ -41,12 +41,14 @@ from pathlib import Path
 import torch
 
 from progan_zoo.compiler import compile_spec
-from progan_zoo.compiler.cost import duration, spec_cost, stage_cost
+from progan_zoo.compiler.cost import spec_cost, stage_cost
+from progan_zoo.compiler.cost_report import duration
 from progan_zoo.train.dist import DistInfo
 from progan_zoo.train.graphs import StaticSteps
 from progan_zoo.train.losses import make_loss
 from progan_zoo.train.schedule import Phase
-from progan_zoo.train.trainer import Nets, d_step, draw, ema_update, g_step, make_optimizer
+from progan_zoo.train.steps import Nets, d_step, draw, ema_update, g_step
+from progan_zoo.train.trainer import make_optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))

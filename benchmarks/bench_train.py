@@ -35,20 +35,21 @@ from dataclasses import dataclass
 from datetime import date
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from progan_zoo.compiler import compile_spec
 from progan_zoo.data import RealLoader, open_dataset
+from progan_zoo.nn.flops import count_flops
 from progan_zoo.train.dist import DistInfo, pick_device
 from progan_zoo.train.graphs import StaticSteps
 from progan_zoo.train.losses import make_loss
 from progan_zoo.train.schedule import Phase
-from progan_zoo.train.trainer import Nets, d_step, draw, ema_update, g_step, make_optimizer, real_batch
+from progan_zoo.train.steps import Nets, d_step, draw, ema_update, g_step, real_batch
+from progan_zoo.train.trainer import make_optimizer
 
 # 4x4 -> 32x32 RGB, 128 feature maps at every resolution, minibatch 32: the small setting public
 # PyTorch ProGAN benchmarks report. The layers and options are the paper's.
 BENCH_SPEC = """\
-spec_version: 1
+spec_version: 2
 name: bench-32
 revision: 1
 source: "Karras et al. 2018 layers (Table 2 layout), 128 feature maps at every resolution"
@@ -164,20 +165,6 @@ def matmul_gflops(device: torch.device, dtype: torch.dtype = torch.float32, seco
         torch.backends.cuda.matmul.allow_tf32 = prev
 
 
-class _NoModuleTracking:
-    """FlopCounterMode's per-module tracker cannot follow autograd.grad on a leaf (the penalty's
-    input); count everything under one 'Global' entry instead."""
-
-    parents = {"Global"}
-    is_bw = False
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
 class Bench:
     """One mode's networks, data and step function, built like ``Run`` builds them."""
 
@@ -250,12 +237,11 @@ class Bench:
         self._flags()
         if self.static is not None:
             self.static.capture = False   # count the eager static step (a replay dispatches nothing to count)
-        counter = FlopCounterMode(display=False)
-        counter.mod_tracker = _NoModuleTracking()
-        with counter:
+        def block() -> None:
             for _ in range(steps):
                 self.minibatch()
-        return counter.get_total_flops() / steps
+
+        return count_flops(block) / steps
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,91 +1,106 @@
 """The spec compiler: load -> validate -> to_graph -> build, composed by ``compile_spec``.
 
 Installed as ``progan_zoo.compiler`` (the PyPI name ``compiler`` belongs to another project).
-Names are imported on first use (PEP 562), so ``progan-zoo --help`` and the schema tools do not
-pay for torch, networkx or jsonschema.
+Importing it loads the stages (pydantic, jsonschema, networkx; not torch, which ``build`` imports
+when it makes modules). Their names are bound eagerly: a lazy table would save nothing, since
+``validate`` and ``build`` already import the schema and the graph (measured: ``import
+progan_zoo.compiler`` loads ``graph`` and ``schema`` either way).
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Callable
+
+# The stage functions share their names with the submodules that define them (load, validate,
+# build): each from-import runs after its submodule's import, so the function wins for good.
+from .build import build, build_discriminator, build_generator
+from .errors import SpecError
+from .graph import param_count, to_graph
+from .load import RawSpec, load, load_text
+from .schema import SPEC_VERSIONS, Spec, json_schema
+from .validate import validate
 
 if TYPE_CHECKING:
     import networkx as nx
     from torch import nn
 
-    from .build import build, build_discriminator, build_generator
-    from .errors import SpecError
-    from .graph import param_count, to_graph
-    from .load import RawSpec, load, load_text
-    from .schema import SPEC_VERSIONS, Spec, json_schema
-    from .validate import validate
-
-# The stage functions share their names with the submodules that define them (load, validate,
-# build). Importing a submodule sets the package attribute of that name to the module, so these
-# are bound eagerly: the from-import runs after the submodule import and the function wins for good.
-# None of the three imports torch at module level.
-from .build import build, build_discriminator, build_generator  # noqa: E402
-from .load import RawSpec, load, load_text  # noqa: E402
-from .validate import validate  # noqa: E402
-
-# Other public names, imported on first use: public name -> submodule that defines it.
-_LAZY = {
-    "SpecError": "errors",
-    "param_count": "graph", "to_graph": "graph",
-    "SPEC_VERSIONS": "schema", "Spec": "schema", "json_schema": "schema",
-}
-
-__all__ = sorted([*_LAZY, "CompiledSpec", "RawSpec", "build", "build_discriminator", "build_generator",
-                  "compile_spec", "load", "load_spec", "load_text", "validate"])
+__all__ = ["STAGES", "CompiledSpec", "RawSpec", "SPEC_VERSIONS", "Spec", "SpecError", "build", "build_discriminator",
+           "build_generator", "compile_spec", "json_schema", "load", "load_spec", "load_text", "param_count",
+           "to_graph", "validate"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+STAGES = ("load", "validate", "graph", "build")
 
 
 @dataclass
 class CompiledSpec:
-    """Everything a spec compiles to: the raw text, the validated model, the graph and G and D."""
+    """Everything a spec compiles to: the raw text, the validated model, the graph and G and D.
+
+    A compile stopped early (``until=``) leaves the later fields None; ``build_generator`` and
+    ``build_discriminator`` make further fresh networks from the same graph."""
 
     raw: "RawSpec"
-    spec: "Spec"
-    graph: "nx.DiGraph"
-    G: "nn.Module"
-    D: "nn.Module"
+    spec: "Spec | None" = None
+    graph: "nx.DiGraph | None" = None
+    G: "nn.Module | None" = None
+    D: "nn.Module | None" = None
 
     @property
     def sha256(self) -> str:
+        """sha256 of the file's exact text."""
         return self.raw.sha256
+
+    def build_generator(self) -> "nn.Module":
+        """A fresh generator of this spec (weights N(0,1), biases 0)."""
+        return build_generator(self.graph)
+
+    def build_discriminator(self) -> "nn.Module":
+        """A fresh discriminator of this spec."""
+        return build_discriminator(self.graph)
+
+    @property
+    def resolved_sha256(self) -> str:
+        """sha256 of the resolved spec (every default written out): the model's identity."""
+        from .defaults import resolved_sha256
+
+        return resolved_sha256(self.spec)
 
 
 def load_spec(path: str | Path) -> "Spec":
     """Load and validate a spec file (no graph, no modules)."""
-    from .load import load
-    from .validate import validate
-
-    return validate(load(path))
+    return compile_spec(path, until="validate").spec
 
 
-def compile_spec(path: str | Path, *, text: str | None = None) -> CompiledSpec:
-    """parse -> validate -> graph -> build. ``text`` compiles a string instead of reading ``path``."""
-    from .build import build
-    from .graph import to_graph
-    from .load import load, load_text
-    from .validate import validate
+def compile_spec(path: str | Path, *, text: str | None = None, until: str = "build", nets: str = "GD",
+                 after_load: Callable[["RawSpec"], None] | None = None,
+                 before_build: Callable[[CompiledSpec], None] | None = None) -> CompiledSpec:
+    """load -> validate -> to_graph -> build: the one way from a spec to modules.
 
+    ``text`` compiles a string instead of reading ``path`` (``path`` then only names it in errors).
+    ``until`` stops after a stage (one of ``STAGES``); ``nets`` says which networks the build stage
+    makes ("GD", "G" or "D"; G first, so fresh weights draw the same random numbers). Two hooks let
+    a caller act between stages: ``after_load(raw)`` before the spec is validated (e.g. check its
+    sha256 against a record), and ``before_build(compiled)`` (raw, spec and graph filled in) before
+    any weight is made (e.g. the trainer's memory preflight and its seed).
+    """
+    if until not in STAGES:
+        raise ValueError(f"until={until!r}: give one of {', '.join(STAGES)}")
     raw = load_text(text, str(path)) if text is not None else load(path)
-    spec = validate(raw)
-    graph = to_graph(spec)
-    G, D = build(graph)
-    return CompiledSpec(raw=raw, spec=spec, graph=graph, G=G, D=D)
+    out = CompiledSpec(raw=raw)
+    if after_load is not None:
+        after_load(raw)
+    if until == "load":
+        return out
+    out.spec = validate(raw)
+    if until == "validate":
+        return out
+    out.graph = to_graph(out.spec)
+    if until == "graph":
+        return out
+    if before_build is not None:
+        before_build(out)
+    out.G = build_generator(out.graph) if "G" in nets else None
+    out.D = build_discriminator(out.graph) if "D" in nets else None
+    return out

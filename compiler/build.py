@@ -29,47 +29,59 @@ def _block(graph: nx.DiGraph, network: str, res: int) -> "Block":
         if a["kind"] == "output":
             # Official D's last layer: dense to 1 score, gain 1, linear.
             layers[a["layer"]] = EqualizedLinear(a["in_channels"], a["out_channels"], gain=a["gain"],
-                                                 equalized=graph.graph["spec"].architecture.options.equalized_lr)
+                                                 equalized=a["equalized"])
         else:
             layers[a["layer"]] = OPS.get(a["op"]).make(a["ctx"])
     return Block(res, layers)
 
 
-def _blocks_and_rgbs(graph: nx.DiGraph, network: str, rgb: str,
-                     lrelu_slope: float | None = None) -> tuple[list[Block], list["nn.Module"]]:
+def _resolutions(graph: nx.DiGraph, network: str, rgb: str) -> list[int]:
+    """The resolutions of ``network``, lowest first, read from its ``rgb`` nodes (one per resolution)."""
+    return sorted(a["resolution"] for _, a in graph.nodes(data=True) if a["network"] == network and a["kind"] == rgb)
+
+
+def _blocks_and_rgbs(graph: nx.DiGraph, network: str, rgb: str) -> tuple[list[Block], list["nn.Module"]]:
     """``network``'s blocks and its ``rgb`` 1x1 convs (G's torgb, D's fromrgb), one of each per
     resolution, built in that order so fresh weights draw the same random numbers as before."""
     from progan_zoo.nn import EqualizedConv2d
 
-    equalized = graph.graph["spec"].architecture.options.equalized_lr
     blocks, rgbs = [], []
-    for res in graph.graph["resolutions"]:
+    for res in _resolutions(graph, network, rgb):
         blocks.append(_block(graph, network, res))
         a = graph.nodes[f"{network}/b{res}/{rgb}"]
-        rgbs.append(EqualizedConv2d(a["in_channels"], a["out_channels"], 1, gain=a["gain"], equalized=equalized,
-                                    lrelu_slope=lrelu_slope))
+        # G's toRGB is linear (official G_paper); D's fromRGB carries its leaky ReLU (its ctx).
+        ctx = a.get("ctx")
+        rgbs.append(EqualizedConv2d(a["in_channels"], a["out_channels"], 1, gain=a["gain"],
+                                    equalized=ctx.equalized if ctx is not None else a["equalized"],
+                                    lrelu_slope=ctx.lrelu_slope if ctx is not None else None))
     return blocks, rgbs
+
+
+def _image_channels(graph: nx.DiGraph) -> int:
+    """Channels of G's images: the out channels of its toRGB nodes."""
+    return next(a["out_channels"] for _, a in graph.nodes(data=True) if a["kind"] == "torgb")
 
 
 def build_generator(graph: nx.DiGraph) -> "Generator":
     from progan_zoo.nn import Generator
 
-    opts = graph.graph["spec"].architecture.options
-    blocks, rgbs = _blocks_and_rgbs(graph, "G", "torgb")  # toRGB is linear (official G_paper)
-    return Generator(blocks, rgbs, z_dim=graph.graph["latent_size"], image_channels=graph.graph["image_channels"],
-                     normalize_latent=opts.normalize_latent, pixel_norm_eps=opts.pixel_norm_eps,
-                     label_size=graph.graph["label_size"])
+    latent = graph.nodes["G/latent"]
+    blocks, rgbs = _blocks_and_rgbs(graph, "G", "torgb")
+    return Generator(blocks, rgbs, z_dim=latent["out_channels"], image_channels=_image_channels(graph),
+                     normalize_latent=latent["normalize_latent"], pixel_norm_eps=latent["pixel_norm_eps"],
+                     tanh_output=latent["tanh_output"], label_size=latent["label_size"])
 
 
 def build_discriminator(graph: nx.DiGraph) -> "Discriminator":
     from progan_zoo.nn import Discriminator
 
-    opts = graph.graph["spec"].architecture.options
-    blocks, rgbs = _blocks_and_rgbs(graph, "D", "fromrgb", lrelu_slope=opts.lrelu_slope)
-    return Discriminator(blocks, rgbs, image_channels=graph.graph["image_channels"],
-                         label_size=graph.graph["label_size"])
+    blocks, rgbs = _blocks_and_rgbs(graph, "D", "fromrgb")
+    # D's output layer holds the score, then one logit per class (AC-GAN).
+    return Discriminator(blocks, rgbs, image_channels=graph.nodes["D/image"]["out_channels"],
+                         label_size=graph.nodes["D/b4/out"]["out_channels"] - 1)
 
 
 def build(graph: nx.DiGraph) -> tuple["Generator", "Discriminator"]:
-    """Build G and D with fresh weights (N(0,1), biases 0) from a graph made by ``to_graph``."""
+    """Build G and D with fresh weights (N(0,1), biases 0) from a graph made by ``to_graph``; every
+    fact comes from the graph's nodes."""
     return build_generator(graph), build_discriminator(graph)

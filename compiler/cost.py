@@ -30,110 +30,37 @@ Conventions (the tests hold the model to them, measured with torch on small spec
   and Adam's two moments of the active layers, and the run-time scaled weight copies that
   equalized learning rate makes for each forward pass with a graph (3 of D in a D step).
 
-Ops are looked up in ``OP_COSTS`` by the graph node's ``op``; a layer op without an entry is an
-error that names the table, so a new op in ``ops.py`` must add its entry here (see ``OpCost``).
+Each layer op carries its cost facts on its registry entry (``ops.Op.cost``, an ``OpCost``); a layer
+op without one is an error that says so. The nodes the graph adds itself are costed here.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import networkx as nx
 
+from .ops import OPS, OpCost, dense_macs, elems, layer_saved
 from .schema import Spec
 
 FLOAT_BYTES = 4  # fp32: the default, paper-faithful precision.
 
 
-# --------------------------------------------------------------------------- per-op costs
+# --------------------------------------------------------------------------- per-node costs
+# A layer op's cost facts live on its registry entry (``ops.Op.cost``); the few nodes the graph makes
+# itself (inputs, D's output layer, toRGB / fromRGB, the fade blend) are costed here.
 
-def _elems(shape: tuple[int, ...]) -> int:
-    return math.prod(shape)
-
-
-def _area(a: dict[str, Any]) -> int:
-    shape = a["out_shape"]
-    return shape[1] * shape[2] if len(shape) == 3 else 1
-
-
-def _weights(a: dict[str, Any]) -> int:
-    # Parameters less one bias per output channel (map): the multiplied weights.
-    return a["params"] - a["out_channels"]
-
-
-def _conv_macs(a: dict[str, Any]) -> int:
-    """A 'same' convolution: every weight is used once per output pixel."""
-    return _weights(a) * _area(a)
-
-
-def _dense_macs(a: dict[str, Any]) -> int:
-    """A dense layer: every weight is used once per image, whatever shape the output is given."""
-    return _weights(a)
-
-
-def _layer_saved(a: dict[str, Any]) -> float:
-    """A weighted layer's output, kept by its consumer; its pre-activation, kept by the leaky ReLU;
-    with pixel norm, its pre-norm value and 1/norm (one value per pixel)."""
-    out = _elems(a["out_shape"])
-    act = a["activation"]
-    if a["kind"] in ("torgb", "output"):
-        return 0.0  # G's image is counted as D's input; D's score is kept by nothing.
-    n = out * (1 + act.startswith("lrelu"))
-    if "pixnorm" in act:
-        n += out + out / a["out_channels"]
-    return float(n)
-
-
-@dataclass(frozen=True)
-class OpCost:
-    """How one op costs: what a new entry of ``ops.OPS`` (or a new graph node op) must provide.
-
-    ``macs`` gives the forward multiply-accumulates per image and ``saved`` the fp32 elements
-    autograd keeps for the backward pass per image, both from the graph node's attributes
-    (``out_shape``, ``in_channels``, ``out_channels``, ``params``, ``activation``, ``kind``,
-    ``network``). Ops without weights have ``macs`` 0.
-    """
-
-    macs: Callable[[dict[str, Any]], int]
-    saved: Callable[[dict[str, Any]], float]
-
-
-def _resample_saved(a: dict[str, Any]) -> float:
-    # Pooling/upsampling keep no tensor themselves; their output is kept by the next conv, except
-    # G's fade_up, whose output only enters the blend.
-    return 0.0 if (a["kind"] == "fade" and a["network"] == "G") else float(_elems(a["out_shape"]))
-
-
-def _mbstd_saved(a: dict[str, Any]) -> float:
-    # The centred input (kept by the square), the output (kept by the next conv); the per-group
-    # std is a group's share of one input.
-    out = _elems(a["out_shape"])
-    return 2.0 * out
-
-
-OP_COSTS: dict[str, OpCost] = {
-    "conv1x1": OpCost(_conv_macs, _layer_saved),
-    "conv3x3": OpCost(_conv_macs, _layer_saved),
-    "dense4x4": OpCost(_dense_macs, _layer_saved),
-    "dense": OpCost(_dense_macs, _layer_saved),          # D's output layer.
-    "upsample": OpCost(lambda a: 0, _resample_saved),
-    "downsample": OpCost(lambda a: 0, _resample_saved),
-    "mbstd": OpCost(lambda a: 0, _mbstd_saved),
-    "mbstd_gan_zoo": OpCost(lambda a: 0, _mbstd_saved),
-    # pytorch_GAN_zoo's first G layer: one bias per value (16 per map), not one per map.
-    "dense4x4_fullbias": OpCost(lambda a: a["params"] - 16 * a["out_channels"], _layer_saved),
-    # The official fused ops run a 4x4 kernel (the 3x3 one padded and summed): G's as a stride-2
-    # transposed conv over the input pixels (a quarter of the output's), D's as a stride-2 conv
-    # over the output pixels, so each counts 16 of every 9 stored weights per pixel it runs on.
-    "upconv3x3": OpCost(lambda a: _weights(a) * 16 // 9 * _area(a) // 4, _layer_saved),
-    "conv3x3_down": OpCost(lambda a: _weights(a) * 16 // 9 * _area(a), _layer_saved),
+GRAPH_NODE_COSTS: dict[str, OpCost] = {
+    "conv1x1": OPS.get("conv1x1").cost,                  # toRGB and fromRGB are 1x1 convs.
+    "dense": OpCost(dense_macs, layer_saved),            # D's output layer.
     # The fade blend: D's blended features are kept by the next conv; G's blend is the image.
-    "lerp": OpCost(lambda a: 0, lambda a: float(_elems(a["out_shape"])) if a["network"] == "D" else 0.0),
+    "lerp": OpCost(lambda a: 0, lambda a: float(elems(a["out_shape"])) if a["network"] == "D" else 0.0),
     # Inputs: the normalized latent keeps z and its output; D's image is kept by fromRGB.
     "latent": OpCost(lambda a: 0, lambda a: float(a["out_channels"] * (2 if a["activation"] == "pixnorm" else 1))),
-    "image": OpCost(lambda a: 0, lambda a: float(_elems(a["out_shape"]))),
+    "image": OpCost(lambda a: 0, lambda a: float(elems(a["out_shape"]))),
+    "upsample": OPS.get("upsample").cost,                # G's fade_up.
+    "downsample": OPS.get("downsample").cost,            # D's fade_down.
     # Conditioning: the one-hot labels and their concatenation to the latent (kept for the pixel norm
     # like the latent), and the score / label-logit columns of D's output (views, nothing kept).
     "labels": OpCost(lambda a: 0, lambda a: float(a["out_channels"])),
@@ -143,19 +70,20 @@ OP_COSTS: dict[str, OpCost] = {
 
 
 class CostModelError(KeyError):
-    """A graph node whose op has no entry in ``OP_COSTS`` (a new op that forgot its cost)."""
+    """A graph node whose op has no cost (a new op that forgot its ``cost``)."""
 
     def __str__(self) -> str:
         return str(self.args[0])
 
 
 def op_cost(op: str) -> OpCost:
-    """The cost entry of ``op``; an unknown op is an error listing the known ones."""
-    try:
-        return OP_COSTS[op]
-    except KeyError:
-        raise CostModelError(f"the cost model has no entry for op '{op}': add an OpCost for it to OP_COSTS "
-                             f"in compiler/cost.py (known: {', '.join(sorted(OP_COSTS))})") from None
+    """The cost of a graph node's ``op``: its registry entry's, or the graph's own node table's."""
+    cost = GRAPH_NODE_COSTS.get(op) or (OPS.get(op).cost if op in OPS.names() else None)
+    if cost is None:
+        known = sorted({*GRAPH_NODE_COSTS, *(n for n in OPS.names() if OPS.get(n).cost is not None)})
+        raise CostModelError(f"the cost model has no entry for op '{op}': give its Op a cost (an OpCost) in "
+                             f"compiler/ops.py (known: {', '.join(known)})") from None
+    return cost
 
 
 # --------------------------------------------------------------------------- the active graph
@@ -263,10 +191,10 @@ def stage_cost(graph: nx.DiGraph, spec: Spec, stage: int, fading: bool, minibatc
         for n in d_nodes:
             a = attrs[n]
             if a["kind"] == "input" or op_cost(a["op"]).macs(a) > 0:
-                pen += _elems(a["out_shape"]) * FLOAT_BYTES
-                pen_back += _elems(a["out_shape"]) * FLOAT_BYTES * a["activation"].startswith("lrelu")
+                pen += elems(a["out_shape"]) * FLOAT_BYTES
+                pen_back += elems(a["out_shape"]) * FLOAT_BYTES * a["activation"].startswith("lrelu")
             elif a["op"] == "mbstd":  # its backward keeps the centred input and the output gradient
-                pen += 2 * _elems(a["out_shape"]) * FLOAT_BYTES
+                pen += 2 * elems(a["out_shape"]) * FLOAT_BYTES
     d_step_act = (3 if penalty else 2) * d_act + pen + pen_back
     g_step_act = g_act + d_act
     act = max(d_step_act, g_step_act)
@@ -344,6 +272,8 @@ def schedule_phases(spec: Spec, stages: dict[tuple[int, bool], StageCost]) -> li
     stabilize 4x4, then for each higher stage fade in and stabilize; the last stage runs to the end)."""
     res = [r.resolution for r in spec.architecture.generator]
     total = float(spec.training.total_kimg)
+    if not spec.training.progressive:  # one phase: the final stage from the first image
+        return [PhaseCost(stages[(len(res) - 1, False)], 0.0, total)]
     phases, start = [], 0.0
     for stage, r in enumerate(res):
         for fading in ((True, False) if stage > 0 else (False,)):
@@ -401,260 +331,9 @@ def projected_seconds(phase: PhaseCost, rate: Rate, devices: int = 1) -> float:
     return phase.flops / rate.flops_per_s / devices
 
 
-# --------------------------------------------------------------------------- printing
-
-def si(x: float, unit: str = "") -> str:
-    """1.2 G, 340 M: three significant figures with an SI prefix."""
-    for factor, prefix in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= factor:
-            return f"{x / factor:.3g} {prefix}{unit}"
-    return f"{x:.3g} {unit}".rstrip()
-
-
-def binary(n: float) -> str:
-    """Bytes as KiB/MiB/GiB/TiB."""
-    for factor, prefix in ((2**60, "EiB"), (2**50, "PiB"), (2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-        if n >= factor:
-            v = n / factor
-            return f"{v:.3g} {prefix}" if v < 1000 else f"{v:.0f} {prefix}"
-    return f"{n:.0f} B"
-
-
-def duration(seconds: float) -> str:
-    """Seconds as 45 s, 12.5 min, 3.2 h or 4.1 d."""
-    if seconds < 60:
-        return f"{seconds:.3g} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.3g} min"
-    if seconds < 86400 * 2:
-        return f"{seconds / 3600:.3g} h"
-    return f"{seconds / 86400:.3g} d"
-
-
-CONVENTION = ("FLOP = 2 x multiply-accumulates of convs and dense layers (torch FlopCounterMode's convention); "
-              "train = D step with the WGAN-GP double backward + G step, per real image shown; memory fp32, "
-              "peak of the D and G steps at the schedule's minibatch")
-
-
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], right: set[int]) -> list[str]:
-    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i]) for i in range(len(header))]
-
-    def fmt(r: tuple[str, ...]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-
-    return [fmt(header), "  ".join("-" * w for w in widths), *(fmt(r) for r in rows)]
-
-
-def cost_report(cost: SpecCost, rate: Rate | None = None, devices: int = 1) -> str:
-    """The ``progan-zoo compile --cost`` tables: per stage, then the schedule (and its wall time)."""
-    lines = [f"Cost of {cost.name}: G {cost.g_params:,} parameters ({binary(cost.g_params * FLOAT_BYTES)} fp32), "
-             f"D {cost.d_params:,} ({binary(cost.d_params * FLOAT_BYTES)})", CONVENTION, ""]
-    header = ("Stage", "G params", "D params", "G fwd FLOP/img", "D fwd FLOP/img", "train FLOP/img",
-              "act/img", "minibatch", "fixed", "peak memory") + ((f"per device of {devices}",) if devices > 1 else ())
-    rows = []
-    for c in cost.stages:
-        row = (c.label, si(c.g_params), si(c.d_params), si(c.g_forward_flops), si(c.d_forward_flops),
-               si(c.train_flops_per_image), binary(c.activation_bytes_per_image), str(c.minibatch),
-               binary(c.fixed_bytes), binary(c.memory_bytes()))
-        if devices > 1:
-            row += (binary(c.memory_bytes(math.ceil(c.minibatch / devices))),)
-        rows.append(row)
-    lines += _table(header, rows, right=set(range(1, len(header))))
-    lines += ["peak memory: one device holding the whole minibatch"
-              + (f"; per device: the minibatch split over {devices} devices (data parallel)" if devices > 1 else "")]
-    lines += ["", "Schedule"]
-    header = ["Phase", "kimg", "images", "train FLOP"]
-    if rate is not None:
-        header += ["time, 1 device"] + ([f"time, {devices} devices"] if devices > 1 else [])
-    rows = []
-    for p in cost.phases:
-        row = [p.cost.label, f"{p.kimg_start:g}-{p.kimg_end:g}", si(p.images), si(p.flops)]
-        if rate is not None:
-            row.append(duration(projected_seconds(p, rate)))
-            if devices > 1:
-                row.append(duration(projected_seconds(p, rate, devices)))
-        rows.append(tuple(row))
-    total = ["Total", f"{cost.total_images / 1000:g}", si(cost.total_images), si(cost.total_flops)]
-    if rate is not None:
-        seconds = cost.total_flops / rate.flops_per_s
-        total.append(duration(seconds))
-        if devices > 1:
-            total.append(duration(seconds / devices))
-    table = _table(tuple(header), rows + [tuple(total)], right=set(range(1, len(header))))
-    lines += table[:-1] + [table[1], table[-1]]
-    if rate is not None:
-        lines += ["", f"Rate: {rate.source} = {si(rate.flops_per_s, 'FLOP/s')} achieved, assumed the same at every "
-                      "stage (small stages run below it, so their times are lower bounds)"
-                      + (f"; {devices} devices assumed to scale linearly" if devices > 1 else "")]
-    return "\n".join(lines)
-
-
-def cost_json(cost: SpecCost, rate: Rate | None = None, devices: int = 1) -> dict[str, Any]:
-    """Machine-readable form of ``cost_report``."""
-    stages = [{**asdict(c), "label": c.label, "memory_bytes": c.memory_bytes()} for c in cost.stages]
-    phases = []
-    for p in cost.phases:
-        entry = {"stage": p.cost.stage, "resolution": p.cost.resolution, "fading": p.cost.fading,
-                 "kimg_start": p.kimg_start, "kimg_end": p.kimg_end, "images": p.images, "flops": p.flops}
-        if rate is not None:
-            entry["seconds"] = projected_seconds(p, rate)
-            entry[f"seconds_{devices}_devices"] = projected_seconds(p, rate, devices)
-        phases.append(entry)
-    out: dict[str, Any] = {"convention": CONVENTION, "g_params": cost.g_params, "d_params": cost.d_params,
-                           "param_bytes": (cost.g_params + cost.d_params) * FLOAT_BYTES,
-                           "stages": stages, "schedule": {"phases": phases, "total_images": cost.total_images,
-                                                          "total_flops": cost.total_flops}}
-    if rate is not None:
-        out["rate"] = {"flops_per_s": rate.flops_per_s, "source": rate.source, "devices": devices,
-                       "assumption": "achieved FLOP/s constant across stages; devices scale linearly"}
-        out["schedule"]["seconds"] = cost.total_flops / rate.flops_per_s
-        out["schedule"][f"seconds_{devices}_devices"] = cost.total_flops / rate.flops_per_s / devices
-    return out
-
-
-def rate_from_file(cost: SpecCost, path: str) -> Rate:
-    """A rate from a benchmark's ``--json`` output (its achieved GFLOP/s, same FLOP convention) or a
-    run's ``log.jsonl`` (the median images/s of the ticks at the last record's resolution and phase)."""
-    import json
-    from pathlib import Path
-
-    from progan_zoo.errors import UsageError
-
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read the rate file ({exc.__class__.__name__}) "
-                         "(hint: give benchmarks/bench_train.py --json output or a run's log.jsonl)") from None
-    records = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{path}:{number}:{exc.colno}: not JSON: {exc.msg} (hint: one JSON object per line, "
-                             "as bench_train.py --json and log.jsonl write them)") from None
-        if isinstance(rec, dict) and isinstance(rec.get("images_per_s"), (int, float)) and rec["images_per_s"] > 0:
-            records.append(rec)
-    if not records:
-        raise UsageError(f"{path}: no record with a positive 'images_per_s' (hint: give benchmarks/bench_train.py "
-                         "--json output or a run's log.jsonl)")
-    last = records[-1]
-    if isinstance(last.get("gflops"), (int, float)) and last["gflops"] > 0:
-        res = last.get("resolution", "?")
-        return Rate(last["gflops"] * 1e9, f"{path}: {last['gflops']:.4g} GFLOP/s achieved by "
-                                          f"{last.get('variant', 'the benchmark')} at {res}x{res}")
-    res = last.get("resolution")
-    fading = float(last.get("alpha", 1.0)) < 1.0
-    same = sorted(r["images_per_s"] for r in records if r.get("resolution") == res
-                  and (float(r.get("alpha", 1.0)) < 1.0) == fading)
-    median = same[len(same) // 2]
-    if not isinstance(res, int) or res not in {c.resolution for c in cost.stages}:
-        raise UsageError(f"{path}: the last record's resolution {res!r} is not one of this spec's "
-                         "(hint: give the log of a run of this spec, or --rate IMG_PER_S --rate-res R)")
-    return rate_from_images(cost, median, res, fading, source=f"{path}: median of {len(same)} tick(s)")
-
-
-# --------------------------------------------------------------------------- the cost section of docs/spec.md
-
-DOCS_BEGIN = "<!-- BEGIN COST: generated by `python -m progan_zoo.compiler.cost --docs`; do not edit by hand -->"
-DOCS_END = "<!-- END COST -->"
-
-# Achieved rates measured with benchmarks/bench_train.py (FlopCounterMode FLOPs, the convention above),
-# as docs/training.md reports them; each projection assumes the rate holds at every stage.
-DOC_RATES = (
-    ("CPU, 2 cores", 180e9, "the development VM at a quiet moment, bench 32x32 minibatch 32, docs/training.md"),
-    ("1 H100", 24_081e9, "fp32, bench 32x32 minibatch 256, docs/training.md"),
-    ("8 H100", 8 * 24_081e9, "the same, 8 devices assumed to scale linearly"),
-)
-
-
-def docs_markdown(spec_paths: list[str] | None = None) -> str:
-    """The generated cost section: a table per shipped spec and its schedule's projected time."""
-    from pathlib import Path
-
-    from .graph import to_graph
-    from .load import load
-    from .validate import validate
-
-    root = Path(__file__).resolve().parents[1]
-    paths = spec_paths or sorted(str(p.relative_to(root)) for p in (root / "specs").glob("*.yaml"))
-    lines = ["### Cost of the shipped specs", "",
-             "Generated from the graphs by `progan-zoo compile SPEC --cost` (conventions above). Peak memory is",
-             "one device holding the stage's whole global minibatch in fp32; split over N devices, each",
-             "holds `fixed + minibatch / N x act/img`.", "",
-             "Projected schedule time uses these achieved rates (measured, `benchmarks/bench_train.py`):", ""]
-    lines += [f"- {name}: {si(rate, 'FLOP/s')} ({source})" for name, rate, source in DOC_RATES]
-    lines.append("")
-    for path in paths:
-        spec = validate(load(root / path))
-        cost = spec_cost(to_graph(spec), spec)
-        lines += [f"#### `{path}`", "",
-                  f"G {cost.g_params:,} parameters, D {cost.d_params:,} ({binary((cost.g_params + cost.d_params) * FLOAT_BYTES)} "
-                  "of fp32 weights together).", "",
-                  "| stage | G params | D params | G fwd FLOP/img | D fwd FLOP/img | train FLOP/img | act/img | "
-                  "minibatch | fixed | peak memory |", "|---|---|---|---|---|---|---|---|---|---|"]
-        for c in cost.stages:
-            lines.append(f"| {c.label} | {si(c.g_params)} | {si(c.d_params)} | {si(c.g_forward_flops)} | "
-                         f"{si(c.d_forward_flops)} | {si(c.train_flops_per_image)} | {binary(c.activation_bytes_per_image)} | "
-                         f"{c.minibatch} | {binary(c.fixed_bytes)} | {binary(c.memory_bytes())} |")
-        times = ", ".join(f"{name} {duration(cost.total_flops / rate)}" for name, rate, _ in DOC_RATES)
-        lines += ["", f"Schedule: {si(cost.total_images)} images, {si(cost.total_flops, 'FLOP')}; projected: {times}.", ""]
-    return "\n".join(lines)
-
-
-def _splice_docs(text: str, body: str) -> str:
-    if DOCS_BEGIN not in text or DOCS_END not in text:
-        raise ValueError(f"docs/spec.md lacks the cost markers; add the lines\n{DOCS_BEGIN}\n{DOCS_END}")
-    head, rest = text.split(DOCS_BEGIN, 1)
-    _, tail = rest.split(DOCS_END, 1)
-    return f"{head}{DOCS_BEGIN}\n{body}{DOCS_END}{tail}"
-
-
-def _docs_path():
-    from pathlib import Path
-
-    return Path(__file__).resolve().parents[1] / "docs" / "spec.md"
-
-
-def check_docs() -> bool:
-    """True when the committed cost section of docs/spec.md equals the generated one."""
-    path = _docs_path()
-    if not path.exists():
-        return False
-    text = path.read_text()
-    try:
-        return _splice_docs(text, docs_markdown()) == text
-    except ValueError:
-        return False
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m progan_zoo.compiler.cost --docs``: rewrite (or ``--check``) the cost section of docs/spec.md."""
-    import argparse
-    import sys
-
-    p = argparse.ArgumentParser(prog="python -m progan_zoo.compiler.cost", description=main.__doc__)
-    p.add_argument("--docs", action="store_true", help="rewrite the generated cost section of docs/spec.md")
-    p.add_argument("--check", action="store_true", help="exit 1 if it is stale")
-    args = p.parse_args(argv)
-    if args.check:
-        if not check_docs():
-            print(f"stale: {_docs_path()} (run: python -m progan_zoo.compiler.cost --docs)", file=sys.stderr)
-            return 1
-        return 0
-    if args.docs:
-        path = _docs_path()
-        path.write_text(_splice_docs(path.read_text(), docs_markdown()))
-        print(f"wrote the cost section of {path}")
-        return 0
-    sys.stdout.write(docs_markdown())
-    return 0
-
-
 if __name__ == "__main__":
     import sys
 
-    # Run the package's copy of this module, not a second copy under the name __main__.
-    from progan_zoo.compiler.cost import main as _main
+    # `python -m progan_zoo.compiler.cost --docs` (as docs/spec.md says): the reports module's command.
+    from progan_zoo.compiler.cost_report import main as _main
     sys.exit(_main())

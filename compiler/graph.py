@@ -19,13 +19,17 @@ from .schema import Spec
 from .validate import d_layers, g_layers, label_size
 
 
-def _ctx(spec: Spec, network: str, res: int, cin: int, cout: int) -> LayerCtx:
+def _ctx(spec: Spec, network: str, res: int, cin: int, cout: int, op_name: str | None = None) -> LayerCtx:
     o = spec.architecture.options
+    norm = ("batch" if network == "G" and o.batch_norm else "layer" if network == "D" and o.layer_norm else None)
     return LayerCtx(
         network=network, resolution=res, in_channels=cin, out_channels=cout, equalized=o.equalized_lr,
-        lrelu_slope=o.lrelu_slope,
+        lrelu_slope=0.0 if (network == "G" and o.g_activation == "relu") else o.lrelu_slope,
         pixel_norm_eps=o.pixel_norm_eps if (network == "G" and o.pixel_norm) else None,
         mbstd_group_size=o.mbstd_group_size, mbstd_num_features=o.mbstd_num_features,
+        # The normalizations wrap the weighted layers (Theano BN(WS(conv)), LN(WS(conv))), not fromRGB.
+        norm=norm if (op_name is not None and OPS.get(op_name).normalizable) else None,
+        mbdisc_kernels=o.mbdisc_kernels, mbdisc_kernel_dim=o.mbdisc_kernel_dim,
     )
 
 
@@ -34,7 +38,11 @@ def _names(layers: list[str]) -> list[str]:
     counts: dict[str, int] = {}
     names = []
     for op in layers:
-        base = {"upsample": "up", "downsample": "down", "mbstd": "mbstd", "mbstd_gan_zoo": "mbstd"}.get(op)
+        base = {"upsample": "up", "downsample": "down", "mbstd": "mbstd", "mbstd_gan_zoo": "mbstd",
+                "mbdisc": "mbdisc"}.get(op)
+        if base is None and not OPS.get(op).takes_channels:
+            base = op  # a parameterless or self-sized op (a plug-in's too) is named for itself
+            base = base if base not in names else f"{base}{names.count(base)}"
         if base is None:
             base = "dense" if op.startswith("dense") else "conv"
             names.append(f"{base}{counts.get(base, 0)}")
@@ -57,7 +65,10 @@ def to_graph(spec: Spec) -> nx.DiGraph:
     norm = "pixnorm" if arch.options.normalize_latent else "-"
     g.add_node("G/latent", network="G", kind="input", op="latent", resolution=None, stage=-1, order=0,
                in_channels=arch.latent_size, out_channels=arch.latent_size, out_shape=(arch.latent_size,),
-               params=0, activation="-" if labels else norm, layer="latent")
+               params=0, activation="-" if labels else norm, layer="latent",
+               normalize_latent=arch.options.normalize_latent, pixel_norm_eps=arch.options.pixel_norm_eps,
+               tanh_output=arch.options.g_output == "tanh",  # G-wide: tanh after the fade blend (Theano Gtanh)
+               label_size=labels)  # with labels, the pixel norm runs on the concatenation (G/concat)
     prev_last = "G/latent"
     prev_rgb = None
     channels = arch.latent_size
@@ -68,7 +79,7 @@ def to_graph(spec: Spec) -> nx.DiGraph:
         layers = g_layers(spec, stage)
         for order, (op_name, name) in enumerate(zip(layers, _names(layers))):
             op = OPS.get(op_name)
-            ctx = _ctx(spec, "G", res, channels, row.channels if op.takes_channels else channels)
+            ctx = _ctx(spec, "G", res, channels, row.channels if op.takes_channels else channels, op_name)
             size, channels = op.out_size(size), op.out_channels(ctx)
             node = f"G/b{res}/{name}"
             g.add_node(node, network="G", kind="layer", op=op_name, layer=name, resolution=res, stage=stage,
@@ -79,7 +90,9 @@ def to_graph(spec: Spec) -> nx.DiGraph:
         rgb = f"G/b{res}/torgb"
         g.add_node(rgb, network="G", kind="torgb", op="conv1x1", layer="torgb", resolution=res, stage=stage,
                    order=len(layers), in_channels=channels, out_channels=img_c, out_shape=(img_c, res, res),
-                   params=to_rgb_params(channels, img_c), activation="linear", gain=1.0)
+                   params=to_rgb_params(channels, img_c), gain=1.0,
+                   activation="linear, tanh" if arch.options.g_output == "tanh" else "linear",  # tanh after the blend
+                   equalized=arch.options.equalized_lr)
         g.add_edge(prev_last, rgb)
         if prev_rgb is not None:
             up, fade = f"G/b{res}/fade_up", f"G/b{res}/fade"
@@ -111,13 +124,13 @@ def to_graph(spec: Spec) -> nx.DiGraph:
                    params=to_rgb_params(img_c, cin), activation=f"lrelu {frgb_ctx.lrelu_slope:g}",
                    gain=math.sqrt(2), ctx=frgb_ctx)
         g.add_edge("D/image", frgb)
-        weighted = [i for i, op in enumerate(layers) if op.startswith(("conv", "dense"))]
+        weighted = [i for i, op in enumerate(layers) if OPS.get(op).takes_channels]
         channels, size, last = cin, res, frgb
         first_layer = None
         for order, (op_name, name) in enumerate(zip(layers, _names(layers))):
             op = OPS.get(op_name)
             want = cout if order == weighted[-1] else cin
-            ctx = _ctx(spec, "D", res, channels, want if op.takes_channels else channels)
+            ctx = _ctx(spec, "D", res, channels, want if op.takes_channels else channels, op_name)
             size, channels = op.out_size(size), op.out_channels(ctx)
             node = f"D/b{res}/{name}"
             shape = (channels, size, size) if size > 1 else (channels,)
@@ -131,7 +144,8 @@ def to_graph(spec: Spec) -> nx.DiGraph:
             out = "D/b4/out"
             g.add_node(out, network="D", kind="output", op="dense", layer="out", resolution=res, stage=stage,
                        order=len(layers) + 1, in_channels=channels, out_channels=1 + labels, out_shape=(1 + labels,),
-                       params=(channels + 1) * (1 + labels), activation="linear", gain=1.0)
+                       params=(channels + 1) * (1 + labels), activation="linear", gain=1.0,
+                       equalized=arch.options.equalized_lr)
             g.add_edge(last, out)
             if labels:
                 _label_outputs(g, out, labels, res, stage, len(layers) + 2)

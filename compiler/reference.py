@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from progan_zoo import generated
+
 from .ops import OPS
 from .schema import SCHEMA_PATH, json_schema, json_schema_text
 
@@ -121,28 +123,14 @@ def reference_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _splice(text: str, body: str) -> str:
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{DOCS_PATH} lacks the reference markers; add the lines\n{BEGIN}\n{END}")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{body}{END}{tail}"
-
-
 def write_docs(path: Path = DOCS_PATH) -> None:
     """Rewrite the generated section of docs/spec.md."""
-    path.write_text(_splice(path.read_text(), reference_markdown()))
+    path.write_text(generated.splice(path.read_text(), BEGIN, END, reference_markdown(), path))
 
 
 def check_docs(path: Path = DOCS_PATH) -> bool:
     """True when the committed reference equals the generated one."""
-    if not path.exists():
-        return False
-    text = path.read_text()
-    try:
-        return _splice(text, reference_markdown()) == text
-    except ValueError:
-        return False
+    return path.exists() and generated.is_current(path, BEGIN, END, reference_markdown())
 
 
 def main(argv: list[str] | None = None) -> int:

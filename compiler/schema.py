@@ -1,8 +1,9 @@
-"""Spec format v1: pydantic models, the source of truth for the JSON Schema in ``spec.schema.json``.
+"""The spec format: pydantic models, the source of truth for the JSON Schema in ``spec.schema.json``.
 
 A spec has four separate sections: ``architecture`` (the paper's layer tables, one row per
-resolution), ``training`` (schedule, loss, optimizer), ``data`` and ``evaluation``. Defaults are
-stated here once; every field has a description that ends up in docs/spec.md.
+resolution), ``training`` (schedule, loss, optimizer), ``data`` and ``evaluation``. The defaults
+stated here are the newest ``spec_version``'s; older versions keep theirs (defaults.py, where each
+version's table is fixed and pinned by a test). Every field has a description that ends up in docs/spec.md.
 
 Regenerate the committed schema and the reference in docs/spec.md after changing a model::
 
@@ -22,7 +23,7 @@ from progan_zoo.metrics.registry import OFFICIAL_NUM_IMAGES
 
 from .ops import OPS
 
-SPEC_VERSIONS = (1,)
+SPEC_VERSIONS = (1, 2, 3)  # a new default needs a new version (compiler/defaults.py)
 SCHEMA_PATH = Path(__file__).with_name("spec.schema.json")
 
 # Layer op names come from the registry, so a new op is one `OPS.register` away from being usable.
@@ -55,6 +56,12 @@ class Options(_Strict):
     mbstd_group_size: int = Field(4, ge=0, description="Minibatch-stddev group size (official TF code: 4; paper-era Theano code: the whole minibatch of 16). 0 or 1 disables the statistic; D's 4x4 row must then omit mbstd.")
     mbstd_num_features: int = Field(1, ge=1, description="Feature maps appended by minibatch stddev.")
     activation: Literal["lrelu"] = Field("lrelu", description="Hidden-layer activation.")
+    g_activation: Literal["lrelu", "relu"] = Field("lrelu", description="G's hidden-layer activation: lrelu (with lrelu_slope), or relu, as the WGAN-GP baseline of Table 1 rows a-c (the Theano G_paper's use_leakyrelu=False).")
+    g_output: Literal["linear", "tanh"] = Field("linear", description="G's output: linear (the paper), or tanh after the fade blend, as the baseline of Table 1 rows a-c (the Theano tanh_at_end=1.0).")
+    batch_norm: bool = Field(False, description="Batch normalization in G after every conv and dense layer, before its activation and in place of its bias (Table 1 rows a-c; the Theano use_batchnorm, lasagne batch_norm: epsilon 1e-4, running averages with alpha 0.1 for evaluation).")
+    layer_norm: bool = Field(False, description="Layer normalization in D after every conv and dense layer but fromRGB and the output, before its activation (Table 1 rows a-c; the Theano use_layernorm: per-sample mean and std over all features, epsilon 1e-4, one learned gain, a bias per map).")
+    mbdisc_kernels: int = Field(0, ge=0, description="Minibatch discrimination (Salimans et al. 2016; Table 1 row e*, 100 kernels): number of kernels K of the mbdisc layer after D's 4x4 dense layer. 0 disables it; D's 4x4 row must then omit mbdisc.")
+    mbdisc_kernel_dim: int = Field(5, ge=1, description="Minibatch discrimination: dimensions B of each kernel's projection (the improved-GAN MinibatchLayer's dim_per_kernel, 5).")
     lrelu_slope: float = Field(0.2, ge=0, lt=1, description="Leaky ReLU slope.")
     fused_scale: bool = Field(False, description="The official TF code's fused_scale (its default, True): rows without their own `layers` use [upconv3x3, conv3x3] in G (a stride-2 transposed conv built from the 3x3 kernel) and [conv3x3, conv3x3_down] in D (conv, 2x2 average pool, then bias and leaky ReLU). False: [upsample, conv3x3, conv3x3] and [conv3x3, conv3x3, downsample], where D activates before the pool (the Theano-era networks, and every spec written before this option).")
     upsample: Literal["nearest"] = Field("nearest", description="G upsampling method (nearest-neighbour 2x).")
@@ -115,7 +122,7 @@ class Loss(_Strict):
     gp_lambda: float = Field(10.0, ge=0, description="wgan_gp: gradient-penalty weight lambda.")
     gp_target: float = Field(1.0, gt=0, description="wgan_gp: gradient-norm target gamma (750 for the paper's CIFAR-10 run); the official code weights the penalty (|grad| - gamma)^2 by lambda / gamma^2.")
     drift: float = Field(0.001, ge=0, description="wgan_gp: drift term epsilon * E[D(real)^2].")
-    gp_at: Literal["final", "stage"] = Field("final", description="wgan_gp: the resolution the penalised gradient is taken at. final (the official code): D sees every image nearest-upsampled to the final resolution and pools it down itself, so the norm is the stage-resolution norm divided by final/stage. stage: the gradient at the stage's own resolution (a different penalty at every stage but the last; progan-zoo before spec revision 2).")
+    gp_at: Literal["final", "stage"] = Field("final", description="wgan_gp: the resolution the penalised gradient is taken at. final (the official code): D sees every image nearest-upsampled to the final resolution and pools it down itself, so the norm is the stage-resolution norm divided by final/stage. stage: the gradient at the stage's own resolution (a different penalty at every stage but the last; spec_version 1's default).")
 
 
 class Optimizer(_Strict):
@@ -125,7 +132,7 @@ class Optimizer(_Strict):
     beta1: float = Field(0.0, ge=0, lt=1, description="Adam beta1 (first-moment decay).")
     beta2: float = Field(0.99, ge=0, lt=1, description="Adam beta2 (second-moment decay).")
     eps: float = Field(1e-8, gt=0, description="Adam epsilon.")
-    reset_on_growth: bool = Field(True, description="Reset the Adam state at every level-of-detail change: when a fade-in starts and when it ends (the official reset_opt_for_new_lod=True; the Theano original re-created its Adam updates at the same points).")
+    reset_on_growth: bool = Field(True, description="Reset the Adam state at every level-of-detail change: when a fade-in starts and when it ends (the official reset_opt_for_new_lod=True; the Theano original re-created its Adam updates at the same points). spec_version 1's default: false.")
 
 
 class LRRampup(_Strict):
@@ -143,8 +150,9 @@ class Training(_Strict):
     schedule: list[PhaseRow] = Field([], description="Per-resolution overrides of the defaults.")
     loss: Loss = Field(default_factory=Loss, description="GAN loss; default WGAN-GP with the paper's parameters.")
     optimizer: Optimizer = Field(default_factory=Optimizer, description="Optimizer; default Adam with the paper's parameters.")
+    progressive: bool = Field(True, description="Progressive growing (the paper). false: every layer is present and trained at the final resolution from the first image, with no fades (Table 1 row a; the Theano lod_initial_resolution = the final resolution); defaults.stabilize_kimg and fade_kimg must then be 0.")
     d_repeats: int = Field(1, ge=1, description="D steps per G step (official D_repeats).")
-    minibatch_repeats: int = Field(4, ge=1, description="Minibatches (D steps + G step) run between updates of the schedule: level of detail, minibatch, learning rate and the optimizer-reset check (official TF minibatch_repeats = 4; the Theano original: 1).")
+    minibatch_repeats: int = Field(4, ge=1, description="Minibatches (D steps + G step) run between updates of the schedule: level of detail, minibatch, learning rate and the optimizer-reset check (official TF minibatch_repeats = 4; the Theano original: 1). spec_version 1's default: 1.")
     lr_rampup: LRRampup = Field(default_factory=LRRampup, description="Learning-rate ramp-up; default none.")
     g_ema_decay: float = Field(0.999, ge=0, lt=1, description="Decay of the generator's exponential moving average used for samples and evaluation; updated with every D step from G's weights before that iteration's G step, as the official Gs_update_op.")
     mirror_augment: bool = Field(False, description="Random horizontal flips of the real images.")
@@ -165,7 +173,7 @@ class Evaluation(_Strict):
     metrics: list[MetricName] = Field(["swd"], description="Metrics the trained model is scored with.")
     num_images: Annotated[int, Field(ge=1)] | dict[MetricName, Annotated[int, Field(ge=1)]] = Field(
         {m: OFFICIAL_NUM_IMAGES[m] for m in get_args(MetricName)},
-        description="Images per metric, generated and real (reals are cycled when the data set is smaller, as the official evaluation does; MS-SSIM uses num_images / 2 pairs): one number for every metric, or a mapping metric -> number whose missing metrics take the official count. Default: the official counts, swd 16384, fid 50000, kid 50000, msssim 20000 (10,000 pairs).")
+        description="Images per metric, generated and real (reals are cycled when the data set is smaller, as the official evaluation does; MS-SSIM uses num_images / 2 pairs): one number for every metric, or a mapping metric -> number whose missing metrics take the official count. Default: the official counts, swd 16384, fid 50000, kid 50000, msssim 20000 (10,000 pairs). spec_version 1's default: 10000 for every metric.")
 
     def count(self, metric: str) -> int:
         """Images for a registered metric: the spec's number for it (SWD's for its noise floor), else the
@@ -186,9 +194,9 @@ class Conditioning(_Strict):
 
 
 class Spec(_Strict):
-    """A progan-zoo architecture spec, format version 1."""
+    """A progan-zoo architecture spec."""
 
-    spec_version: Literal[1] = Field(description="Spec format version.")
+    spec_version: Literal[1, 2, 3] = Field(description="Spec format version: it fixes what every key left out means (1: the defaults of the shipped mnist-32's time, 2: the official code's, 3: version 2 plus the keys of the paper's Table 1 rows: g_activation, g_output, batch_norm, layer_norm, mbdisc_kernels, mbdisc_kernel_dim, training.progressive); `progan-zoo migrate` moves a file to the newest with the same meaning.")
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="Name of the spec (lower case, digits, '.', '_', '-').")
     revision: int = Field(ge=1, description="Revision of this spec; bump it when its content changes.")
     source: str = Field(min_length=1, description="Where the numbers come from (paper table, config).")
@@ -202,7 +210,7 @@ class Spec(_Strict):
 
 
 def json_schema() -> dict:
-    """The JSON Schema of spec format v1, generated from the pydantic models."""
+    """The JSON Schema of spec files, generated from the pydantic models."""
     schema = Spec.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://github.com/progan-zoo/progan-zoo/spec.schema.json"

@@ -113,12 +113,13 @@ def compile_report(graph: nx.DiGraph, spec: Spec, file: str, fade: bool = False)
     res = graph.graph["resolutions"]
     head = (f"{spec.name} rev {spec.revision} ({file}): {res[0]}x{res[0]} -> {res[-1]}x{res[-1]}, "
             f"{len(res)} stages, latent {spec.architecture.latent_size}, {spec.architecture.image_channels} image channel(s)")
-    return "\n\n".join([
-        head,
-        network_table(graph, "G", fade),
-        network_table(graph, "D", fade),
-        f"G: {g_total:,} parameters ({human(g_total)})\nD: {d_total:,} parameters ({human(d_total)})",
-    ])
+    totals = f"G: {g_total:,} parameters ({human(g_total)})\nD: {d_total:,} parameters ({human(d_total)})"
+    # Ops from installed packages (progan_zoo.ops entry points) are named with the package they came from.
+    plugins = sorted({(a["op"], OPS.get(a["op"]).plugin) for _, a in graph.nodes(data=True)
+                      if a["op"] in OPS and OPS.get(a["op"]).plugin})
+    if plugins:
+        totals += "\nplug-in ops: " + ", ".join(f"{op} (from {dist})" for op, dist in plugins)
+    return "\n\n".join([head, network_table(graph, "G", fade), network_table(graph, "D", fade), totals])
 
 
 def compile_json(graph: nx.DiGraph, spec: Spec, raw: RawSpec, fade: bool = False) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """Stage 2: check a raw spec against the JSON Schema, build the pydantic model, apply cross-field rules.
 
 Order matters for the messages: the version is checked first (so a future spec is refused with
-the versions we know), then the JSON Schema on the raw YAML (so every error has a position),
-then pydantic (the source of truth), then the cross-field rules, all of which live here.
+the versions we know), then the JSON Schema on the raw YAML (so every error has a position), then
+the version's defaults are written in (defaults.py), then pydantic (the source of truth), then the
+cross-field rules, all of which live here. The Spec returned is the resolved one: no value in it
+comes from a pydantic default.
 Every problem is raised as one ``SpecError``: ``file:line:col: key.path: what (hint: fix)``.
 """
 
@@ -15,20 +17,11 @@ from typing import Any
 import jsonschema
 from pydantic import ValidationError
 
+from .defaults import ADDED, added_after, defaults_table, resolve_data, row_layers
 from .errors import SpecError
 from .load import RawSpec, format_path
-from .ops import OPS, LayerCtx
-from .schema import (
-    DEFAULT_D_BLOCK,
-    DEFAULT_D_LAST,
-    DEFAULT_G_BLOCK,
-    DEFAULT_G_FIRST,
-    FUSED_D_BLOCK,
-    FUSED_G_BLOCK,
-    SPEC_VERSIONS,
-    Spec,
-    json_schema,
-)
+from .ops import OPS, LayerCtx, plugin_hint
+from .schema import SPEC_VERSIONS, Spec, json_schema
 
 _NETWORK = {"generator": "G", "discriminator": "D"}
 
@@ -43,7 +36,7 @@ def validate(raw: RawSpec) -> Spec:
     _check_version(raw)
     _check_schema(raw)
     try:
-        spec = Spec.model_validate(raw.data)
+        spec = Spec.model_validate(resolve_data(raw.data))
     except ValidationError as exc:  # rare: the schema already passed
         err = exc.errors()[0]
         raise raw.error(list(err["loc"]), err["msg"], "see docs/spec.md for this field", at_value=True) from None
@@ -62,6 +55,16 @@ def _check_version(raw: RawSpec) -> None:
     if isinstance(version, bool) or version not in SPEC_VERSIONS:
         raise raw.error(["spec_version"], f"unknown spec_version {version!r}; this progan-zoo knows version(s) {known}",
                         "upgrade progan-zoo, or write the spec in a known version", at_value=True)
+    for key in added_after(version):  # keys of a newer version (defaults.ADDED)
+        path = key.split(".")
+        node = raw.data
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and path[-1] in node:
+            newer = min(n for n, keys in ADDED.items() if key in keys)
+            raise raw.error(path, f"'{path[-1]}' needs spec_version {newer} or later; this file is version {version}",
+                            f"set spec_version: {newer}; it only added keys, so nothing else in the file changes meaning",
+                            at_value=False)
 
 
 # --------------------------------------------------------------------------- JSON Schema errors
@@ -129,7 +132,7 @@ def _schema_message(err: jsonschema.ValidationError) -> tuple[list, str, str | N
                 other = "discriminator" if network == "generator" else "generator"
                 hint = f"'{err.instance}' is a {other} op"
             elif not _did_you_mean(str(err.instance), choices):
-                hint = "the layer ops are listed in docs/spec.md"
+                hint = plugin_hint(str(err.instance))
             return path, f"unknown layer op {_describe(err.instance)} for the {network}; known: {known}", hint, True
         return path, f"expected one of {', '.join(choices)}, got {_describe(err.instance)}", hint, True
     if v == "const":
@@ -174,20 +177,18 @@ def _check_schema(raw: RawSpec) -> None:
 # --------------------------------------------------------------------------- cross-field rules
 
 def g_layers(spec: Spec, index: int) -> list[str]:
-    """Layers of generator row ``index`` with the defaults applied."""
-    row = spec.architecture.generator[index]
-    fused = spec.architecture.options.fused_scale
-    return list(row.layers) if row.layers else list(DEFAULT_G_FIRST if index == 0 else
-                                                    FUSED_G_BLOCK if fused else DEFAULT_G_BLOCK)
+    """Layers of generator row ``index`` (a validated spec has them all; else the version's defaults)."""
+    rows = spec.architecture.generator
+    return list(rows[index].layers or row_layers(defaults_table(spec.spec_version), "generator", index, len(rows),
+                                                 spec.architecture.options.fused_scale))
 
 
 def d_layers(spec: Spec, index: int) -> list[str]:
     """Layers of discriminator row ``index`` (rows run from the top resolution down to 4)."""
     rows = spec.architecture.discriminator
-    row = rows[index]
-    fused = spec.architecture.options.fused_scale
-    return list(row.layers) if row.layers else list(DEFAULT_D_LAST if index == len(rows) - 1 else
-                                                    FUSED_D_BLOCK if fused else DEFAULT_D_BLOCK)
+    return list(rows[index].layers or row_layers(defaults_table(spec.spec_version), "discriminator", index,
+                                                 len(rows), spec.architecture.options.fused_scale,
+                                                 spec.architecture.options.model_dump()))
 
 
 def _err(raw: RawSpec | None, path: list, message: str, hint: str | None = None, at_value: bool = True) -> SpecError:
@@ -271,9 +272,24 @@ def check_rules(spec: Spec, raw: RawSpec | None = None) -> None:
         if not last and (any(map(_is_dense, layers)) or n_mbstd):
             raise _err(raw, path, "dense4x4 and mbstd are only allowed in the 4x4 discriminator row",
                        "use conv3x3 and downsample here")
-        if last and (downs or layers[-1] != "dense4x4" or layers.count("dense4x4") != 1 or n_mbstd > 1):
-            raise _err(raw, path, "the 4x4 discriminator row must end with its only dense4x4, have at most one mbstd "
-                       "and not downsample", "use layers: [mbstd, conv3x3, dense4x4]")
+        # Ops on D's flat [N, C] vector (mbdisc) may only follow the 4x4 row's dense4x4.
+        n_flat = sum(OPS.get(op).flat for op in layers)
+        if not last and n_flat:
+            raise _err(raw, path, f"{next(op for op in layers if OPS.get(op).flat)} works on D's final vector: it is "
+                       "only allowed after dense4x4 in the 4x4 discriminator row", "remove it from this row")
+        body = layers[:len(layers) - n_flat] if last else layers
+        if last and (downs or body[-1] != "dense4x4" or layers.count("dense4x4") != 1 or n_mbstd > 1
+                     or any(OPS.get(op).flat for op in body)):
+            raise _err(raw, path, "the 4x4 discriminator row must end with its only dense4x4 (followed only by mbdisc), "
+                       "have at most one mbstd and not downsample", "use layers: [mbstd, conv3x3, dense4x4]")
+        n_mbdisc = layers.count("mbdisc")
+        if last and (arch.options.mbdisc_kernels > 0) != bool(n_mbdisc) or n_mbdisc > 1:
+            if n_mbdisc:
+                raise _err(raw, path, f"the 4x4 row has an mbdisc layer but mbdisc_kernels is {arch.options.mbdisc_kernels}"
+                           if n_mbdisc == 1 else "the 4x4 row has more than one mbdisc layer",
+                           "remove mbdisc, or set architecture.options.mbdisc_kernels (the paper's row e*: 100)")
+            raise _err(raw, path, f"mbdisc_kernels is {arch.options.mbdisc_kernels} but the 4x4 row has no mbdisc layer",
+                       "add mbdisc after dense4x4, or set architecture.options.mbdisc_kernels: 0")
         if last and mbstd_on and not n_mbstd:
             raise _err(raw, path, f"mbstd_group_size is {arch.options.mbstd_group_size} but the 4x4 row has no mbstd layer",
                        "add mbstd first, or set architecture.options.mbstd_group_size: 0")
@@ -296,6 +312,21 @@ def check_rules(spec: Spec, raw: RawSpec | None = None) -> None:
         raise _err(raw, ["architecture", "options", "mbstd_num_features"],
                    f"{n_feat} minibatch-stddev features do not divide the 4x4 block's {d_rows[-1].channels[0]} channels",
                    "each feature averages an equal share of the channels: use a divisor, e.g. 1")
+
+    # Without progressive growing there are no phases: every image trains the final resolution.
+    if not spec.training.progressive:
+        for key in ("stabilize_kimg", "fade_kimg"):
+            if getattr(spec.training.defaults, key) != 0:
+                raise _err(raw, ["training", "defaults", key],
+                           f"{key} is {getattr(spec.training.defaults, key):g} but training.progressive is false: "
+                           "there are no phases, the final resolution trains from the first image",
+                           f"set {key}: 0, or training.progressive: true")
+        for i, row in enumerate(spec.training.schedule):
+            for key in ("stabilize_kimg", "fade_kimg"):
+                if getattr(row, key) is not None:
+                    raise _err(raw, ["training", "schedule", i, key],
+                               f"{key} does not apply: training.progressive is false",
+                               f"remove {key} from this row, or set training.progressive: true", at_value=False)
 
     # Schedule rows.
     seen: set[int] = set()
@@ -326,7 +357,9 @@ def check_rules(spec: Spec, raw: RawSpec | None = None) -> None:
     # Loss parameters that do not apply to the chosen loss.
     loss = spec.training.loss
     if loss.name != "wgan_gp":
-        stray = sorted(loss.model_fields_set & {"gp_lambda", "gp_target", "drift", "gp_at"})
+        # Keys the file gives (defaults are written into every resolved spec, so ask the file).
+        given = set(((raw.data.get("training") or {}).get("loss") or {}) if raw else loss.model_fields_set)
+        stray = sorted(given & {"gp_lambda", "gp_target", "drift", "gp_at"})
         if stray:
             raise _err(raw, ["training", "loss", stray[0]], f"'{stray[0]}' only applies to wgan_gp, not {loss.name}",
                        f"remove '{stray[0]}', or use name: wgan_gp", at_value=False)
@@ -452,6 +485,10 @@ def check_size_fields(spec: Spec, raw: RawSpec | None = None) -> None:
         if _over(mb, MAX_MINIBATCH):
             raise _err(raw, path, f"minibatch {mb} exceeds the limit {MAX_MINIBATCH}", "the paper uses 4 to 512")
     opts = arch.options
+    for key in ("mbdisc_kernels", "mbdisc_kernel_dim"):
+        if _over(getattr(opts, key), MAX_WIDTH):
+            raise _err(raw, ["architecture", "options", key], f"{key} {getattr(opts, key)} exceeds the limit {MAX_WIDTH}",
+                       "the paper's row e* uses 100 kernels of 5 dimensions")
     for key in ("mbstd_group_size", "mbstd_num_features"):
         if _over(getattr(opts, key), MAX_WIDTH):
             raise _err(raw, ["architecture", "options", key], f"{key} {getattr(opts, key)} exceeds the limit {MAX_WIDTH}",
@@ -510,7 +547,8 @@ def _layer_sizes(spec: Spec) -> list[tuple[list, str, int, int]]:
             op = OPS.get(op_name)
             want = cout if j == weighted[-1] else cin
             ctx = LayerCtx("D", res, channels, want if op.takes_channels else channels,
-                           mbstd_num_features=arch.options.mbstd_num_features)
+                           mbstd_num_features=arch.options.mbstd_num_features,
+                           mbdisc_kernels=arch.options.mbdisc_kernels, mbdisc_kernel_dim=arch.options.mbdisc_kernel_dim)
             size, channels = op.out_size(size), op.out_channels(ctx)
             if op.takes_channels:
                 out.append((path + [1 if j == weighted[-1] else 0], f"{res}x{res} discriminator {op_name}",

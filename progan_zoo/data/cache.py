@@ -43,7 +43,7 @@ from typing import Iterator
 import numpy as np
 
 from progan_zoo.errors import UserError
-from progan_zoo.fsutil import fsync_path
+from progan_zoo.fsutil import fsync_path, missing_dirs, remove_empty
 
 from .images import downsample_to, is_power_of_two, iter_levels
 from .labels import Labels, builtin_labels, file_labels, folder_labels, write_cache_labels
@@ -215,6 +215,7 @@ def create_cache(src: str | Path, out: str | Path, resolution: int, channels: in
     classes = source_labels(src, source, labels)   # checked before anything is written
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    made = missing_dirs(tmp.parent)
     tmp.mkdir(parents=True)
     n = len(source) if builtin is None else len(builtin)
     resolutions = [r for r, _ in iter_levels(np.zeros((1, 1, resolution, resolution), np.uint8), lowest)]
@@ -253,7 +254,8 @@ def create_cache(src: str | Path, out: str | Path, resolution: int, channels: in
         label_entry = write_cache_labels(tmp, classes) if classes is not None else None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # a failed build leaves nothing behind (a kill leaves OUT.tmp,
-        raise                                   # which has no manifest, so nothing accepts it)
+        remove_empty(made)                      # which has no manifest, so nothing accepts it)
+        raise
     manifest = {
         "format": FORMAT, "version": VERSION, "count": n, "channels": channels, "resolution": resolution,
         "levels": {str(r): level_file(r) for r in sorted(resolutions)}, "source": str(src), "crop": crop,

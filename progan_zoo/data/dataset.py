@@ -12,6 +12,7 @@ sample ``i`` into group ``i % M``, hold the same images as in a single process).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -165,3 +166,15 @@ class RealLoader:
 
     def load_state_dict(self, state: dict) -> None:
         self.seed, self.epoch, self.position = int(state["seed"]), int(state["epoch"]), int(state["position"])
+
+
+def real_images(data: str, resolution: int, channels: int, seed: int = 0, crop: str | None = None
+                ) -> tuple[Any, np.ndarray]:
+    """(uint8 [N, C, R, R] real images at ``resolution``, a seeded order of them).
+
+    A cache level stays memory-mapped: only the images a metric reads are loaded. The order stands in for
+    the official datasets' stored order (``dataset_tool.py`` writes them shuffled; our caches keep file
+    order), so the first images of the stream are a random sample even of sorted data.
+    """
+    level = open_dataset(data, resolution, channels, progress=True, crop=crop).level(resolution)
+    return level, np.random.default_rng(seed).permutation(len(level))

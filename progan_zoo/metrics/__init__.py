@@ -41,7 +41,7 @@ _LAZY = {
     "sliced_wasserstein_distance": "progan_zoo.metrics.swd",
     "swd_noise_floor": "progan_zoo.metrics.swd",
     "fid_kid": "progan_zoo.metrics.fid",
-    "convert_fid_helper_weights": "progan_zoo.metrics.fid",
+    "convert_fid_helper_weights": "progan_zoo.metrics.inception",
     "ms_ssim": "progan_zoo.metrics.msssim",
     "evaluate": "progan_zoo.metrics.evaluate",
     "format_table": "progan_zoo.metrics.evaluate",

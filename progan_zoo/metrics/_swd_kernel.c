@@ -273,10 +273,12 @@ static void w1_row(const float *a, const int32_t *ma, long na, double sa, const 
                 t->ce0[c - 1], t->ce1[c - 1], t->cd[c - 1], acc);
 }
 
+/* Frees every block and clears the struct, so a second call (after a failed scratch_alloc) frees nothing twice. */
 static void scratch_free(scratch_t *t) {
     free(t->ha); free(t->hb); free(t->h); free(t->slot); free(t->ce0); free(t->ce1); free(t->ga); free(t->gb);
     free(t->cd); free(t->gwa); free(t->gwb); free(t->oa); free(t->ob); free(t->pa); free(t->pb); free(t->sel);
     free(t->edges);
+    memset(t, 0, sizeof *t);
 }
 
 static int scratch_alloc(scratch_t *t, long kmax, long nmax) {
@@ -340,7 +342,7 @@ static PyObject *w1_rows(PyObject *self, PyObject *args) {
         failed = acc.failed;
         ((double *)out.buf)[r] = acc.total;
     }
-    if (t.ha) scratch_free(&t);
+    scratch_free(&t);
     Py_END_ALLOW_THREADS
     if (failed) PyErr_NoMemory();
     else { Py_INCREF(Py_None); result = Py_None; }

@@ -101,7 +101,7 @@ class MetricContext:
         import torch
 
         from progan_zoo.metrics.reals import RealStream, is_indexable
-        from progan_zoo.metrics.swd import iter_batches
+        from progan_zoo.metrics.batches import iter_batches
 
         real = self.need_real("data")
         num = self.num if num is None else int(num)

@@ -64,7 +64,7 @@ def _as_source(real: Any, limit: int) -> Any:
     once (up to ``limit`` images) into a tensor so that every metric sees the same images."""
     if real is None or is_indexable(real):
         return real
-    from progan_zoo.metrics.swd import iter_batches
+    from progan_zoo.metrics.batches import iter_batches
 
     batches = [b.cpu() for b in iter_batches(real, limit=limit)]
     if not batches:

@@ -70,6 +70,17 @@ def _downsample(x: torch.Tensor) -> torch.Tensor:
     return (x[..., 0::2, 0::2] + x[..., 1::2, 0::2] + x[..., 0::2, 1::2] + x[..., 1::2, 1::2]) * 0.25
 
 
+def ssim(img1: torch.Tensor, img2: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Single-scale SSIM of each pair: [N, C, H, W] in [0, 255] -> [N], differentiable.
+
+    The first scale of ``ms_ssim`` (Wang et al. 2004's Gaussian-window SSIM, 'valid' filtering; the window
+    shrinks for images under 11 pixels a side). Projection scores and optimises reconstructions with it.
+    """
+    if img1.shape != img2.shape or img1.dim() != 4:
+        raise MSSSIMError(f"SSIM needs two [N, C, H, W] batches of the same shape, got {tuple(img1.shape)} and {tuple(img2.shape)}")
+    return _ssim_cs(img1.to(dtype), img2.to(dtype))[0]
+
+
 def ms_ssim(img1: torch.Tensor, img2: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """MS-SSIM of each pair (img1[i], img2[i]): [N, C, H, W] images in [0, 255] (uint8 or float) -> [N].
 

@@ -10,35 +10,23 @@ repeats, times 1e3. Reported: every level and their average (``swd_<res>``, ``sw
 What is ours: vectorized torch (CPU or CUDA), streaming (images arrive in batches, only the 128
 descriptors/image/level are kept), and our own random streams (``torch.Generator``): patch positions
 depend only on (seed, set, image index), directions only on the seed, so results do not depend on the batch
-size or the device. The 1-D Wasserstein distances are exact, as officially: on CPU, NumPy's SIMD sort on
-contiguous rows of projections, several directions per task, one task per core (``_sorted_rows``,
-``_level_distance``); levels with repeated patches go to the optional C kernel (``_swd_kernel.c``), which
-integrates |F_a - F_b| over buckets and refines only where the two CDFs cross, with the repeats as weights.
-Greyscale sets keep one channel and sum the directions over the three (``_projection``).
+size or the device. The 1-D Wasserstein distances are exact, as officially: ``w1`` is that engine (sorted
+projections, or the optional C kernel for levels with repeated patches). Images arrive through
+``batches.iter_batches``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterable, Iterator, Literal, Sequence
+from typing import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from progan_zoo.errors import UserError
-
-try:  # optional C extension (setup.py); without it the NumPy sort path gives the same numbers
-    from progan_zoo.metrics import _swd_kernel as _KERNEL_MODULE
-except ImportError:  # pragma: no cover - depends on the build
-    _KERNEL_MODULE = None
-
-# Whether levels with repeated patches use the C kernel (exact W1 without sorting or expanding the repeats).
-# Set PROGAN_ZOO_SWD_KERNEL=0, or this flag to False, to force the NumPy sort path.
-KERNEL = _KERNEL_MODULE is not None and os.environ.get("PROGAN_ZOO_SWD_KERNEL", "1") != "0"
+from .batches import ImageSource, iter_batches
+from .w1 import Method, SWDError, _intra_op_threads, _level_distance, _resolve_method
 
 NHOOD_SIZE = 7  # official nhood_size: 7x7 neighbourhoods
 NHOODS_PER_IMAGE = 128  # official nhoods_per_image
@@ -49,13 +37,6 @@ DESCRIPTOR_DIM = 3 * NHOOD_SIZE * NHOOD_SIZE  # 147
 
 # Random streams: one per role, so that real/fake patches and directions never share random numbers.
 STREAM_REAL, STREAM_FAKE, STREAM_DIRECTIONS = 0, 1, 2
-
-Method = Literal["auto", "sort"]
-
-
-class SWDError(UserError):
-    """Bad input to the SWD metric (wrong dtype, shape, counts)."""
-
 
 # ----------------------------------------------------------------------------------------------------------
 # Inputs
@@ -280,7 +261,7 @@ def finalize_descriptors(desc: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Sliced Wasserstein distance between two descriptor sets
+# Random directions (the W1 engine that uses them is w1.py)
 
 
 def random_directions(seed: int, num_levels: int, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -292,193 +273,6 @@ def random_directions(seed: int, num_levels: int, device: torch.device | str = "
     d = torch.randn(num_levels, DIR_REPEATS, DESCRIPTOR_DIM, DIRS_PER_REPEAT, dtype=torch.float64, generator=g)
     d = d / d.square().sum(dim=2, keepdim=True).sqrt()
     return d.float().to(device)
-
-
-def _projection(
-    directions: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, channels: int = 3
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fold the per-channel normalization into the directions: ((x - m) / s) . d == x . (d / s) - (m / s) . d.
-
-    Returns the scaled directions transposed [D, C*49] (float32) and the per-direction shift [D] (float64),
-    so the raw descriptors are projected directly and never copied into a normalized set. ``channels=1``:
-    greyscale descriptors stored once for the three equal channels (the official code tiles grey to RGB);
-    x . d over the tiled descriptor is x . (d_r + d_g + d_b), a third of the projection work.
-    """
-    per_comp = NHOOD_SIZE * NHOOD_SIZE
-    dev = directions.device
-    inv = (1.0 / std).repeat_interleave(per_comp).to(dev)  # [147], channel-major like the descriptor
-    w = directions.double() * inv.view(-1, 1)  # [147, D]
-    m = mean.repeat_interleave(per_comp).to(dev)
-    if channels == 1:
-        w, m = w.view(3, per_comp, -1).sum(dim=0), m[:per_comp]  # grey: the three channels' means are equal
-    w = w.float()
-    shift = (w.double() * m.view(-1, 1)).sum(dim=0)
-    return w.t().contiguous(), shift
-
-
-SORT_ELEMENTS = 1 << 25  # projections held per set and task on CPU (128 MB): rows = this / N, in [8, 64]
-
-
-def _rows_per_task(n: int) -> int:
-    """Directions projected and sorted per CPU task: many (a GEMM with few rows re-reads all descriptors for
-    little work: 8 rows cost 3x per row what 128 do here), within a memory bound per worker."""
-    rows = 8
-    while rows < 64 and 2 * rows * n <= SORT_ELEMENTS:
-        rows *= 2
-    return rows
-
-
-def _sorted_rows(p: torch.Tensor) -> torch.Tensor:
-    """Each row of a contiguous [rows, N] float32 tensor sorted ascending (in place on CPU).
-
-    On CPU this is NumPy's quicksort, which dispatches float32 to SIMD sorting networks (x86-simd-sort,
-    AVX2 and AVX-512, NumPy >= 2.0): measured ~30x faster than torch.sort on this 2-core AVX2 machine,
-    ~4x faster than a histogram-based exact W1 we used before, and it releases the GIL, so worker threads
-    sort in parallel. The values are the same; only the speed differs.
-    """
-    if p.device.type == "cpu":
-        p.numpy().sort(axis=1)
-        return p
-    return torch.sort(p, dim=1).values
-
-
-def _project(w: torch.Tensor, x: torch.Tensor, expand: torch.Tensor | None, buf: torch.Tensor | None, ubuf: torch.Tensor | None) -> torch.Tensor:
-    """Projections [rows, N] of descriptors ``x`` [M, 147] on the rows of ``w`` [rows, 147].
-
-    ``expand`` [N]: column index repeating each distinct descriptor by its multiplicity (None: M == N).
-    ``buf``/``ubuf``: reused outputs (CPU: fresh 40 MB allocations page-fault on every call).
-    """
-    if expand is None:
-        return torch.mm(w, x.t(), out=buf) if buf is not None else torch.mm(w, x.t())
-    p = torch.mm(w, x.t(), out=ubuf) if ubuf is not None else torch.mm(w, x.t())
-    return torch.index_select(p, 1, expand, out=buf) if buf is not None else p.index_select(1, expand)
-
-
-@contextlib.contextmanager
-def _full_precision_matmul() -> Iterator[None]:
-    # TF32 would change the projections at the 1e-3 level; the official projections are float32 matmuls.
-    old = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = old
-
-
-@contextlib.contextmanager
-def _intra_op_threads(n: int) -> Iterator[None]:
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def _resolve_method(method: Method) -> None:
-    if method not in ("auto", "sort"):
-        raise SWDError(f"unknown SWD method {method!r}; known: auto, sort")
-
-
-def _level_distance(
-    xa: torch.Tensor,
-    xb: torch.Tensor,
-    moments_a: tuple[torch.Tensor, torch.Tensor],
-    moments_b: tuple[torch.Tensor, torch.Tensor],
-    directions: torch.Tensor,
-    method: Method = "auto",
-    mult_a: torch.Tensor | None = None,
-    mult_b: torch.Tensor | None = None,
-) -> float:
-    """Official sliced_wasserstein on one level: mean over repeats of mean_{i,dir} |a_(i) - b_(i)|.
-
-    ``xa``/``xb``: raw descriptors [M, 147] (or [M, 49] for greyscale sets) with multiplicities ``mult_*`` (None: 1) and per-channel
-    (mean, std); ``directions``: [repeats, 147, dirs]. Directions go in chunks of rows [chunk, N]: project,
-    sort each row, sum |a_(i) - b_(i)|. On CPU the chunks go to one worker thread per core, each
-    single-threaded, which uses the cores without nested OpenMP teams (those stall on a busy machine).
-    The normalization shifts are constant per row, so they are left out of the sort and subtracted once:
-    a_(i) - b_(i) - (shift_a - shift_b).
-    """
-    _resolve_method(method)
-    dev = xa.device
-    na_total = xa.shape[0] if mult_a is None else int(mult_a.sum())
-    nb_total = xb.shape[0] if mult_b is None else int(mult_b.sum())
-    if na_total != nb_total:
-        raise SWDError(f"SWD needs as many descriptors in both sets, got {na_total} and {nb_total}")
-    n = na_total
-    expand_a = None if mult_a is None else torch.repeat_interleave(torch.arange(xa.shape[0], device=dev), mult_a.long())
-    expand_b = None if mult_b is None else torch.repeat_interleave(torch.arange(xb.shape[0], device=dev), mult_b.long())
-    repeats, _, ndirs = directions.shape
-    ca, cb = xa.shape[1] // (NHOOD_SIZE * NHOOD_SIZE), xb.shape[1] // (NHOOD_SIZE * NHOOD_SIZE)
-    projections = [(_projection(directions[r], *moments_a, ca), _projection(directions[r], *moments_b, cb)) for r in range(repeats)]
-    cpu = dev.type == "cpu"
-    rows = _rows_per_task(n) if cpu else int(min(ndirs, max(1, (1 << 26) // max(n, 1))))
-    local = threading.local()
-
-    # Levels with multiplicities: the C kernel takes the distinct projections with their counts, so nothing
-    # is expanded or sorted. It measured ~1.7x faster than expand + NumPy sort on the 16x16 level (56% distinct)
-    # and ~1.5x slower than NumPy's sort on rows without repeats, so those keep the sort.
-    weighted = cpu and KERNEL and (mult_a is not None or mult_b is not None)
-    ma_np = (mult_a.int().contiguous().numpy() if mult_a is not None else None) if weighted else None
-    mb_np = (mult_b.int().contiguous().numpy() if mult_b is not None else None) if weighted else None
-
-    def job(r: int, j: int) -> float:
-        (wa, sa), (wb, sb) = projections[r]
-        c = min(rows, ndirs - j)
-        if weighted:
-            if not hasattr(local, "wbufs"):  # reused: fresh 40 MB outputs page-fault on every call
-                local.wbufs = (torch.empty(rows, xa.shape[0]), torch.empty(rows, xb.shape[0]))
-            pa = torch.mm(wa[j : j + c], xa.t(), out=local.wbufs[0][:c]).numpy()  # [c, Ma] distinct descriptors only
-            pb = torch.mm(wb[j : j + c], xb.t(), out=local.wbufs[1][:c]).numpy()
-            out = np.empty(c)
-            _KERNEL_MODULE.w1_rows(
-                c, pa.shape[1], pb.shape[1], pa, pb,
-                ma_np if ma_np is not None else b"", mb_np if mb_np is not None else b"",
-                sa[j : j + c].contiguous().numpy(), sb[j : j + c].contiguous().numpy(), out,
-                ma_np is not None, mb_np is not None,
-            )
-            return float(out.sum())
-        bufs: list[torch.Tensor | None] = [None] * 4
-        if cpu:
-            if not hasattr(local, "bufs"):
-                # a, b and the distinct-descriptor projections before expanding (shared by a and b)
-                local.bufs = [torch.empty(rows * m) for m in (n, n, max(xa.shape[0], xb.shape[0]))]
-            bufs = [b[: c * (b.numel() // rows)] for b in local.bufs]
-            bufs = [bufs[0].view(c, n), bufs[1].view(c, n), bufs[2][: c * xa.shape[0]].view(c, -1), bufs[2][: c * xb.shape[0]].view(c, -1)]
-        a = _sorted_rows(_project(wa[j : j + c], xa, expand_a, bufs[0], bufs[2]))  # [c, N]
-        b = _sorted_rows(_project(wb[j : j + c], xb, expand_b, bufs[1], bufs[3]))
-        if cpu and KERNEL:  # one pass over both in C instead of four in torch
-            out = np.empty(c)
-            _KERNEL_MODULE.l1_rows(c, n, a.numpy(), b.numpy(), (sa[j : j + c] - sb[j : j + c]).contiguous().numpy(), out)
-            return float(out.sum())
-        delta = (sa[j : j + c] - sb[j : j + c]).float().view(c, 1)
-        return float(a.sub_(b).sub_(delta).abs_().sum(dtype=torch.float64))
-
-    tasks = [(r, j) for r in range(repeats) for j in range(0, ndirs, rows)]
-    if cpu:
-        workers = max(1, min(torch.get_num_threads(), os.cpu_count() or 1, len(tasks)))
-        with _intra_op_threads(1):
-            if workers == 1:
-                sums = [job(r, j) for r, j in tasks]
-            else:
-                with ThreadPoolExecutor(workers) as pool:
-                    sums = list(pool.map(lambda t: job(*t), tasks))
-    else:
-        with _full_precision_matmul():
-            sums = [job(r, j) for r, j in tasks]
-    per_repeat = [0.0] * repeats
-    for (r, _), v in zip(tasks, sums):
-        per_repeat[r] += v / (n * ndirs)
-    return sum(per_repeat) / len(per_repeat)
-
-
-def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: torch.Tensor, method: Method = "auto") -> float:
-    """Official ``sliced_wasserstein`` for normalized descriptors ``a``, ``b`` [N, 147] (same N).
-
-    ``directions``: [repeats, 147, dirs]. Returns the raw distance (not yet x1e3).
-    """
-    unit = (torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64))
-    return _level_distance(a, b, unit, unit, directions.to(a.device), method)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -615,29 +409,6 @@ class SWD:
 
 # ----------------------------------------------------------------------------------------------------------
 # One-shot helpers
-
-ImageSource = torch.Tensor | Iterable[torch.Tensor]
-
-
-def iter_batches(source: ImageSource, batch_size: int = 64, limit: int | None = None) -> Iterator[torch.Tensor]:
-    """Yield uint8 NCHW batches from a tensor [N, C, H, W] or an iterable of batches, up to ``limit`` images."""
-    if isinstance(source, torch.Tensor):
-        end = source.shape[0] if limit is None else min(limit, source.shape[0])
-        for i in range(0, end, batch_size):
-            yield source[i : min(i + batch_size, end)]
-        return
-    seen = 0
-    for batch in source:
-        if isinstance(batch, (tuple, list)):  # (images, labels) from a DataLoader
-            batch = batch[0]
-        if limit is not None and seen + batch.shape[0] > limit:
-            batch = batch[: limit - seen]
-        if batch.shape[0]:
-            yield batch
-        seen += batch.shape[0]
-        if limit is not None and seen >= limit:
-            return
-
 
 def sliced_wasserstein_distance(
     real: ImageSource,

@@ -1,11 +1,14 @@
 """Network building blocks: equalized layers, pixel norm, minibatch stddev, growable G and D."""
 
 from .layers import (
+    BatchNorm,
     Downsample2x,
     EqualizedConv2d,
     EqualizedConvDown2d,
     EqualizedLinear,
     EqualizedUpConv2d,
+    LayerNorm,
+    MinibatchDiscrimination,
     MinibatchStddev,
     MinibatchStddevGanZoo,
     PixelNorm,
@@ -18,7 +21,7 @@ from .layers import (
 from .networks import Block, Discriminator, Generator, one_hot, split_scores
 
 __all__ = [
-    "Block", "Discriminator", "Downsample2x", "EqualizedConv2d", "EqualizedConvDown2d", "EqualizedLinear",
-    "EqualizedUpConv2d", "Generator", "MinibatchStddev", "MinibatchStddevGanZoo", "PixelNorm", "Upsample2x",
+    "BatchNorm", "Block", "Discriminator", "Downsample2x", "EqualizedConv2d", "EqualizedConvDown2d", "EqualizedLinear",
+    "EqualizedUpConv2d", "Generator", "LayerNorm", "MinibatchDiscrimination", "MinibatchStddev", "MinibatchStddevGanZoo", "PixelNorm", "Upsample2x",
     "downsample2x", "lerp", "one_hot", "pixel_norm", "split_scores", "upsample2x",
 ]

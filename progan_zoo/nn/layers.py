@@ -22,17 +22,20 @@ class _EqualizedKernel(nn.Module):
 
     Only ``weight`` and ``bias`` are parameters, registered in that order, so state_dict keys and the
     random numbers drawn at init are those of each layer written out in full.
+    With ``norm`` ("batch" or "layer") the bias moves into the normalization, which runs between the
+    convolution and the activation (the Theano code's lasagne ``batch_norm`` and ``LayerNormLayer``
+    both take over the layer's bias and nonlinearity).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, gain: float, equalized: bool,
-                 transposed: bool = False) -> None:
+                 transposed: bool = False, norm: str | None = None) -> None:
         super().__init__()
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
         std = gain / math.sqrt(in_channels * kernel_size * kernel_size)
         # A transposed conv stores [in, out, k, k] (the TF variable [k, k, out, in]); a conv [out, in, k, k].
         io = (in_channels, out_channels) if transposed else (out_channels, in_channels)
         self.weight = nn.Parameter(torch.randn(*io, kernel_size, kernel_size))
-        self.bias = nn.Parameter(torch.zeros(out_channels))
+        _add_bias_and_norm(self, out_channels, norm)
         self.scale = _init_scale(self.weight, std, equalized)
 
     def scaled_weight(self) -> torch.Tensor:
@@ -55,14 +58,15 @@ class EqualizedConv2d(_EqualizedKernel):
         equalized: bool = True,                # False: plain He init, no runtime scaling.
         lrelu_slope: float | None = None,      # None: linear output.
         pixel_norm_eps: float | None = None,   # Pixel norm after the activation (G only).
+        norm: str | None = None,               # "batch" (G) or "layer" (D) before the activation.
     ) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, gain, equalized)
+        super().__init__(in_channels, out_channels, kernel_size, gain, equalized, norm=norm)
         self.padding = kernel_size // 2
         self.lrelu_slope, self.pixel_norm_eps = lrelu_slope, pixel_norm_eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.conv2d(x, self.scaled_weight(), self.bias, padding=self.padding)  # [NCHW]
-        return _post(x, self.lrelu_slope, self.pixel_norm_eps)
+        return _post(_normed(self, x), self.lrelu_slope, self.pixel_norm_eps)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, k={self.kernel_size}, scale={self.scale:.4g}, "
@@ -89,15 +93,16 @@ class EqualizedUpConv2d(_EqualizedKernel):
         equalized: bool = True,
         lrelu_slope: float | None = None,
         pixel_norm_eps: float | None = None,
+        norm: str | None = None,
     ) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, gain, equalized, transposed=True)
+        super().__init__(in_channels, out_channels, kernel_size, gain, equalized, transposed=True, norm=norm)
         self.lrelu_slope, self.pixel_norm_eps = lrelu_slope, pixel_norm_eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = _shifted_sum(self.scaled_weight())                                 # [I, O, k+1, k+1]
         # TF 'SAME' conv2d_transpose with stride 2 and an even kernel crops (k+1)//2 - 1 ... here 1 per side.
         x = F.conv_transpose2d(x, w, self.bias, stride=2, padding=(self.kernel_size - 1) // 2)  # [N, O, 2H, 2W]
-        return _post(x, self.lrelu_slope, self.pixel_norm_eps)
+        return _post(_normed(self, x), self.lrelu_slope, self.pixel_norm_eps)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, k={self.kernel_size} fused up, scale={self.scale:.4g}, "
@@ -122,14 +127,15 @@ class EqualizedConvDown2d(_EqualizedKernel):
         gain: float = SQRT2,
         equalized: bool = True,
         lrelu_slope: float | None = None,
+        norm: str | None = None,
     ) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, gain, equalized)
+        super().__init__(in_channels, out_channels, kernel_size, gain, equalized, norm=norm)
         self.lrelu_slope = lrelu_slope
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = _shifted_sum(self.scaled_weight()) * 0.25                          # [O, I, k+1, k+1]
         x = F.conv2d(x, w, self.bias, stride=2, padding=(self.kernel_size - 1) // 2 + 0)  # [N, O, H/2, W/2]
-        return _post(x, self.lrelu_slope, None)
+        return _post(_normed(self, x), self.lrelu_slope, None)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, k={self.kernel_size} then avgpool, "
@@ -155,13 +161,14 @@ class EqualizedLinear(nn.Module):
         flatten_input: bool = False,
         reshape_to: tuple[int, int, int] | None = None,
         bias_per_map: bool = True,             # With reshape_to: one bias per map (official) or per value.
+        norm: str | None = None,               # "batch" or "layer" before the activation; takes the bias.
     ) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         std = gain / math.sqrt(in_features)
         self.weight = nn.Parameter(torch.randn(out_features, in_features))
         per_map = reshape_to is not None and bias_per_map
-        self.bias = nn.Parameter(torch.zeros(reshape_to[0] if per_map else out_features))
+        _add_bias_and_norm(self, reshape_to[0] if per_map else out_features, norm)
         self.bias_per_map = per_map
         self.scale = _init_scale(self.weight, std, equalized)
         self.lrelu_slope, self.pixel_norm_eps = lrelu_slope, pixel_norm_eps
@@ -177,11 +184,26 @@ class EqualizedLinear(nn.Module):
             x = F.linear(x, w, self.bias).reshape(-1, *self.reshape_to)  # [NCHW]
         else:
             x = F.linear(x, w).reshape(-1, *self.reshape_to)      # [NCHW]
-            x = x + self.bias.reshape(1, -1, 1, 1)
-        return _post(x, self.lrelu_slope, self.pixel_norm_eps)
+            if self.bias is not None:
+                x = x + self.bias.reshape(1, -1, 1, 1)
+        return _post(_normed(self, x), self.lrelu_slope, self.pixel_norm_eps)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, scale={self.scale:.4g}, lrelu={self.lrelu_slope}"
+
+
+def _add_bias_and_norm(layer: nn.Module, channels: int, norm: str | None) -> None:
+    """One bias per output map, or none when a normalization follows and brings its own shift."""
+    if norm is None:
+        layer.bias = nn.Parameter(torch.zeros(channels))
+        layer.norm = None
+        return
+    layer.register_parameter("bias", None)
+    layer.norm = BatchNorm(channels) if norm == "batch" else LayerNorm(channels)
+
+
+def _normed(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return x if layer.norm is None else layer.norm(x)
 
 
 def _scaled(weight: torch.Tensor, scale: float) -> torch.Tensor:
@@ -225,6 +247,71 @@ class PixelNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return pixel_norm(x, self.eps)
+
+
+class BatchNorm(nn.BatchNorm2d):
+    """Batch normalization as the WGAN-GP baseline's generator used it (Table 1 rows a-c; the Theano
+    ``G_paper`` with ``use_batchnorm``: lasagne ``batch_norm``): per feature map, statistics over the
+    minibatch and the pixels (biased variance), epsilon 1e-4, a learned scale and shift; running
+    averages with lasagne's alpha 0.1 serve eval mode (G_ema's samples). Works on [NC] and [NCHW].
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels, eps=1e-4, momentum=0.1)
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        if x.dim() not in (2, 4):
+            raise ValueError(f"BatchNorm expects [NC] or [NCHW], got {x.dim()} dimensions")
+
+
+class LayerNorm(nn.Module):
+    """Layer normalization as the baseline's discriminator used it (Table 1 rows a-c; the Theano
+    ``LayerNormLayer``, Ba et al. 2016): per sample, mean and std over all features and pixels,
+    epsilon 1e-4, then one learned scalar gain and one learned bias per feature map. Per-sample, so
+    the gradient penalty's per-image gradients stay independent (the reason WGAN-GP drops batch norm in D).
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-4) -> None:
+        super().__init__()
+        self.eps = eps
+        self.gain = nn.Parameter(torch.ones(()))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dims = tuple(range(1, x.dim()))
+        x = x - x.mean(dim=dims, keepdim=True)                              # [NC...]
+        x = x * torch.rsqrt(x.pow(2).mean(dim=dims, keepdim=True) + self.eps)
+        return x * self.gain + self.bias.reshape(1, -1, *([1] * (x.dim() - 2)))
+
+
+class MinibatchDiscrimination(nn.Module):
+    """Minibatch discrimination (Salimans et al. 2016, section 3.2), as Table 1 row (e*) ran it (the
+    Theano ``D_paper`` with ``mbdisc_kernels``: the improved-GAN ``MinibatchLayer`` after D's 4x4 dense
+    layer).
+
+    The input [N, A] is projected by a weight-normalized tensor T [A, K, B] to M [N, K, B]; for each
+    kernel k, c_k(i, j) = exp(-||M_ik - M_jk||_1) (an L1 distance over the B dimensions), and
+    o_k(i) = sum over j != i of c_k(i, j) + b_k. The output is [x, o]: A + K features. T is stored as
+    ``theta`` N(0, 0.05) with ``log_weight_scale`` 0 (each [A] column of T has norm exp(scale)); b starts at -1.
+    """
+
+    def __init__(self, in_features: int, num_kernels: int, kernel_dim: int) -> None:
+        super().__init__()
+        self.in_features, self.num_kernels, self.kernel_dim = in_features, num_kernels, kernel_dim
+        self.theta = nn.Parameter(torch.randn(in_features, num_kernels, kernel_dim) * 0.05)
+        self.log_weight_scale = nn.Parameter(torch.zeros(num_kernels, kernel_dim))
+        self.bias = nn.Parameter(torch.full((num_kernels,), -1.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)                                                         # [NA]
+        t = self.theta * (self.log_weight_scale.exp() / self.theta.pow(2).sum(dim=0).sqrt())  # [AKB]
+        m = torch.einsum("na,akb->nkb", x, t)                                    # [NKB]
+        dist = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(dim=3)                # [NNK]: [j, i, k]
+        close = torch.exp(-dist).sum(dim=0) - 1.0                                # [NK]: j == i adds exp(0)
+        return torch.cat([x, close + self.bias], dim=1)                          # [N(A+K)]
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, kernels={self.num_kernels}, dim={self.kernel_dim}"
 
 
 class MinibatchStddev(nn.Module):

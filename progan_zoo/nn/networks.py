@@ -72,6 +72,7 @@ class Generator(_Growable):
         normalize_latent: bool = True,      # Pixel norm on z before the first layer.
         pixel_norm_eps: float = 1e-8,
         label_size: int = 0,                # Classes; > 0: one-hot labels are concatenated to z.
+        tanh_output: bool = False,          # tanh on the (blended) image: the Theano tanh_at_end=1.0.
     ) -> None:
         super().__init__()
         if len(blocks) != len(to_rgb):
@@ -82,6 +83,7 @@ class Generator(_Growable):
         self.z_dim, self.image_channels = z_dim, image_channels
         self.normalize_latent, self.pixel_norm_eps = normalize_latent, pixel_norm_eps
         self.label_size = label_size
+        self.tanh_output = tanh_output
 
     def forward(self, z: torch.Tensor, stage: int | None = None, alpha: float | torch.Tensor = 1.0,
                 labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -101,7 +103,8 @@ class Generator(_Growable):
         if stage > 0 and not _is_one(alpha):
             old = upsample2x(stages[stage - 1].torgb(prev))          # [NCHW]
             img = lerp(old, img, alpha)
-        return img
+        # Theano G_paper puts its tanh after the level-of-detail blend (Gtanh after Glod).
+        return torch.tanh(img) if self.tanh_output else img
 
 
 def one_hot(labels: torch.Tensor | None, label_size: int, n: int) -> torch.Tensor:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -23,6 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -53,18 +55,49 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A run directory (its newest checkpoint) or a checkpoint folder -> the checkpoint folder."""
+def is_checkpoint_dir(path: Path) -> bool:
+    """A checkpoint folder: it holds the EMA generator's weights."""
+    return path.is_dir() and (path / "G_ema.safetensors").is_file()
+
+
+def is_run_dir(path: Path) -> bool:
+    """A run directory: its spec and a checkpoints folder."""
+    return path.is_dir() and (path / "checkpoints").is_dir() and (path / "spec.yaml").is_file()
+
+
+def find_checkpoint(path: str | Path, checkpoint: str | None = None) -> tuple[Path | None, Path]:
+    """(run dir or None, checkpoint folder) for a run or a checkpoint path: the one checkpoint
+    resolver of the package (resume, load, export and evaluate all come through here).
+
+    ``checkpoint`` picks one of a run's: a directory name (``ckpt-000150000``), a path, a number of
+    images shown, or ``latest`` (the default: the newest complete one).
+    """
+    from progan_zoo.errors import UsageError
+
     p = Path(path)
-    if (p / "state.json").is_file() and CKPT_RE.match(p.name):
-        return p
-    if p.is_dir():
-        ckpt = latest_checkpoint(p)
-        if ckpt is not None:
-            return ckpt
-        raise UserError(f"{path}: no complete checkpoint in {p / 'checkpoints'} "
-                        "(hint: give a run directory that has written a checkpoint, or a ckpt-XXXXXXXXX folder)")
-    raise UserError(f"{path}: no such run directory or checkpoint (hint: give RUN_DIR or RUN_DIR/checkpoints/ckpt-XXXXXXXXX)")
+    if is_checkpoint_dir(p):
+        run = p.parent.parent if p.parent.name == "checkpoints" else None
+        return run, p
+    if not is_run_dir(p):
+        raise UsageError(f"{p}: no complete checkpoint here: neither a run directory (spec.yaml + checkpoints/) nor "
+                         "a checkpoint (G_ema.safetensors + state.json); give the folder `progan-zoo train` wrote")
+    if checkpoint in (None, "", "latest"):
+        ck = latest_checkpoint(p)
+        if ck is None:
+            raise UserError(f"{p / 'checkpoints'}: no complete checkpoint yet (only .tmp ones or none); "
+                            "wait for the trainer to write one")
+        return p, ck
+    cand = Path(checkpoint)
+    if is_checkpoint_dir(cand):
+        return p, cand
+    if is_checkpoint_dir(p / "checkpoints" / checkpoint):
+        return p, p / "checkpoints" / checkpoint
+    if checkpoint.isdigit():
+        named = p / "checkpoints" / checkpoint_name(int(checkpoint))
+        if is_checkpoint_dir(named):
+            return p, named
+    names = ", ".join(c.name for c in list_checkpoints(p)) or "none"
+    raise UsageError(f"{p}: no checkpoint {checkpoint!r} (complete ones: {names})")
 
 
 def _maybe_die() -> None:
@@ -136,8 +169,9 @@ class TrainState:
     data: str                              # Dataset the run trains on.
     world_size: int
     optimizer: dict[str, Any]              # Name, learning rate, betas, eps (for readers; tensors are in optim.safetensors).
-    rng: dict[str, Any]                    # Every random state (trainer.rng_state).
+    rng: dict[str, Any]                    # Every random state (rng_state).
     versions: dict[str, str] = field(default_factory=dict)
+    spec_resolved_sha256: str | None = None  # The resolved spec's sha256, the model's identity (None: older states).
 
     @property
     def kimg(self) -> float:
@@ -155,6 +189,18 @@ class TrainState:
             raise UserError(f"{where}: not a progan-zoo checkpoint state (missing {', '.join(missing)}) "
                             "(hint: resume from a checkpoint folder written by progan-zoo train)")
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A run's or a checkpoint's JSON file as a dict: {} when absent or not an object (a hand-made
+    checkpoint may lack state.json, a run run.json); bad JSON is an error naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})") from None
+    return data if isinstance(data, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -206,7 +252,7 @@ class Checkpoint:
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Open a checkpoint folder, or a run directory's newest checkpoint."""
-    ckpt = resolve_checkpoint(path)
+    _, ckpt = find_checkpoint(path)
     try:
         state = TrainState.from_json((ckpt / "state.json").read_text(), str(ckpt / "state.json"))
     except (OSError, json.JSONDecodeError, TypeError) as exc:
@@ -248,3 +294,34 @@ def encode_bytes(t: torch.Tensor) -> str:
 
 def decode_bytes(s: str) -> torch.Tensor:
     return torch.frombuffer(bytearray(base64.b64decode(s)), dtype=torch.uint8).clone()
+
+
+def rng_state(gen: torch.Generator, loader: Any, device: torch.device) -> dict:
+    """Every random state a run touches, as JSON: the step generator (latents, mixing factors), the
+    global torch/numpy/python generators, CUDA's, and the data sampler's (epoch, position)."""
+    np_state = np.random.get_state(legacy=False)
+    py_version, py_internal, py_gauss = random.getstate()
+    state = {
+        "step_generator": encode_bytes(gen.get_state()),
+        "torch_cpu": encode_bytes(torch.get_rng_state()),
+        "numpy": {**np_state, "state": {"key": np_state["state"]["key"].tolist(), "pos": int(np_state["state"]["pos"])}},
+        "python": [py_version, list(py_internal), py_gauss],
+        "data_sampler": loader.state_dict(),
+    }
+    if device.type == "cuda":
+        state["torch_cuda"] = encode_bytes(torch.cuda.get_rng_state(device))
+    return state
+
+
+def set_rng_state(state: dict, gen: torch.Generator, loader: Any, device: torch.device) -> None:
+    """Inverse of ``rng_state`` (``loader``: the run's ``RealLoader``)."""
+    gen.set_state(decode_bytes(state["step_generator"]))
+    torch.set_rng_state(decode_bytes(state["torch_cpu"]))
+    np_state = state["numpy"]
+    np.random.set_state({**np_state, "state": {"key": np.array(np_state["state"]["key"], dtype=np.uint32),
+                                               "pos": np_state["state"]["pos"]}})
+    py_version, py_internal, py_gauss = state["python"]
+    random.setstate((py_version, tuple(py_internal), py_gauss))
+    loader.load_state_dict(state["data_sampler"])
+    if device.type == "cuda" and "torch_cuda" in state:
+        torch.cuda.set_rng_state(decode_bytes(state["torch_cuda"]), device)

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .schedule import Phase
+from .steps import d_frozen, d_loss, ema_update, g_loss
 
 
 @dataclass
@@ -52,7 +53,7 @@ class _Kind:
 
 
 class StaticSteps:
-    """The D step (with the G_ema update) and the G step of ``trainer.Nets`` on static buffers.
+    """The D step (with the G_ema update) and the G step of ``steps.Nets`` on static buffers.
 
     ``capture``: record each step kind in a CUDA graph after ``warmup`` eager steps (CUDA only);
     without it every step runs eagerly through the same code (the CPU test path).
@@ -166,39 +167,21 @@ class StaticSteps:
 
     def _d_body(self, kind: _Kind, gp_weight: float, prepare) -> torch.Tensor:
         n = self.nets
-        G, D = n.G, n.D
-        alpha, stage = self._alpha(), self.stage
-        D.requires_grad_(True)
-        with torch.no_grad(), n.autocast(cache=not self.capture):
-            fakes = n.fmt(G(self.z, stage, alpha).float())                                  # [NCHW]
-        with n.autocast(cache=not self.capture):
-            loss, stats = n.loss.d_loss(lambda x: D(x, stage, alpha), self.reals, fakes.detach().float(),
-                                        self.mix if n.loss.needs_mix else None, norm_scale=self.norm_scale,
-                                        gp_weight=gp_weight, gp_autocast=n.amp_penalty)
+        loss, stats = d_loss(n, self.reals, self.z, self.mix if n.loss.needs_mix else None, self.stage,
+                             self._alpha(), self.norm_scale, gp_weight, cache=not self.capture)
         loss.backward()
-        prepare([p for p in D.parameters() if p.grad is not None])
+        prepare([p for p in n.D.parameters() if p.grad is not None])
         self._adam(n.opt_D, kind)
-        # The official Gs update follows every D step (trainer.ema_update).
-        with torch.no_grad():
-            torch._foreach_lerp_(list(n.G_ema.parameters()), list(G.parameters()), 1.0 - n.ema_decay)
-            for b_ema, b in zip(n.G_ema.buffers(), G.buffers()):
-                b_ema.copy_(b)
+        ema_update(n.G_ema, n.G, n.ema_decay)   # the official Gs update follows every D step
         kind.keys = list(stats)
         return torch.stack([stats[k].float() for k in kind.keys])
 
     def _g_body(self, kind: _Kind, gp_weight: float, prepare) -> torch.Tensor:
         n = self.nets
-        G, D = n.G, n.D
-        alpha, stage = self._alpha(), self.stage
-        D.requires_grad_(False)   # Only G's gradients (the official G_opt covers G's variables).
-        try:
-            with n.autocast(cache=not self.capture):
-                fakes = n.fmt(G(self.z, stage, alpha))                                        # [NCHW]
-                loss, stats = n.loss.g_loss(lambda x: D(x, stage, alpha), fakes)
+        with d_frozen(n):
+            loss, stats = g_loss(n, self.z, self.stage, self._alpha(), cache=not self.capture)
             loss.backward()
-        finally:
-            D.requires_grad_(True)
-        prepare([p for p in G.parameters() if p.grad is not None])
+        prepare([p for p in n.G.parameters() if p.grad is not None])
         self._adam(n.opt_G, kind)
         kind.keys = list(stats)
         return torch.stack([stats[k].float() for k in kind.keys])
@@ -272,8 +255,8 @@ class StaticSteps:
 
     def d_step(self, reals: torch.Tensor, z: torch.Tensor, mix: torch.Tensor | None, phase: Phase,
                gp_weight: float = 1.0) -> dict:
-        """``trainer.d_step`` followed by ``trainer.ema_update``, on static buffers. The inputs may be on
-        the CPU or the device (``trainer.draw(..., on_device=False)`` keeps the latents on the CPU)."""
+        """``steps.d_step`` followed by ``steps.ema_update``, on static buffers. The inputs may be on
+        the CPU or the device (``steps.draw(..., on_device=False)`` keeps the latents on the CPU)."""
         self._enter(phase, z.shape[0])
         self._put(self.reals, reals)
         self._put(self.z, z)
@@ -282,7 +265,7 @@ class StaticSteps:
         return self._run("D", self._d_body, self.nets.opt_D, phase, float(gp_weight))
 
     def g_step(self, z: torch.Tensor, phase: Phase) -> dict:
-        """``trainer.g_step`` on static buffers."""
+        """``steps.g_step`` on static buffers."""
         self._enter(phase, z.shape[0])
         self._put(self.z, z)
         return self._run("G", self._g_body, self.nets.opt_G, phase, 0.0)

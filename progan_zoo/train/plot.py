@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from progan_zoo.errors import UsageError
+from progan_zoo.jsonl import read_records
 
 LOG = "log.jsonl"
 METRIC_PREFIX = "metrics/"      # tick-record keys of metrics measured during training
@@ -37,13 +38,7 @@ def read_log(run: str | Path) -> list[dict]:
     if not path.is_file():
         raise UsageError(f"{path}: no such file (hint: give a run directory that progan-zoo train wrote)")
     records = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{path}:{i}: not a JSON line ({exc.msg}) (hint: remove the broken line)") from None
+    for i, rec in read_records(path, "remove the broken line"):
         if not isinstance(rec, dict) or "kimg" not in rec:
             raise UsageError(f"{path}:{i}: a tick record needs a 'kimg' field (hint: is this a progan-zoo run log?)")
         records.append(rec)

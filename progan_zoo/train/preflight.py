@@ -15,7 +15,8 @@ from pathlib import Path
 import networkx as nx
 
 from progan_zoo.compiler import Spec
-from progan_zoo.compiler.cost import StageCost, binary, spec_cost
+from progan_zoo.compiler.cost import StageCost, spec_cost
+from progan_zoo.compiler.cost_report import binary
 from progan_zoo.errors import UserError
 
 # The model counts tensors autograd keeps; on CUDA the allocator's peak also holds cuDNN workspaces

@@ -56,6 +56,7 @@ class Schedule:
         self.max_lod = len(self.resolutions) - 1
         self.rampup_kimg = float(spec.training.lr_rampup.kimg)
         self.rampup_shape = spec.training.lr_rampup.shape
+        self.progressive = spec.training.progressive
 
     def lr_factor(self, kimg: float) -> float:
         """Learning-rate ramp-up factor after ``kimg`` thousand images: the Theano ``misc.rampup``
@@ -68,6 +69,8 @@ class Schedule:
     def lod(self, kimg: float) -> float:
         """The official level of detail after ``kimg`` thousand images."""
         L = self.max_lod
+        if not self.progressive:
+            return 0.0  # Table 1 row (a): the final resolution from the first image (Theano lod_initial_resolution)
         if len(set(self.stabilize[:-1])) <= 1 and len(set(self.fade[1:])) <= 1:
             # Uniform lengths: the official formula, term for term.
             T, F = self.stabilize[0], (self.fade[1] if L > 0 else 0.0)
@@ -101,8 +104,17 @@ class Schedule:
 
     def stage_starts(self) -> list[tuple[int, float, float]]:
         """(stage, kimg where its fade starts, kimg where it is fully in) for a timeline plot."""
+        if not self.progressive:
+            return [(self.max_lod, 0.0, 0.0)]
         out, start = [(0, 0.0, 0.0)], self.stabilize[0]
         for stage in range(1, self.max_lod + 1):
             out.append((stage, start, start + self.fade[stage]))
             start += self.fade[stage] + self.stabilize[stage]
         return out
+
+
+def schedule_offset(stage_starts: list[tuple[int, float, float]], stage: int, alpha: float) -> float:
+    """The kimg at which ``stage`` has faded in to ``alpha`` (``stage_starts``: ``Schedule.stage_starts()``,
+    (stage, fade start, fully in)): where a fine-tuned model's parent stands in a spec's schedule."""
+    _, start, full = stage_starts[stage]
+    return start + alpha * (full - start)

@@ -25,29 +25,29 @@ import copy
 import json
 import math
 import platform
-import random
 import sys
 import time
-from contextlib import ExitStack, nullcontext
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from progan_zoo import __version__
-from progan_zoo.compiler import CompiledSpec, build, load, validate
-from progan_zoo.compiler.graph import to_graph
+from progan_zoo.compiler import compile_spec, load
 from progan_zoo.data import RealLoader, open_dataset
 from progan_zoo.errors import RunFailure, UsageError, UserError
-from progan_zoo.nn import downsample2x, upsample2x
+from progan_zoo.fsutil import replaced_atomically
 
 from . import checkpoint as ckpt_io
 from . import rundir
-from .checkpoint import TrainState
-from .dist import DistInfo, all_reduce_grads, all_reduce_mean, barrier, broadcast_module, init_distributed, shutdown
+from .checkpoint import TrainState, rng_state, set_rng_state
+from .checks import check_graphs, check_minibatches, check_precision
+from .dist import DistInfo, all_reduce_mean, barrier, broadcast_module, init_distributed, shutdown
 from .graphs import StaticSteps
 from .interrupt import StopRequests
 from .acgan import ACGAN, draw_labels
@@ -55,7 +55,11 @@ from .losses import make_loss
 from .monitor import Monitor, check_metric_options
 from .preflight import check_memory
 from .samples import make_grid, save_png
-from .schedule import Phase, Schedule
+from .schedule import Phase, Schedule, schedule_offset
+from .steps import Nets, d_step, draw, ema_update, g_step, labeled_real_batch
+
+if TYPE_CHECKING:  # a type only: the CLI opens the parent (zoo sits beside train, not below it)
+    from progan_zoo.zoo.finetune import Parent
 
 
 @dataclass
@@ -67,6 +71,7 @@ class TrainConfig:
     out: str | None = None            # Run directory; None: runs/<spec name>-<time> (or the resumed run's).
     kimg: float | None = None         # Length in thousands of real images; None: the spec's total_kimg.
     resume: str | None = None         # Run directory or checkpoint folder to continue from.
+    init_from: str | None = None      # Saved model to fine-tune from (its opened weights come as train(parent=)).
     seed: int = 0
     device: str = "auto"              # auto | cpu | cuda
     tick_kimg: float | None = None    # Log, sample grid every tick; None: total/30 rounded, at least 1 kimg.
@@ -90,145 +95,6 @@ class TrainConfig:
     metrics_ticks: int = 5            # ... every this many ticks, and at the end.
     metrics_num: int = 1000           # ... with this many generated and real images (at most the data's size).
     tensorboard: str = "auto"         # auto (when installed) | on | off: event files in the run directory.
-
-
-@dataclass
-class Nets:
-    """What one training step touches."""
-
-    G: torch.nn.Module
-    D: torch.nn.Module
-    G_ema: torch.nn.Module
-    opt_G: torch.optim.Optimizer
-    opt_D: torch.optim.Optimizer
-    loss: object
-    dist: DistInfo
-    amp: bool = False
-    channels_last: bool = False
-    final_resolution: int = 0          # The penalty's gradient is taken at this resolution (official; 0: the stage's).
-    ema_decay: float = 0.999
-    amp_penalty: bool = False          # The penalty under autocast as well (opt-in; default fp32).
-    lazy_penalty: int = 1              # Penalty every k-th D step, scaled by k.
-    shared_fakes: bool = False         # G step reuses the last D step's latents and G forward.
-
-    def autocast(self, cache: bool = True):
-        """bf16 autocast under ``--amp bf16``. ``cache=False`` inside CUDA graph capture (PyTorch docs:
-        autocast's weight-cast cache must not outlive a captured region); the numbers are the same."""
-        if not self.amp:
-            return nullcontext()
-        return torch.autocast(self.dist.device.type, dtype=torch.bfloat16, cache_enabled=cache)
-
-    def penalty_weight(self, d_index: int) -> float:
-        """Weight of the penalty on the ``d_index``-th D step of the run: lazy regularisation (Karras et al.
-        2020, StyleGAN2 sec. 3.1) takes it every k-th step, times k, so its expected gradient is unchanged."""
-        k = max(int(self.lazy_penalty), 1)
-        return float(k) if d_index % k == 0 else 0.0
-
-    def fmt(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
-
-    def norm_scale(self, phase: Phase) -> float:
-        scale = getattr(self.loss, "norm_scale", None)
-        return scale(phase.resolution, self.final_resolution or phase.resolution) if scale else 1.0
-
-
-# ------------------------------------------------------------------------------------------------
-# One step.
-
-def fade_reals(x: torch.Tensor, phase: Phase) -> torch.Tensor:
-    """Official ``process_reals``: lerp(x, upsample(downsample(x)), frac(lod)), i.e. alpha * x +
-    (1 - alpha) * the previous resolution's image shown at this size, exactly as G's output fades."""
-    if not phase.fading:
-        return x
-    return torch.lerp(x, upsample2x(downsample2x(x)), 1.0 - phase.alpha)
-
-
-def real_batch(loader: RealLoader, phase: Phase, nets: Nets) -> torch.Tensor:
-    """This rank's share of the next global minibatch of real images, in [-1, 1], faded."""
-    return labeled_real_batch(loader, phase, nets)[0]
-
-
-def labeled_real_batch(loader: RealLoader, phase: Phase, nets: Nets) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``real_batch`` and the images' class indices [N] on the device (None when the data has no labels)."""
-    info = nets.dist
-    u8, labels = loader.next_labeled(phase.resolution, phase.minibatch, info.rank, info.world)  # [NCHW] uint8
-    x = torch.from_numpy(u8).to(info.device, non_blocking=True).float()
-    x = x.mul_(2.0 / 255.0).sub_(1.0)                                               # official drange [0,255] -> [-1,1]
-    y = torch.from_numpy(labels).to(info.device) if labels is not None else None
-    return nets.fmt(fade_reals(x, phase)), y
-
-
-def draw(gen: torch.Generator, phase: Phase, z_dim: int, info: DistInfo, mix: bool,
-         on_device: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Latents [N, z_dim] (and penalty mixing factors [N]) drawn for the global minibatch, this rank's share.
-    ``on_device=False`` leaves them on the CPU (the static steps copy them in without a blocking copy)."""
-    z = torch.randn(phase.minibatch, z_dim, generator=gen)[info.rank::info.world]
-    u = torch.rand(phase.minibatch, generator=gen)[info.rank::info.world] if mix else None
-    if not on_device:
-        return z, u
-
-    def put(t: torch.Tensor) -> torch.Tensor:
-        if info.device.type != "cuda":
-            return t.to(info.device)
-        # Pinned and non-blocking: a blocking copy from pageable memory makes the host wait for every
-        # queued kernel, so it could not prepare the next step while the GPU runs this one.
-        return t.pin_memory().to(info.device, non_blocking=True)
-
-    return put(z), (put(u) if u is not None else None)
-
-
-def d_step(nets: Nets, reals: torch.Tensor, z: torch.Tensor, mix: torch.Tensor | None, phase: Phase,
-           gp_weight: float = 1.0, fakes: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> dict:
-    """One D step. ``gp_weight``: the penalty's factor (0 skips it: lazy regularisation); ``fakes``: G's
-    output for ``z`` when the caller already has it (``--shared-fakes``), else drawn here without a graph.
-    ``labels`` (conditional specs): the reals' classes; the fakes are generated with them (official)."""
-    G, D = nets.G, nets.D
-    D.requires_grad_(True)
-    if fakes is None:
-        with torch.no_grad(), nets.autocast():
-            fakes = nets.fmt(G(z, phase.stage, phase.alpha, labels=labels).float())  # [NCHW]
-    with nets.autocast():
-        loss, stats = nets.loss.d_loss(lambda x: D(x, phase.stage, phase.alpha), reals, fakes.detach().float(), mix,
-                                       norm_scale=nets.norm_scale(phase), gp_weight=gp_weight,
-                                       gp_autocast=nets.amp_penalty, **_labeled(labels))
-    nets.opt_D.zero_grad(set_to_none=True)
-    loss.backward()
-    all_reduce_grads(D.parameters(), nets.dist)
-    nets.opt_D.step()
-    return stats
-
-
-def _labeled(labels: torch.Tensor | None) -> dict:
-    # Only the conditional loss (acgan.ACGAN) takes labels; the unconditional losses keep their signature.
-    return {} if labels is None else {"labels": labels}
-
-
-def g_step(nets: Nets, z: torch.Tensor | None, phase: Phase, fakes: torch.Tensor | None = None,
-           labels: torch.Tensor | None = None) -> dict:
-    """One G step on fresh latents ``z``, or on ``fakes`` already generated with their graph (shared).
-    ``labels`` (conditional specs): the classes the fakes are generated for."""
-    G, D = nets.G, nets.D
-    D.requires_grad_(False)  # Only G's gradients are needed (the official G_opt covers G's variables).
-    with nets.autocast():
-        if fakes is None:
-            fakes = nets.fmt(G(z, phase.stage, phase.alpha, labels=labels))
-        loss, stats = nets.loss.g_loss(lambda x: D(x, phase.stage, phase.alpha), fakes, **_labeled(labels))
-    nets.opt_G.zero_grad(set_to_none=True)
-    loss.backward()
-    all_reduce_grads(G.parameters(), nets.dist)
-    nets.opt_G.step()
-    D.requires_grad_(True)
-    return stats
-
-
-@torch.no_grad()
-def ema_update(G_ema: torch.nn.Module, G: torch.nn.Module, decay: float) -> None:
-    """Official ``setup_as_moving_average_of``: ema <- lerp(G, ema, decay) for every weight.
-    The fade weight is not averaged: samples use the current alpha (the official copies ``lod`` with beta 0)."""
-    ema_p, g_p = list(G_ema.parameters()), list(G.parameters())
-    torch._foreach_lerp_(ema_p, g_p, 1.0 - decay)
-    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
-        b_ema.copy_(b)
 
 
 def lod_crossed(prev: float | None, lod: float) -> bool:
@@ -258,52 +124,6 @@ def make_optimizer(module: torch.nn.Module, spec, device: torch.device) -> torch
                             eps=o.eps, foreach=device.type == "cuda")
 
 
-def check_minibatches(spec, sched: Schedule, world: int) -> None:
-    """Every resolution's global minibatch splits evenly over ranks and into minibatch-stddev groups."""
-    g = spec.architecture.options.mbstd_group_size
-    for res, mb in zip(sched.resolutions, sched.minibatch):
-        where = f"training minibatch at {res}x{res} ({mb})"
-        if mb % world:
-            raise UserError(f"{where} does not split over {world} ranks (hint: make every minibatch a multiple of the world size)")
-        local = mb // world
-        if g > 1 and local % min(g, local):
-            raise UserError(f"{where}: each rank's {local} images do not split into minibatch-stddev groups of {g} "
-                            "(hint: make minibatch / world size a multiple of architecture.options.mbstd_group_size)")
-        if g > 1 and world > 1 and local < g:
-            raise UserError(f"{where}: each rank gets {local} images, fewer than the minibatch-stddev group of {g}, "
-                            "so the groups would differ from one process (hint: use fewer ranks or larger minibatches)")
-
-
-def rng_state(gen: torch.Generator, loader: RealLoader, device: torch.device) -> dict:
-    """Every random state a run touches, as JSON: the step generator (latents, mixing factors), the
-    global torch/numpy/python generators, CUDA's, and the data sampler's (epoch, position)."""
-    np_state = np.random.get_state(legacy=False)
-    py_version, py_internal, py_gauss = random.getstate()
-    state = {
-        "step_generator": ckpt_io.encode_bytes(gen.get_state()),
-        "torch_cpu": ckpt_io.encode_bytes(torch.get_rng_state()),
-        "numpy": {**np_state, "state": {"key": np_state["state"]["key"].tolist(), "pos": int(np_state["state"]["pos"])}},
-        "python": [py_version, list(py_internal), py_gauss],
-        "data_sampler": loader.state_dict(),
-    }
-    if device.type == "cuda":
-        state["torch_cuda"] = ckpt_io.encode_bytes(torch.cuda.get_rng_state(device))
-    return state
-
-
-def set_rng_state(state: dict, gen: torch.Generator, loader: RealLoader, device: torch.device) -> None:
-    gen.set_state(ckpt_io.decode_bytes(state["step_generator"]))
-    torch.set_rng_state(ckpt_io.decode_bytes(state["torch_cpu"]))
-    np_state = state["numpy"]
-    np.random.set_state({**np_state, "state": {"key": np.array(np_state["state"]["key"], dtype=np.uint32),
-                                               "pos": np_state["state"]["pos"]}})
-    py_version, py_internal, py_gauss = state["python"]
-    random.setstate((py_version, tuple(py_internal), py_gauss))
-    loader.load_state_dict(state["data_sampler"])
-    if device.type == "cuda" and "torch_cuda" in state:
-        torch.cuda.set_rng_state(ckpt_io.decode_bytes(state["torch_cuda"]), device)
-
-
 def default_tick_kimg(total_kimg: float) -> float:
     return max(1.0, round(total_kimg / 30.0))
 
@@ -311,37 +131,6 @@ def default_tick_kimg(total_kimg: float) -> float:
 def versions() -> dict:
     return {"progan_zoo": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version()}
-
-
-def check_precision(cfg: TrainConfig, device: torch.device) -> None:
-    """The opt-in speed flags; the default is paper-faithful fp32."""
-    if cfg.amp not in ("none", "bf16"):
-        raise UsageError(f"--amp {cfg.amp}: unknown (hint: none or bf16)")
-    if cfg.amp_penalty and cfg.amp != "bf16":
-        raise UsageError("--amp-penalty only applies with --amp bf16 (hint: add --amp bf16 or drop --amp-penalty)")
-    if cfg.lazy_penalty < 1:
-        raise UsageError(f"--lazy-penalty {cfg.lazy_penalty}: must be >= 1 (1: the penalty every D step, as the paper)")
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
-        torch.backends.cudnn.allow_tf32 = cfg.tf32
-        torch.backends.cudnn.benchmark = not cfg.deterministic
-    if cfg.deterministic:
-        torch.use_deterministic_algorithms(True)
-
-
-def check_graphs(cfg: TrainConfig, device: torch.device, world: int) -> None:
-    """``--cuda-graphs``: a CUDA device, one process, and the step kinds graphs.py captures."""
-    if not (cfg.cuda_graphs or cfg.static_steps):
-        return
-    if cfg.cuda_graphs and device.type != "cuda":
-        raise UsageError(f"--cuda-graphs needs a CUDA device, and this run's device is {device.type} "
-                         "(hint: drop --cuda-graphs, or train on a GPU with --device cuda)")
-    if world > 1:
-        raise UsageError(f"--cuda-graphs is not supported with {world} ranks yet: the gradient all-reduce is not "
-                         "captured (hint: drop --cuda-graphs for multi-GPU runs)")
-    if cfg.shared_fakes:
-        raise UsageError("--cuda-graphs cannot be combined with --shared-fakes: the shared G forward's graph would "
-                         "span two captured steps (hint: drop one of the two flags)")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -372,15 +161,16 @@ def check_labels(spec, images, source, cfg: TrainConfig) -> torch.Tensor | None:
     return torch.from_numpy(np.array(got.indices))
 
 
-def train(cfg: TrainConfig) -> Path:
+def train(cfg: TrainConfig, parent: "Parent | None" = None) -> Path:
     """Train a spec progressively; returns the run directory. Raises UserError on bad input (a run
     directory that holds another run or is locked by another process among them), RunFailure on a
     non-finite loss or a failed write (after which the last good checkpoint is still there to resume
-    from). SIGINT/SIGTERM end the run early with a checkpoint (``interrupt.py``)."""
+    from). SIGINT/SIGTERM end the run early with a checkpoint (``interrupt.py``). ``parent``: the weights to
+    start from (``zoo.finetune.Parent``, opened by the caller for ``cfg.init_from``)."""
     info = init_distributed(cfg.device)
     try:
         with ExitStack() as held:  # the run directory's lock, released however the run ends
-            return Run(cfg, info, held).train()
+            return Run(cfg, info, held, parent).train()
     finally:
         shutdown(info)
 
@@ -388,32 +178,41 @@ def train(cfg: TrainConfig) -> Path:
 class Run:
     """One training run: its networks, data, counters and run directory, and the loop's steps as methods."""
 
-    def __init__(self, cfg: TrainConfig, info: DistInfo, held: ExitStack | None = None) -> None:
+    def __init__(self, cfg: TrainConfig, info: DistInfo, held: ExitStack | None = None,
+                 parent: "Parent | None" = None) -> None:
         """``held``: where the run directory's lock goes (``train`` releases it at the end); without it
-        the directory is only checked (a Run built to inspect, not to train)."""
+        the directory is only checked (a Run built to inspect, not to train). ``parent``: a saved model
+        to start from (``--init-from``; ``zoo.finetune.Parent``): its weights, at its stage of the schedule."""
         self.cfg, self.info = cfg, info
         device = self.device = info.device
 
-        # What to resume, which spec.
-        self.resume = resume = ckpt_io.load_checkpoint(cfg.resume) if cfg.resume else None
-        resume_run = resume.path.parent.parent if resume else None
-        spec_path = cfg.spec or (str(resume_run / "spec.yaml") if resume_run else None)
+        if parent is not None and cfg.resume:
+            raise UsageError("--init-from starts a new run and --resume continues one; give one of them (a resumed "
+                             "fine-tuning run keeps its parent)")
+        # What to resume, which spec. A run directory that stopped before its first checkpoint is
+        # started again from the beginning with the settings it recorded (rundir.py: no dead ends).
+        self.restart = restart = rundir.never_checkpointed(cfg.resume) if cfg.resume else None
+        self.resume = resume = ckpt_io.load_checkpoint(cfg.resume) if cfg.resume and restart is None else None
+        resume_run = resume.path.parent.parent if resume else restart.run_dir if restart else None
+        self.seed = resume.state.seed if resume else restart.seed if restart and restart.seed is not None else cfg.seed
+        spec_path = cfg.spec or (str(restart.spec) if restart else str(resume_run / "spec.yaml") if resume_run else None)
         if spec_path is None:
             raise UsageError("no spec given (hint: progan-zoo train SPEC, or --resume RUN_DIR)")
         # The spec's cost is checked against the device's free memory before any weight is made.
-        raw = load(spec_path)
-        spec = validate(raw)
-        graph = to_graph(spec)
-        until = float(cfg.kimg if cfg.kimg is not None else spec.training.total_kimg)
-        self.preflight = check_memory(graph, spec, device, info.world, until_kimg=until)
-        torch.manual_seed(cfg.seed)  # The initial weights: the same on every rank.
-        self.compiled = compiled = CompiledSpec(raw, spec, graph, *build(graph))
-        self.spec = spec
+        def preflight(c: Any) -> None:
+            until = float(cfg.kimg if cfg.kimg is not None else c.spec.training.total_kimg)
+            self.preflight = check_memory(c.graph, c.spec, device, info.world, until_kimg=until)
+            torch.manual_seed(self.seed)  # The initial weights: the same on every rank.
+
+        self.compiled = compiled = compile_spec(spec_path, before_build=preflight)
+        self.spec = spec = compiled.spec
         if resume and resume.state.spec_sha256 != compiled.sha256:
             raise UsageError(f"{spec_path}: differs from the spec the checkpoint {resume.path} was trained with "
                              f"(sha256 {resume.state.spec_sha256[:12]}...) (hint: resume with the run's own spec.yaml, "
                              "or leave SPEC out)")
-        self.seed = resume.state.seed if resume else cfg.seed
+        if restart and cfg.spec and load(restart.spec).sha256 != compiled.sha256:
+            raise UsageError(f"{spec_path}: differs from the spec {restart.run_dir} was started with (hint: leave SPEC "
+                             f"out to start it again with its own spec.yaml, or use --out NEW_DIR)")
         check_precision(cfg, device)
         check_graphs(cfg, device, info.world)
         check_metric_options(cfg.metrics, spec.data.resolution)
@@ -422,10 +221,19 @@ class Run:
         # Refuse a directory that holds another run, or that another process trains into, before any
         # weights are read (the other process may be pruning them) or anything is written (rundir.py).
         resume_ckpt = resume.path if resume else None
+        # A resumed run keeps its own length and tick unless asked otherwise: `--resume RUN` after a
+        # Ctrl-C continues the run that was cut, not the spec's default one.
+        prior = rundir.prior_settings(resume_run) if resume_run is not None else {}
+        # The lock records a new run's settings: a kill before spec.yaml and run.json are written is no dead end.
+        record = None if resume else {
+            "spec": str(Path(spec_path).resolve()), "seed": self.seed,
+            "data": cfg.data or (restart.data if restart else None),
+            "mirror": cfg.mirror if cfg.mirror is not None else restart.mirror if restart else None,
+            "total_kimg": cfg.kimg or prior.get("total_kimg"), "tick_kimg": cfg.tick_kimg or prior.get("tick_kimg")}
         if held is None:
-            self.on_main(lambda: rundir.check_target(self.run_dir, resume_ckpt))
+            self.on_main(lambda: rundir.check_target(self.run_dir, resume_ckpt, restart))
         else:
-            lock = self.on_main(lambda: rundir.claim(self.run_dir, resume_ckpt))
+            lock = self.on_main(lambda: rundir.claim(self.run_dir, resume_ckpt, restart, record))
             if lock is not None:
                 held.callback(lock.release)
 
@@ -436,6 +244,8 @@ class Run:
         broadcast_module(G, info)
         broadcast_module(D, info)
         G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+        if parent is not None:
+            parent.apply(G, D, G_ema, spec, spec_path)
         self.nets = Nets(G, D, G_ema, make_optimizer(G, spec, device), make_optimizer(D, spec, device),
                          conditional_loss(make_loss(spec.training.loss), spec), info, amp=cfg.amp == "bf16", channels_last=cfg.channels_last,
                          final_resolution=spec.architecture.resolution, ema_decay=spec.training.g_ema_decay,
@@ -445,17 +255,30 @@ class Run:
         self.static = StaticSteps(self.nets, capture=cfg.cuda_graphs) if cfg.cuda_graphs or cfg.static_steps else None
         self.sched = Schedule(spec)
         check_minibatches(spec, self.sched, info.world)
-        # A resumed run keeps its own length and tick unless asked otherwise: `--resume RUN` after a
-        # Ctrl-C continues the run that was cut, not the spec's default one.
-        prior = rundir.prior_settings(resume_run) if resume_run is not None else {}
+        # A fine-tuning run starts where its parent stands in the schedule (its stage and fade), and a
+        # resumed one stays there: the schedule is read at offset + this run's kimg.
+        self.init_from = rundir.prior_init_from(resume_run) if resume_run is not None else None
+        if restart is not None and self.init_from is not None:
+            raise UsageError(f"{resume_run}: a fine-tuning run that stopped before its first checkpoint; start it again "
+                             f"with `progan-zoo train SPEC --init-from {self.init_from.get('model')} --out NEW_DIR`")
+        if parent is not None:
+            self.init_from = dict(parent.record(), schedule_kimg_offset=schedule_offset(
+                self.sched.stage_starts(), parent.stage, parent.alpha))
+            if info.is_main:
+                for note in parent.notes:
+                    print(f"progan-zoo train: --init-from {note}", file=sys.stderr)
+        self.kimg_offset = float((self.init_from or {}).get("schedule_kimg_offset", 0.0))
         self.total_kimg = float(cfg.kimg if cfg.kimg is not None else prior.get("total_kimg", spec.training.total_kimg))
         self.tick_kimg = float(cfg.tick_kimg or prior.get("tick_kimg") or default_tick_kimg(self.total_kimg))
 
         # Data and random streams.
         mirror = cfg.mirror
         if mirror is None:
-            mirror = resume.state.rng["data_sampler"]["mirror"] if resume else spec.training.mirror_augment
-        self.data_source = cfg.data or (resume.state.data if resume else None) or spec.data.source
+            mirror = resume.state.rng["data_sampler"]["mirror"] if resume else \
+                restart.mirror if restart and restart.mirror is not None else spec.training.mirror_augment
+        self.mirror = mirror
+        self.data_source = (cfg.data or (resume.state.data if resume else None) or (restart.data if restart else None)
+                            or spec.data.source)
         self.images = open_dataset(self.data_source, spec.data.resolution, spec.data.channels,
                                    progress=cfg.progress and info.is_main, crop=spec.data.crop,
                                    labels=spec.conditioning is not None)
@@ -508,20 +331,38 @@ class Run:
         self.nimg, self.step, self.tick, self.prev_lod = s.nimg, s.step, s.tick, s.lod
         set_rng_state(s.rng, self.gen, self.loader, self.device)
 
+    def tidy_run_dir(self) -> None:
+        """Rank 0, before the first write: a run started again from the beginning replaces what it wrote
+        before it stopped; a run resumed in its own directory drops what was written after the checkpoint."""
+        if self.restart is not None:
+            same = self.run_dir.resolve() == self.restart.run_dir.resolve()
+            gone = rundir.clear_outputs(self.run_dir) if same else []
+            print(f"progan-zoo train: {self.restart.run_dir} stopped before its first checkpoint; starting it again from "
+                  f"the beginning with its recorded settings (seed {self.seed}, data {self.data_source}, "
+                  f"{self.total_kimg:g} kimg)" + (f", replacing {', '.join(gone)}" if gone else ""), file=sys.stderr)
+        elif self.resume is not None and self.run_dir.resolve() == self.resume.path.parent.parent.resolve():
+            rundir.trim_to_checkpoint(self.run_dir, self.resume.state.tick, self.resume.state.nimg)
+
     def write_run_json(self) -> None:
         cfg, spec = self.cfg, self.spec
-        (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        # spec.yaml first, each file whole or not at all: a run killed here can be started again (rundir.py).
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         if not (self.run_dir / "spec.yaml").exists():
-            (self.run_dir / "spec.yaml").write_text(self.compiled.raw.text)
+            with replaced_atomically(self.run_dir / "spec.yaml") as tmp:
+                tmp.write_text(self.compiled.raw.text)
         run_json = {
             "spec_name": spec.name, "spec_revision": spec.revision, "spec_sha256": self.compiled.sha256,
-            "data": str(self.data_source), "data_images": len(self.images), "seed": self.seed,
+            "spec_resolved_sha256": self.compiled.resolved_sha256, "data": str(self.data_source),
+            "data_images": len(self.images), "seed": self.seed, "mirror": self.mirror,
             "command": cfg.argv or sys.argv, "world_size": self.info.world, "device": self.device.type,
             "total_kimg": self.total_kimg, "tick_kimg": self.tick_kimg, "memory_estimate": self.preflight.message(),
-            "resumed_from": str(self.resume.path) if self.resume else None, "config": asdict(cfg),
+            "resumed_from": str(self.resume.path) if self.resume else None, "init_from": self.init_from,
+            "config": asdict(cfg), "restarted": self.restart is not None,
             "versions": versions(), "started": datetime.now().isoformat(timespec="seconds"),
         }
-        (self.run_dir / "run.json").write_text(json.dumps(run_json, indent=2) + "\n")
+        with replaced_atomically(self.run_dir / "run.json") as tmp:
+            tmp.write_text(json.dumps(run_json, indent=2) + "\n")
+        (self.run_dir / "samples").mkdir(exist_ok=True)
 
     def save(self, phase: Phase) -> Path:
         n, spec = self.nets, self.spec
@@ -537,6 +378,7 @@ class Run:
             data=str(self.data_source), world_size=self.info.world,
             optimizer={"name": "adam", "learning_rate": phase.learning_rate, "betas": [o.beta1, o.beta2], "eps": o.eps},
             rng=rng_state(self.gen, self.loader, self.device), versions=versions(),
+            spec_resolved_sha256=self.compiled.resolved_sha256,
         )
         try:
             return ckpt_io.save_checkpoint(self.run_dir, self.nimg, tensors, state, keep=self.cfg.keep)
@@ -566,7 +408,7 @@ class Run:
         """Official: the schedule, the optimizer-reset check and the learning rate, once per
         ``minibatch_repeats`` minibatches."""
         n = self.nets
-        phase = self.sched.at(self.nimg / 1000.0)
+        phase = self.sched.at(self.kimg_offset + self.nimg / 1000.0)
         if self.spec.training.optimizer.reset_on_growth and lod_crossed(self.prev_lod, phase.lod):
             reset_optimizers(n.opt_G, n.opt_D)
         self.prev_lod = phase.lod
@@ -640,6 +482,7 @@ class Run:
     def train(self) -> Path:
         cfg, info = self.cfg, self.info
         if info.is_main:
+            self.tidy_run_dir()
             self.write_run_json()
             self.monitor = Monitor(self.run_dir, cfg.metrics, cfg.metrics_ticks, cfg.metrics_num, self.seed,
                                    cfg.tensorboard)

@@ -1,4 +1,4 @@
-"""Model cards: README.md with the Hub's YAML front matter, rendered from metadata.json.
+"""Model cards: README.md with the Hub's YAML front matter, rendered from a model's record.
 
 The front matter follows the Hub's model-card conventions (``library_name``, ``license``, ``tags``,
 ``datasets``, ``pipeline_tag`` and a ``model-index`` whose results carry each metric's value and, in
@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from progan_zoo.errors import UserError
 
 from .classes import card_lines as class_card_lines
+
+if TYPE_CHECKING:
+    from .records import ModelMetadata
 
 LIBRARY = "progan-zoo"
 TASK = "unconditional-image-generation"
@@ -98,17 +101,17 @@ def comparable_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in sorted(settings.items()) if k not in VOLATILE_SETTINGS}
 
 
-def dataset_entry(meta: dict[str, Any]) -> dict[str, Any]:
-    ds = meta.get("dataset") or {}
-    res = int(meta["resolution"])
+def dataset_entry(meta: "ModelMetadata") -> dict[str, Any]:
+    ds = meta.dataset or {}
+    res = int(meta.resolution)
     return {"name": ds.get("display_name") or ds.get("name") or "unknown", "type": ds.get("name") or "unknown",
             "config": f"{res}x{res}", "split": ds.get("split", "train")}
 
 
-def model_index(meta: dict[str, Any]) -> list[dict[str, Any]]:
-    """Hub ``model-index`` from metadata's evaluation results (one metric entry per value)."""
+def model_index(meta: "ModelMetadata") -> list[dict[str, Any]]:
+    """Hub ``model-index`` from the record's evaluation results (one metric entry per value)."""
     metrics = []
-    for ev in meta.get("evaluation") or []:
+    for ev in meta.evaluation or []:
         settings = _clean(comparable_settings(ev.get("settings") or {}))
         for key, value in (ev.get("values") or {}).items():
             if value is None:
@@ -116,21 +119,21 @@ def model_index(meta: dict[str, Any]) -> list[dict[str, Any]]:
             # A fresh copy per metric: shared objects would become YAML anchors and aliases.
             metrics.append({"type": key, "name": metric_display(key), "value": _clean(float(value)),
                             "args": _clean(settings)})
-    entry: dict[str, Any] = {"name": meta.get("name") or "model", "results": []}
+    entry: dict[str, Any] = {"name": meta.name or "model", "results": []}
     if metrics:
         entry["results"].append({"task": {"type": TASK, "name": "Unconditional Image Generation"},
                                  "dataset": dataset_entry(meta), "metrics": metrics})
     return [entry]
 
 
-def front_matter(meta: dict[str, Any]) -> dict[str, Any]:
-    ds = (meta.get("dataset") or {}).get("name")
+def front_matter(meta: "ModelMetadata") -> dict[str, Any]:
+    ds = meta.dataset_name
     tags = ["progan", "gan", "progressive-growing", TASK, "pytorch", "safetensors"]
-    if (meta.get("dataset") or {}).get("classes"):
+    if (meta.dataset or {}).get("classes"):
         tags.append("class-conditional")
     fm: dict[str, Any] = {
         "library_name": LIBRARY,
-        "license": str(meta.get("license") or "other").lower(),
+        "license": str(meta.license or "other").lower(),
         "pipeline_tag": TASK,
         "tags": tags,
     }
@@ -149,8 +152,8 @@ def _short(v: Any) -> str:
     return text[:12] + "..." if re.fullmatch(r"[0-9a-f]{40,64}", text) else text
 
 
-def _results_table(meta: dict[str, Any]) -> str:
-    evals = meta.get("evaluation") or []
+def _results_table(meta: "ModelMetadata") -> str:
+    evals = meta.evaluation or []
     if not evals:
         return ("Not evaluated yet. Run `progan-zoo evaluate MODEL --metrics swd,fid --record` to measure it and "
                 "put the scores on this card.\n")
@@ -171,22 +174,23 @@ def _results_table(meta: dict[str, Any]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def render_card(meta: dict[str, Any], hub_repo: str | None = None) -> str:
-    """The whole README.md: front matter, then a human card rendered from metadata."""
-    name = meta.get("name") or "model"
-    spec = meta.get("spec") or {}
-    ds = meta.get("dataset") or {}
-    res = meta["resolution"]
+def render_card(meta: "ModelMetadata", hub_repo: str | None = None) -> str:
+    """The whole README.md: front matter, then a human card rendered from the record."""
+    name = meta.name or "model"
+    spec = meta.spec or {}
+    ds = meta.dataset or {}
+    res = meta.resolution
     ref = f"hf-hub:{hub_repo}" if hub_repo else name
-    shown = meta.get("images_shown")
-    alpha = float(meta.get("alpha", 1.0))
-    training = meta.get("training") or {}
+    shown = meta.images_shown
+    alpha = float(meta.alpha)
+    training = meta.training or {}
+    spec_res = meta.spec_resolution if meta.spec_resolution is not None else res
     lines = [
         "---", dump_yaml(front_matter(meta)).rstrip("\n"), "---", "",
         f"# {name}",
         "",
         f"A Progressive GAN generator (Karras et al., ICLR 2018) producing {res}x{res} "
-        f"{'greyscale' if meta.get('image_channels') == 1 else 'colour'} images"
+        f"{'greyscale' if meta.image_channels == 1 else 'colour'} images"
         + (f", trained on {ds.get('display_name') or ds.get('name')}" if ds.get("name") else "") + ". "
         "Saved by [progan-zoo](https://github.com/progan-zoo/progan-zoo): the EMA generator as safetensors, "
         "the exact spec it was trained from, and metadata with hashes and scores.",
@@ -221,24 +225,30 @@ def render_card(meta: dict[str, Any], hub_repo: str | None = None) -> str:
         "## Training",
         "",
         f"- spec: `{spec.get('name')}` revision {spec.get('revision')}, sha256 `{spec.get('sha256')}` "
-        f"(the file is `spec.yaml` next to the weights)",
-        f"- resolution {res}x{res} (stage {meta.get('stage')} of the spec's "
-        f"{meta.get('spec_resolution', res)}x{meta.get('spec_resolution', res)} network)"
+        f"(the file is `spec.yaml` next to the weights)"
+        + (f"; resolved sha256 `{spec['resolved_sha256']}` (the model's identity: "
+           f"`progan-zoo compile spec.yaml --resolved | sha256sum`)" if spec.get("resolved_sha256") else ""),
+        f"- resolution {res}x{res} (stage {meta.stage} of the spec's {spec_res}x{spec_res} network)"
         + (f", exported mid fade-in with alpha {alpha:.3f}" if alpha < 1 else ""),
         f"- images shown: {shown:,}" if isinstance(shown, int) else "- images shown: unknown",
         f"- data: `{ds.get('source', ds.get('name', 'unknown'))}`",
     ]
     if training.get("checkpoint"):
         lines.append(f"- checkpoint: `{training['checkpoint']}`")
+    parent = training.get("init_from")
+    if isinstance(parent, dict):
+        lines.append(f"- fine-tuned from `{parent.get('model')}` ({parent.get('name')}, {parent.get('resolution')}x"
+                     f"{parent.get('resolution')}): spec sha256 `{parent.get('spec_sha256')}`, weights sha256 "
+                     f"`{parent.get('weights_sha256')}`; started from its {', '.join(parent.get('loaded') or [])}")
     lines += _provenance_lines(meta)
-    w = meta.get("weights") or {}
+    w = meta.weights or {}
     lines += [
         f"- weights: `{w.get('file', 'model.safetensors')}`, sha256 `{w.get('sha256')}`, "
         f"contents {', '.join(w.get('contents', ['G_ema']))}",
         "",
         "## Licence",
         "",
-        f"{meta.get('license', 'other')}. The licence of the training data applies to what you make with it.",
+        f"{meta.license or 'other'}. The licence of the training data applies to what you make with it.",
         "",
         "## Citation",
         "",
@@ -250,9 +260,9 @@ def render_card(meta: dict[str, Any], hub_repo: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def _reported_section(meta: dict[str, Any]) -> str:
+def _reported_section(meta: "ModelMetadata") -> str:
     """Scores the paper reports for an imported official network, apart from measured ones."""
-    reported = meta.get("reported") or []
+    reported = meta.reported or []
     if not reported:
         return ""
     rows = ["### Reported in the paper (not measured here)", "",
@@ -264,15 +274,38 @@ def _reported_section(meta: dict[str, Any]) -> str:
         "measured on this copy with `progan-zoo evaluate --record`.\n"
 
 
-def _provenance_lines(meta: dict[str, Any]) -> list[str]:
-    prov = meta.get("provenance")
+_VERIFIED = {
+    "pinned": "matches the sha256 published for it",
+    "hash-prefix": "matches the sha256 prefix in its file name (torch.hub's convention)",
+    "first-download": "no hash is published, so this is the first download's sha256; a later download with "
+                      "another hash is refused",
+    "first-download-match": "matches the sha256 of the first download (no hash is published)",
+}
+
+
+def _provenance_lines(meta: "ModelMetadata") -> list[str]:
+    prov = meta.provenance
     if not prov:
         return []
-    lines = [f"- imported from `{prov.get('source_file')}` ({prov.get('format')}, sha256 `{prov.get('sha256')}`), "
-             f"origin {prov.get('origin')}; read without running any code stored in the file",
-             f"- level of detail in the file: " + ", ".join(f"{k} {v:g}" for k, v in (prov.get("lod") or {}).items())]
+    lines = []
+    dl = meta.extra.get("download")
+    if dl:
+        lines.append(f"- downloaded from <{dl.get('url')}>: sha256 `{dl.get('sha256')}` "
+                     f"{_VERIFIED.get(str(dl.get('verified')), '(not verified)')}")
+    lines += [f"- imported from `{prov.get('source_file')}` ({prov.get('format')}, sha256 `{prov.get('sha256')}`), "
+              f"origin {prov.get('origin')}; read without running any code stored in the file",
+              f"- level of detail in the file: " + ", ".join(f"{k} {v:g}" for k, v in (prov.get("lod") or {}).items())]
     for net, kw in (prov.get("static_kwargs") or {}).items():
         lines.append(f"- {net} static arguments: " + ", ".join(f"{k}={v}" for k, v in kw.items()))
+    check = meta.official
+    if isinstance(check, dict):
+        published = check.get("published_sha256")
+        hash_text = ("no hash is published for the official file" if not published else
+                     f"{'matches' if check.get('hash_matched') else 'does not match'} the published sha256 `{published}`")
+        verdict = ("the official network (resolution, channels, latent size, G and D parameters and format as the "
+                   "registry states), so the paper's reported scores are attached" if check.get("matched") else
+                   f"{check.get('reason')}; no reported scores are attached")
+        lines.append(f"- official `{check.get('name')}`: file sha256 `{check.get('file_sha256')}`, {hash_text}; {verdict}")
     return lines
 
 

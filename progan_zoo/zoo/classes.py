@@ -10,10 +10,16 @@ import numpy as np
 import torch
 
 
+def class_names(spec: Any) -> list[str]:
+    """A spec's class names in label order (its conditioning's names, else the indices as text)."""
+    cond = getattr(spec, "conditioning", None)
+    if cond is None:
+        return []
+    return list(cond.class_names) if cond.class_names else [str(i) for i in range(cond.label_size)]
+
+
 def dataset_classes(spec: Any) -> dict[str, Any]:
     """The ``classes`` entry of metadata.json's ``dataset`` for a conditional spec ({} otherwise)."""
-    from .model import class_names
-
     names = class_names(spec)
     return {"classes": names} if names else {}
 
@@ -32,9 +38,10 @@ def per_class(n: int, label_size: int) -> int:
     return max(1, math.ceil(n / label_size))
 
 
-def card_lines(meta: dict[str, Any], ref: str) -> list[str]:
-    """The card's section on a conditional model's classes ([] for an unconditional one)."""
-    names = (meta.get("dataset") or {}).get("classes")
+def card_lines(meta: Any, ref: str) -> list[str]:
+    """The card's section on a conditional model's classes ([] for an unconditional one); ``meta`` is
+    the model's ``ModelMetadata`` record."""
+    names = (meta.dataset or {}).get("classes")
     if not names:
         return []
     example = names[min(3, len(names) - 1)]

@@ -14,30 +14,13 @@ from typing import TYPE_CHECKING, Any
 from progan_zoo import __version__
 from progan_zoo.errors import UsageError, UserError
 
-from . import folder as F
+from . import records as R
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
 
 # The metrics package reports KID as kid_mean/kid_std; cards and the leaderboard call the mean "kid".
 _CARD_KEYS = {"kid_mean": "kid"}
-
-
-def real_images(data: str, resolution: int, channels: int, seed: int = 0, crop: str | None = None
-                ) -> tuple[Any, "np.ndarray"]:
-    """(uint8 [N, C, R, R] real images at ``resolution``, a seeded order of them).
-
-    A cache level stays memory-mapped: only the images a metric reads are loaded. The order stands in for
-    the official datasets' stored order (``dataset_tool.py`` writes them shuffled; our caches keep file
-    order), so the first images of the stream are a random sample even of sorted data.
-    """
-    import numpy as np
-
-    from progan_zoo.data import open_dataset
-
-    level = open_dataset(data, resolution, channels, progress=True, crop=crop).level(resolution)
-    return level, np.random.default_rng(seed).permutation(len(level))
 
 
 def run_mirror(checkpoint: Path, run_dir: Path | None, spec: Any) -> bool:
@@ -93,26 +76,26 @@ def to_entries(results: dict[str, Any], data: str, num: int | dict[str, int], se
     return out
 
 
-def record(folder: str | Path, entries: list[dict[str, Any]]) -> Path:
-    """Store entries in a saved model's metadata.json (replacing earlier results of the same metrics)
-    and re-render its card."""
-    from .export import write_card
+def record(folder: str | Path, meta: R.ModelMetadata, entries: list[dict[str, Any]]) -> Path:
+    """Store entries in a saved model's record (replacing earlier results of the same metrics), write
+    its metadata.json and re-render its card."""
+    from .folder import write_record
 
-    meta = F.read_metadata(folder)
     new = {e["metric"] for e in entries}
-    meta["evaluation"] = [e for e in meta.get("evaluation") or [] if e.get("metric") not in new] + entries
-    F.write_metadata(folder, meta)
-    return write_card(folder, meta)
+    kept = [e for e in meta.evaluation or [] if e.get("metric") not in new]
+    return write_record(folder, meta.replace(evaluation=kept + entries))
 
 
 def evaluate_target(args: argparse.Namespace) -> int:
     """The body of ``progan-zoo evaluate`` (see ``progan_zoo.zoo.cli.add_evaluate_arguments``)."""
     import torch
 
+    from progan_zoo.data.dataset import real_images
     from progan_zoo.metrics.evaluate import evaluate, format_table, reals_needed
     from progan_zoo.metrics.registry import METRICS
 
-    from .export import is_checkpoint_dir, is_run_dir
+    from progan_zoo.train.checkpoint import is_checkpoint_dir, is_run_dir
+
     from .loader import from_checkpoint, load
 
     target = Path(args.target)
@@ -124,14 +107,14 @@ def evaluate_target(args: argparse.Namespace) -> int:
         G = from_checkpoint(target, checkpoint=args.checkpoint, resolution=args.resolution, device=device)
         ck = Path(G.source)
         run_dir = ck.parent.parent if ck.parent.name == "checkpoints" else None
-        shown = G.metadata.get("images_shown")
+        shown = G.metadata.images_shown
         log_extra = {"snapshot": ck.name, "kimg": shown / 1000 if shown is not None else None,
                      "resolution": G.resolution, "generator": "G_ema"}
     else:
         if args.checkpoint:
             raise UsageError("--checkpoint applies to run directories")
         G = load(args.target, resolution=args.resolution, device=device)
-        if F.is_model_folder(target):
+        if R.is_model_folder(target):
             folder = target
         elif not str(args.target).startswith("hf-hub:") and "/" not in str(args.target):
             from .registry import resolve
@@ -143,7 +126,9 @@ def evaluate_target(args: argparse.Namespace) -> int:
     if args.record and folder is None:
         raise UsageError("--record stores results in a local saved model folder; give its path or a local name "
                          "(for a Hub model: download or export it, record, then publish again)")
-    if args.record and args.resolution and args.resolution != F.read_metadata(folder)["resolution"]:
+    # The folder's own record (``load`` may have given a lower resolution of it: its record says so).
+    saved = R.read_metadata(folder) if args.record else None
+    if args.record and args.resolution and args.resolution != saved.resolution:
         raise UsageError("--record with --resolution would put scores of another resolution on this model's card; "
                          "export that resolution first (`progan-zoo export MODEL OUT --resolution R`)")
 
@@ -189,6 +174,6 @@ def evaluate_target(args: argparse.Namespace) -> int:
         entries = to_entries(results, data, counts, args.seed, total)
         if not entries:
             raise UserError("no metric produced a value; nothing recorded")
-        card = record(folder, entries)
-        print(f"recorded {', '.join(e['metric'] for e in entries)} in {folder / F.METADATA} and {card}")
+        card = record(folder, saved, entries)
+        print(f"recorded {', '.join(e['metric'] for e in entries)} in {folder / R.METADATA} and {card}")
     return 0

@@ -11,14 +11,21 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from progan_zoo.errors import ProganZooError, RunFailure, UserError
 
-from . import folder as F
+from . import records as R
+from .records import CARD
 
+if TYPE_CHECKING:
+    from .model import ZooGenerator
+
+# config.json: written by save_pretrained / push_to_hub for Hub tooling (huggingface_hub's mixin
+# convention); loading never needs it.
+CONFIG = "config.json"
 # Only the files of a saved model are fetched: nothing else in a repo is ever downloaded or read.
-MODEL_FILES = [F.WEIGHTS, F.SPEC, F.METADATA, F.CARD, F.SAMPLES]
+MODEL_FILES = [R.WEIGHTS, R.SPEC, R.METADATA, R.CARD, R.SAMPLES, CONFIG]
 
 
 def _offline() -> bool:
@@ -45,19 +52,21 @@ def _explain(exc: Exception, repo: str, revision: str | None) -> ProganZooError:
         return RunFailure(f"{ref}: cannot reach {os.environ.get('HF_ENDPOINT') or 'the Hub'} and the model is not "
                          "cached; check the network, or set HF_HUB_OFFLINE=1 to use the cache")
     if isinstance(exc, E.EntryNotFoundError):
-        return UserError(f"{ref}: the repo is not a progan-zoo model (no {F.METADATA}/{F.WEIGHTS}); "
+        return UserError(f"{ref}: the repo is not a progan-zoo model (no {R.METADATA}/{R.WEIGHTS}); "
                          "publish one with `progan-zoo publish`")
     return RunFailure(f"{ref}: download failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
 
 
-def download(repo: str, revision: str | None = None, cache_dir: str | None = None) -> Path:
-    """Fetch (or find in the cache) a saved model folder from the Hub; returns the local snapshot folder."""
+def download(repo: str, revision: str | None = None, cache_dir: str | None = None, **hub_kwargs: Any) -> Path:
+    """Fetch (or find in the cache) a saved model folder from the Hub; returns the local snapshot folder.
+
+    ``hub_kwargs`` go to ``snapshot_download`` (``force_download``, ``local_files_only``, ``token``)."""
     from huggingface_hub import snapshot_download
     from huggingface_hub import errors as E
 
     try:
         path = snapshot_download(repo_id=repo, revision=revision, repo_type="model", allow_patterns=MODEL_FILES,
-                                 cache_dir=cache_dir)
+                                 cache_dir=cache_dir, **hub_kwargs)
     except (E.HfHubHTTPError, E.LocalEntryNotFoundError, E.OfflineModeIsEnabled, E.RepositoryNotFoundError,
             E.RevisionNotFoundError, E.EntryNotFoundError) as exc:
         raise _explain(exc, repo, revision) from None
@@ -65,8 +74,8 @@ def download(repo: str, revision: str | None = None, cache_dir: str | None = Non
         # Connection errors surface as OSError subclasses (httpx/requests) in some versions.
         raise RunFailure(f"hf-hub:{repo}: download failed: {type(exc).__name__}: {exc}") from None
     path = Path(path)
-    if not (path / F.METADATA).is_file():
-        raise UserError(f"hf-hub:{repo}: the repo has no {F.METADATA}, so it is not a progan-zoo saved model "
+    if not (path / R.METADATA).is_file():
+        raise UserError(f"hf-hub:{repo}: the repo has no {R.METADATA}, so it is not a progan-zoo saved model "
                         "(publish one with `progan-zoo publish`)")
     return path
 
@@ -86,20 +95,23 @@ def download_file(repo: str, filename: str, revision: str | None = None) -> Path
 
 
 def publish_to_hub(model_dir: str | Path, repo: str, *, revision: str | None = None, private: bool = False,
-                   message: str | None = None, token: str | None = None) -> dict[str, Any]:
+                   message: str | None = None, token: str | None = None,
+                   model: "ZooGenerator | None" = None) -> dict[str, Any]:
     """Upload a verified saved model folder to a Hub repo (created if needed) as one new commit.
 
-    The card is rendered again from metadata.json with the repo id, so a re-publish after new
-    evaluations updates it; the Hub keeps every earlier commit.
+    ``model``: the folder as the caller opened (and so verified) it, carrying its record; else the
+    folder is opened here. The card is rendered again from the record with the repo id, so a
+    re-publish after new evaluations updates it; the Hub keeps every earlier commit.
     """
     from huggingface_hub import HfApi
     from huggingface_hub import errors as E
 
-    from .export import write_card
+    from .folder import write_record
+    from .sources.folder import open_folder
 
     model_dir = Path(model_dir)
-    meta = F.read_metadata(model_dir)
-    F.open_folder(model_dir)  # full verification before anything leaves the machine
+    model = model or open_folder(model_dir)  # full verification before anything leaves the machine
+    meta = model.metadata
     api = HfApi(token=token)
     stage = Path(tempfile.mkdtemp(prefix="progan-zoo-publish-"))
     try:
@@ -111,12 +123,10 @@ def publish_to_hub(model_dir: str | Path, repo: str, *, revision: str | None = N
                 os.link(src, stage / name)
             except OSError:
                 shutil.copy2(src, stage / name)
-        (stage / F.CARD).unlink(missing_ok=True)
-        meta_out = dict(meta, hub={"repo": repo})
-        F.write_metadata(stage, meta_out)
-        write_card(stage, meta_out, hub_repo=repo)
-        msg = message or (f"Publish {meta.get('name')}: {meta['resolution']}x{meta['resolution']}, "
-                          f"{meta.get('images_shown') or '?'} images shown, spec {meta['spec']['sha256'][:12]}")
+        (stage / CARD).unlink(missing_ok=True)
+        write_record(stage, meta.replace(extra={**meta.extra, "hub": {"repo": repo}}), hub_repo=repo)
+        msg = message or (f"Publish {meta.name}: {meta.resolution}x{meta.resolution}, "
+                          f"{meta.images_shown or '?'} images shown, spec {meta.spec['sha256'][:12]}")
         try:
             url = api.create_repo(repo_id=repo, repo_type="model", private=private, exist_ok=True)
             if revision and revision != "main":

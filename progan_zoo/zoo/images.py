@@ -9,6 +9,8 @@ import numpy as np
 import torch
 
 from progan_zoo.data.pixels import tile
+from progan_zoo.errors import UsageError
+from progan_zoo.fsutil import no_half_made_dirs, replaced_atomically
 
 if TYPE_CHECKING:
     import PIL.Image
@@ -31,11 +33,25 @@ def to_pil(picture: np.ndarray) -> "PIL.Image.Image":
     return Image.fromarray(np.ascontiguousarray(picture))
 
 
+def image_format(path: Path, animated: bool = False) -> str:
+    """The PIL format that ``path``'s extension names (one that can hold frames when ``animated``);
+    a name PIL cannot write is the user's to fix, before anything is computed or written."""
+    from PIL import Image
+
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None or fmt not in (Image.SAVE_ALL if animated else Image.SAVE):
+        example = "walk.gif" if animated else "grid.png"
+        raise UsageError(f"{path}: cannot tell which picture format to write from its name (hint: end it in "
+                         f"{Path(example).suffix}, e.g. --out {example})")
+    return fmt
+
+
 def save_grid(images: torch.Tensor, path: str | Path, cols: int | None = None) -> Path:
-    """Write uint8 [N, C, H, W] as one PNG grid."""
+    """Write uint8 [N, C, H, W] as one picture grid (the format from the extension; whole or not at all)."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    to_pil(grid(images, cols)).save(p)
+    fmt = image_format(p)
+    with no_half_made_dirs(p.parent), replaced_atomically(p) as tmp:
+        to_pil(grid(images, cols)).save(tmp, format=fmt)
     return p
 
 
@@ -44,15 +60,16 @@ def save_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 12.0, 
     from PIL import Image
 
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    fmt = image_format(p, animated=True)
     pics = []
     for f in frames:
         im = to_pil(f)
         if upscale > 1:
             im = im.resize((im.width * upscale, im.height * upscale), Image.NEAREST)
         pics.append(im)
-    pics[0].save(p, save_all=True, append_images=pics[1:], duration=max(1, round(1000 / fps)), loop=0,
-                 optimize=False)
+    with no_half_made_dirs(p.parent), replaced_atomically(p) as tmp:
+        pics[0].save(tmp, format=fmt, save_all=True, append_images=pics[1:], duration=max(1, round(1000 / fps)),
+                     loop=0, optimize=False)
     return p
 
 

@@ -8,6 +8,7 @@ measured differently are marked and their differences listed, never silently mix
 from __future__ import annotations
 
 import html
+import re
 import shutil
 import sys
 from collections import Counter
@@ -15,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from progan_zoo.errors import ProganZooError, UsageError, UserError
+from progan_zoo.errors import ProganZooError, UsageError
 
-from . import folder as F
+from . import records as R
 from .card import comparable_settings, metric_display, parse_card, render_card, results_from_card
 from .registry import ModelEntry, all_entries
 
@@ -39,6 +40,7 @@ class Row:
     samples: Path | None = None
     entry: ModelEntry | None = None
     marks: dict[str, str] = field(default_factory=dict)   # metric -> how its settings differ
+    spec: str | None = None   # the resolved spec's sha256 (the model's identity), when the card records it
 
     @property
     def resolution(self) -> int:
@@ -48,25 +50,35 @@ class Row:
             return 0
 
 
+_RESOLVED = re.compile(r"resolved sha256 `([0-9a-f]{64})`")
+
+
+def card_spec_id(body: str) -> str | None:
+    """The resolved spec sha256 a card's Training section states (cards written before issue 18: None)."""
+    found = _RESOLVED.search(body)
+    return found.group(1) if found else None
+
+
 def _rows_from_card(front: dict[str, Any], model: str, where: str, samples: Path | None,
-                    entry: ModelEntry | None) -> list[Row]:
+                    entry: ModelEntry | None, spec: str | None = None) -> list[Row]:
     rows: dict[tuple[str, str], Row] = {}
     for r in results_from_card(front):
         key = (str(r["dataset"]), str(r["config"]))
         row = rows.setdefault(key, Row(model, where, key[0], str(r.get("dataset_name") or key[0]), key[1],
-                                       samples=samples, entry=entry))
+                                       samples=samples, entry=entry, spec=spec))
         row.values[str(r["type"])] = r["value"]
         row.settings[str(r["type"])] = comparable_settings(r["args"])
     return list(rows.values())
 
 
-def _local_card(folder: Path) -> dict[str, Any]:
-    card = folder / F.CARD
-    if card.is_file():
-        front, _ = parse_card(card.read_text(encoding="utf-8"), str(card))
-        return front
-    front, _ = parse_card(render_card(F.read_metadata(folder)))
-    return front
+def _local_card(folder: Path) -> tuple[dict[str, Any], str, R.ModelMetadata]:
+    """A local model's card (front matter and body: its README.md, or rendered from the record if it has
+    none) and its record."""
+    card = folder / R.CARD
+    front_body = parse_card(card.read_text(encoding="utf-8"), str(card)) if card.is_file() else None
+    meta = R.read_metadata(folder)
+    front, body = front_body if front_body is not None else parse_card(render_card(meta))
+    return front, body, meta
 
 
 def gather(include_hub: bool = True, want_samples: bool = False) -> tuple[list[Row], list[str]]:
@@ -83,48 +95,56 @@ def gather(include_hub: bool = True, want_samples: bool = False) -> tuple[list[R
                 continue
             if e.kind in ("folder", "official"):
                 folder = Path(e.location)
-                front = _local_card(folder)
-                samples = folder / F.SAMPLES if (folder / F.SAMPLES).is_file() else None
-                rows.extend(_reported_rows(folder, name, e))
+                front, body, meta = _local_card(folder)
+                samples = folder / R.SAMPLES if (folder / R.SAMPLES).is_file() else None
+                reported, why = _reported_rows(meta, name, e)
+                rows.extend(reported)
+                if why:
+                    notes.append(f"{name}: no reported row: {why}")
             else:
                 if not include_hub:
                     notes.append(f"{name}: on the Hub ({e.where}), skipped (--no-hub)")
                     continue
                 from .hub import download_file
 
-                card = download_file(e.location, F.CARD, e.revision)
-                front, _ = parse_card(card.read_text(encoding="utf-8"), f"{e.where}/{F.CARD}")
+                card = download_file(e.location, R.CARD, e.revision)
+                front, body = parse_card(card.read_text(encoding="utf-8"), f"{e.where}/{R.CARD}")
                 samples = None
                 if want_samples:
                     try:
-                        samples = download_file(e.location, F.SAMPLES, e.revision)
+                        samples = download_file(e.location, R.SAMPLES, e.revision)
                     except ProganZooError:
                         samples = None
         except ProganZooError as exc:
             notes.append(f"{name}: skipped: {exc}")
             continue
-        got = _rows_from_card(front, name, e.where, samples, e)
+        got = _rows_from_card(front, name, e.where, samples, e, card_spec_id(body))
         if not got:
             notes.append(f"{name}: no evaluation results on its card")
         rows.extend(got)
     return rows, notes
 
 
-def _reported_rows(folder: Path, name: str, entry: ModelEntry) -> list[Row]:
+def _reported_rows(meta: R.ModelMetadata, name: str, entry: ModelEntry) -> tuple[list[Row], str | None]:
     """The paper's reported scores of an imported official network, as their own row marked "reported"
-    (never merged with the scores `evaluate --record` measured)."""
-    meta = F.read_metadata(folder)
-    reported = [r for r in meta.get("reported") or [] if isinstance(r, dict) and "metric" in r and "value" in r]
+    (never merged with the scores `evaluate --record` measured), and why there is none where the name has
+    reported scores but the folder does not hold the official network (checked at import: official.py)."""
+    check = meta.official
+    if isinstance(check, dict) and not check.get("matched"):
+        return [], str(check.get("reason") or "not the official network")
+    reported = [r for r in meta.reported or [] if isinstance(r, dict) and "metric" in r and "value" in r]
+    if reported and not isinstance(check, dict):
+        return [], "imported before the file was checked against the official network (import it again)"
     if not reported:
-        return []
-    ds = meta.get("dataset") or {}
-    res = int(meta["resolution"])
+        return [], None
+    ds = meta.dataset or {}
+    res = int(meta.resolution)
     row = Row(f"{name} (reported)", f"reported: {reported[0].get('source', 'the paper')}", str(ds.get("name") or "unknown"),
               str(ds.get("display_name") or ds.get("name") or "unknown"), f"{res}x{res}", entry=entry)
     for r in reported:
         row.values[str(r["metric"])] = float(r["value"])
         row.settings[str(r["metric"])] = {"kind": "reported", "num_images": r.get("num_images")}
-    return [row]
+    return [row], None
 
 
 def _fmt_settings(s: dict[str, Any]) -> str:
@@ -182,14 +202,14 @@ def format_tables(rows: list[Row], metric: str) -> str:
         refs = mark_comparability(grp)
         grp = sort_rows(grp, metric)
         cols = _columns(grp, metric)
-        header = ["#", "model"] + cols + ["where"]
+        header = ["#", "model"] + cols + ["spec", "where"]
         table = [header]
         for i, r in enumerate(grp, 1):
             cells = [str(i), r.model]
             for c in cols:
                 v = r.values.get(c)
                 cells.append("-" if v is None else f"{v:.4g}" + ("*" if c in r.marks else ""))
-            cells.append(r.where)
+            cells += [r.spec[:12] if r.spec else "-", r.where]
             table.append(cells)
         widths = [max(len(row[j]) for row in table) for j in range(len(header))]
         title = f"{grp[0].dataset_name} {config} - sorted by {metric} ({'higher' if metric in HIGHER_IS_BETTER else 'lower'} is better)"
@@ -232,7 +252,7 @@ def write_html(rows: list[Row], metric: str, out_dir: str | Path, notes: list[st
         cols = _columns(grp, metric)
         parts.append(f"<h2>{e(grp[0].dataset_name)} {e(config)}</h2><table><tr><th>#</th><th class='l'>model</th>"
                      + "".join(f"<th>{e(metric_display(c))}</th>" for c in cols)
-                     + "<th class='l'>samples</th><th class='l'>where</th></tr>")
+                     + "<th class='l'>samples</th><th class='l'>spec</th><th class='l'>where</th></tr>")
         for i, r in enumerate(grp, 1):
             cells = []
             for c in cols:
@@ -251,7 +271,8 @@ def write_html(rows: list[Row], metric: str, out_dir: str | Path, notes: list[st
                     copied[r.model] = f"samples/{r.model}.png"
                 img = f"<img class='s' src='{e(copied[r.model])}' alt='{e(r.model)} samples'>"
             parts.append(f"<tr><td>{i}</td><td class='l'>{e(r.model)}</td>{''.join(cells)}"
-                         f"<td class='l'>{img}</td><td class='l'>{e(r.where)}</td></tr>")
+                         f"<td class='l'>{img}</td><td class='l' title='resolved spec sha256 {e(r.spec or 'not recorded')}'>"
+                         f"{e(r.spec[:12] if r.spec else '-')}</td><td class='l'>{e(r.where)}</td></tr>")
         parts.append("</table><p class='note'>Reference settings:<br>"
                      + "<br>".join(f"{e(m)}: {e(_fmt_settings(refs[m]))}" for m in cols if m in refs) + "</p>")
         marks = [f"{e(r.model)} {e(m)}: {e(d)}" for r in grp for m, d in r.marks.items()]

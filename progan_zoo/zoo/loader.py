@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from progan_zoo.errors import UserError
 
-from . import folder as F
+from progan_zoo.train.checkpoint import is_checkpoint_dir, is_run_dir
+
+from . import records as R
 from .registry import HUB_PREFIX, parse_hub_ref, resolve
+from .sources.folder import open_folder
 
 if TYPE_CHECKING:
     from .model import ZooGenerator
@@ -22,7 +25,9 @@ def load(name_or_path: str | Path, *, resolution: int | None = None, device: str
     ``hf-hub:org/repo`` or ``hf-hub:org/repo@revision``, or a training run / checkpoint directory
     (its newest checkpoint's EMA generator; ``checkpoint`` picks another). ``resolution`` gives the
     lower-resolution generator inside the model. A saved model's weights are checked against the
-    sha256 in its metadata before they are read, and only safetensors are read.
+    sha256 in its metadata before they are read, and only safetensors are read. A registered official
+    network that is not imported yet is downloaded, verified and imported first (``download.py``),
+    unless downloads are off (``HF_HUB_OFFLINE`` / ``PROGAN_ZOO_OFFLINE``).
     """
     ref = str(name_or_path)
     if ref.startswith(HUB_PREFIX):
@@ -41,16 +46,21 @@ def load(name_or_path: str | Path, *, resolution: int | None = None, device: str
                         "published model from `progan-zoo models`")
     if entry.kind == "official":
         if not entry.imported:
-            raise UserError(f"{entry.name}: the official network is not imported yet; download {entry.official_file} "
-                            f"from {entry.download} and run `{entry.import_command}` (it writes {entry.location})")
-        return F.open_folder(entry.location, resolution=resolution, device=device, source=entry.name)
+            from .download import fetch_official, offline
+
+            if offline():  # the message of a copy that never downloads, as before downloads existed
+                raise UserError(f"{entry.name}: the official network is not imported yet; download "
+                                f"{entry.official_file} from {entry.download} and run `{entry.import_command}` "
+                                f"(it writes {entry.location})")
+            fetch_official(entry)
+        return open_folder(entry.location, resolution=resolution, device=device, source=entry.name)
     if entry.kind == "hub":
         model = _from_hub(f"{HUB_PREFIX}{entry.location}@{entry.revision}", resolution, device)
     else:
         if not Path(entry.location).is_dir():
             raise UserError(f"{entry.name}: registered in {entry.registry} at {entry.location}, which does not "
                             "exist (fix or remove the entry: `progan-zoo models --remove NAME`)")
-        model = F.open_folder(entry.location, resolution=resolution, device=device, source=entry.name)
+        model = open_folder(entry.location, resolution=resolution, device=device, source=entry.name)
     return model
 
 
@@ -59,17 +69,15 @@ def _from_hub(ref: str, resolution: int | None, device: str | None) -> "ZooGener
 
     repo, revision = parse_hub_ref(ref)
     local = download(repo, revision)
-    return F.open_folder(local, resolution=resolution, device=device, source=ref)
+    return open_folder(local, resolution=resolution, device=device, source=ref)
 
 
 def _from_path(p: Path, resolution: int | None, device: str | None, checkpoint: str | None) -> "ZooGenerator":
-    if F.is_model_folder(p):
-        return F.open_folder(p, resolution=resolution, device=device)
-    from .export import is_checkpoint_dir, is_run_dir
-
+    if R.is_model_folder(p):
+        return open_folder(p, resolution=resolution, device=device)
     if is_run_dir(p) or is_checkpoint_dir(p):
         return from_checkpoint(p, checkpoint=checkpoint, resolution=resolution, device=device)
-    raise UserError(f"{p}: not a saved model folder (no {F.METADATA}), run directory or checkpoint; "
+    raise UserError(f"{p}: not a saved model folder (no {R.METADATA}), run directory or checkpoint; "
                     "make a saved model with `progan-zoo export RUN_DIR OUT`")
 
 
@@ -78,23 +86,21 @@ def from_checkpoint(path: str | Path, *, checkpoint: str | None = None, resoluti
     """The EMA generator of a run's checkpoint, at the stage training has reached (or ``resolution``)."""
     import torch
 
-    from progan_zoo.compiler.load import load_text
-    from progan_zoo.compiler.validate import validate
-
-    from .export import dataset_info, open_checkpoint, pick_stage
+    from .export import pick_stage
     from .model import ZooGenerator, truncate_generator
+    from .sources.checkpoint import open_checkpoint
 
     src = open_checkpoint(path, checkpoint)
-    spec = validate(load_text(src.spec_text, str(src.spec_file)))
+    spec = src.compiled.spec
     st = pick_stage(src.G_ema, src.stage, resolution, None)
     G = truncate_generator(src.G_ema, st)
-    meta: dict[str, Any] = {
-        "name": src.run_dir.name if src.run_dir else src.checkpoint.name,
-        "spec": {"name": spec.name, "revision": spec.revision, "sha256": load_text(src.spec_text).sha256},
-        "resolution": G.resolution, "stage": st, "alpha": src.alpha if st == src.stage else 1.0,
-        "images_shown": src.images_shown, "dataset": dataset_info(spec), "license": spec.license,
-        "training": {"run": str(src.run_dir) if src.run_dir else None, "checkpoint": str(src.checkpoint)},
-        "evaluation": [],
-    }
-    model = ZooGenerator(G, spec, src.spec_text, meta, alpha=meta["alpha"], source=str(src.checkpoint))
+    meta = R.ModelMetadata(
+        name=src.run_dir.name if src.run_dir else src.checkpoint.name,
+        spec={k: v for k, v in R.spec_record(spec, src.compiled.sha256).items() if k != "file"},
+        resolution=G.resolution, stage=st, alpha=src.alpha if st == src.stage else 1.0,
+        spec_resolution=spec.architecture.resolution, image_channels=G.image_channels, z_dim=G.z_dim,
+        images_shown=src.images_shown, dataset=R.dataset_info(spec), license=spec.license,
+        training={"run": str(src.run_dir) if src.run_dir else None, "checkpoint": str(src.checkpoint)},
+    )
+    model = ZooGenerator(G, spec, src.spec_text, meta, alpha=meta.alpha, source=str(src.checkpoint))
     return model.to(torch.device(device)) if device else model

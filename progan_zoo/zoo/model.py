@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -13,23 +13,32 @@ from progan_zoo.nn import Generator
 
 from progan_zoo.data.pixels import to_uint8
 
+from .classes import class_names
+from .hubmixin import HubMixin
+from .truncation import truncate_latents
 
-def latents(n: int, z_dim: int, seed: int | None = 0) -> torch.Tensor:
+if TYPE_CHECKING:
+    from .records import ModelMetadata
+
+
+
+def latents(n: int, z_dim: int, seed: int | None = 0, truncation: float | None = None) -> torch.Tensor:
     """[n, z_dim] standard-normal latents from a CPU generator seeded with ``seed``.
 
     Drawn on the CPU so a seed gives the same latents on every device; ``seed=None`` draws fresh ones.
+    ``truncation`` (psi in (0, inf], default off) applies the truncation trick of ``zoo/truncation.py``.
     """
     gen = torch.Generator(device="cpu")
     if seed is None:
         gen.seed()
     else:
         gen.manual_seed(int(seed))
-    return torch.randn(n, z_dim, generator=gen)
+    return truncate_latents(torch.randn(n, z_dim, generator=gen), truncation, seed)
 
 
-def seed_latents(seeds: list[int], z_dim: int) -> torch.Tensor:
-    """One latent per seed (row i is ``latents(1, z_dim, seeds[i])``): fixed key frames for walks."""
-    return torch.cat([latents(1, z_dim, s) for s in seeds], 0)
+def seed_latents(seeds: list[int], z_dim: int, truncation: float | None = None) -> torch.Tensor:
+    """One latent per seed (row i is ``latents(1, z_dim, seeds[i], truncation)``): fixed key frames for walks."""
+    return torch.cat([latents(1, z_dim, s, truncation) for s in seeds], 0)
 
 
 def truncate_generator(G: Generator, stage: int) -> Generator:
@@ -52,31 +61,25 @@ def random_labels(z: torch.Tensor, label_size: int) -> torch.Tensor:
     return torch.randint(label_size, (len(z),), generator=gen)
 
 
-def class_names(spec: Any) -> list[str]:
-    """A spec's class names in label order (its conditioning's names, else the indices as text)."""
-    cond = getattr(spec, "conditioning", None)
-    if cond is None:
-        return []
-    return list(cond.class_names) if cond.class_names else [str(i) for i in range(cond.label_size)]
-
-
-class ZooGenerator(nn.Module):
+class ZooGenerator(HubMixin, nn.Module):
     """A trained generator at one resolution, with its spec and metadata.
 
     - ``G(z)``: ``z`` is ``[N, z_dim]``; returns float images ``[N, C, R, R]`` in nominal [-1, 1]
       (the network's raw output, not clamped), as the architecture contract defines.
-    - ``G.sample(n, seed=0)``: uint8 ``[N, C, R, R]`` in [0, 255], ready for
+    - ``G.sample(n, seed=0, truncation=None)``: uint8 ``[N, C, R, R]`` in [0, 255], ready for
       ``torchvision.io.write_png(img[i], path)``; ``dtype=torch.float32`` gives [0, 1] floats for
       ``torchvision.utils.save_image``. The same seed gives the same images.
     - ``.resolution``, ``.z_dim``, ``.image_channels``, ``.spec`` (the validated spec),
-      ``.spec_text`` (the exact file), ``.metadata`` (metadata.json), ``.name``.
+      ``.spec_text`` (the exact file), ``.metadata`` (its ``ModelMetadata`` record), ``.name``.
     - ``.at_resolution(r)``: the lower-resolution generator inside this one.
     - Conditional models (``.label_size`` > 0, ``.class_names``): ``G(z, labels=...)`` and
       ``G.sample(n, labels=...)`` take class indices, class names or one-hot rows (see ``labels``);
       ``sample`` without labels cycles through the classes (image i is class i mod label_size).
+    - ``save_pretrained(dir)``, ``ZooGenerator.from_pretrained(dir_or_repo_id)``, ``push_to_hub(repo_id)``:
+      huggingface_hub's ``PyTorchModelHubMixin`` conventions (``hubmixin.py``).
     """
 
-    def __init__(self, G: Generator, spec: Any, spec_text: str, metadata: dict[str, Any],
+    def __init__(self, G: Generator, spec: Any, spec_text: str, metadata: "ModelMetadata",
                  alpha: float = 1.0, source: str = "") -> None:
         super().__init__()
         self.G = G.eval().requires_grad_(False)
@@ -117,7 +120,7 @@ class ZooGenerator(nn.Module):
 
     @property
     def name(self) -> str:
-        return str(self.metadata.get("name") or self.spec.name)
+        return str(self.metadata.name or self.spec.name)
 
     @property
     def device(self) -> torch.device:
@@ -190,9 +193,9 @@ class ZooGenerator(nn.Module):
             labels = labels.to(self.device)
         return self.G(z.to(self.device), stage=stage, alpha=alpha, labels=labels)
 
-    def latents(self, n: int, seed: int | None = 0) -> torch.Tensor:
-        """The latents ``sample(n, seed)`` uses: [n, z_dim] on the CPU."""
-        return latents(n, self.z_dim, seed)
+    def latents(self, n: int, seed: int | None = 0, truncation: float | None = None) -> torch.Tensor:
+        """The latents ``sample(n, seed, truncation=...)`` uses: [n, z_dim] on the CPU."""
+        return latents(n, self.z_dim, seed, truncation)
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, batch_size: int = 64, dtype: torch.dtype = torch.uint8,
@@ -209,10 +212,13 @@ class ZooGenerator(nn.Module):
                                                          dtype=dtype)
 
     def sample(self, n: int, seed: int | None = 0, batch_size: int = 64, dtype: torch.dtype = torch.uint8,
-               labels: Any = None) -> torch.Tensor:
+               truncation: float | None = None, labels: Any = None) -> torch.Tensor:
         """``n`` images from ``seed``: uint8 [N, C, R, R] in [0, 255] by default, or float [0, 1].
-        A conditional model takes ``labels`` (a class index or name, or one per image; see ``labels``)."""
-        return self.generate(self.latents(n, seed), batch_size=batch_size, dtype=dtype, labels=labels)
+
+        ``truncation``: psi of the truncation trick (``zoo/truncation.py``); None (default) samples all of z.
+        A conditional model takes ``labels`` (a class index or name, or one per image; see ``labels``).
+        """
+        return self.generate(self.latents(n, seed, truncation), batch_size=batch_size, dtype=dtype, labels=labels)
 
     # -- lower stages ------------------------------------------------------------------------------
     def at_resolution(self, resolution: int) -> "ZooGenerator":
@@ -223,5 +229,5 @@ class ZooGenerator(nn.Module):
             raise UserError(f"{self.name}: no {resolution}x{resolution} stage; this model has "
                             f"{', '.join(str(r) for r in self.G.resolutions)}")
         stage = self.G.stage_of(resolution)
-        meta = dict(self.metadata, resolution=resolution, stage=stage, alpha=1.0)
+        meta = self.metadata.replace(resolution=resolution, stage=stage, alpha=1.0)
         return ZooGenerator(truncate_generator(self.G, stage), self.spec, self.spec_text, meta, 1.0, self.source)

@@ -6,12 +6,15 @@ import datetime as _dt
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from progan_zoo.errors import UsageError
 
-from . import folder as F
+from . import records as R
 from .registry import NAME_RE, add_entry
+
+if TYPE_CHECKING:
+    from .model import ZooGenerator
 
 
 def publish(source: str | Path, *, repo: str | None = None, to: str | Path | None = None,
@@ -23,12 +26,15 @@ def publish(source: str | Path, *, repo: str | None = None, to: str | Path | Non
     folder ``TO/<name>/`` and records it in ``TO/registry.json`` (the previous version, if any, is
     kept under ``TO/.history/<name>/``).
     """
+    from .sources.folder import open_folder
+
     if (repo is None) == (to is None):
         raise UsageError("give exactly one of --repo ORG/NAME (the Hub) or --to DIR (a local registry)")
     source = Path(source)
     tmp = None
     try:
-        if F.is_model_folder(source):
+        exported_unnamed = False
+        if R.is_model_folder(source):
             folder = source
         else:
             from .export import export_model
@@ -36,29 +42,33 @@ def publish(source: str | Path, *, repo: str | None = None, to: str | Path | Non
             tmp = Path(tempfile.mkdtemp(prefix="progan-zoo-export-"))
             default = name or (repo.split("/")[-1] if repo else None)
             folder = export_model(source, tmp / (default or "model"), checkpoint=checkpoint, name=default)
-            if default is None:
-                # Name it after the spec, as the run's own name may be anything.
-                meta = F.read_metadata(folder)
-                meta["name"] = meta["spec"]["name"]
-                F.write_metadata(folder, meta)
+            exported_unnamed = default is None
+        model = open_folder(folder)  # verified before it is published; the record travels with it
+        if exported_unnamed:
+            # Name it after the spec, as the run's own name may be anything (the record that travels
+            # is renamed; the published folder's metadata.json and card are written from it).
+            model.metadata = model.metadata.replace(name=model.metadata.spec["name"])
         if repo is not None:
             from .hub import publish_to_hub
 
-            return publish_to_hub(folder, repo, revision=revision, private=private, message=message, token=token)
-        return publish_local(folder, Path(to), name=name)
+            return publish_to_hub(folder, repo, revision=revision, private=private, message=message, token=token,
+                                  model=model)
+        return publish_local(folder, Path(to), name=name, model=model)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def publish_local(folder: str | Path, to: Path, name: str | None = None) -> dict[str, Any]:
-    """Copy a verified saved model into ``to/<name>/`` and register it in ``to/registry.json``."""
-    from .export import write_card
+def publish_local(folder: str | Path, to: Path, name: str | None = None,
+                  model: "ZooGenerator | None" = None) -> dict[str, Any]:
+    """Copy a verified saved model into ``to/<name>/`` and register it in ``to/registry.json``.
+    ``model``: the folder as the caller opened (and so verified) it; else it is opened here."""
+    from .folder import write_record
+    from .sources.folder import open_folder
 
     folder = Path(folder)
-    meta = F.read_metadata(folder)
-    F.open_folder(folder)  # verify before publishing
-    name = name or str(meta.get("name") or folder.name)
+    meta = (model or open_folder(folder)).metadata
+    name = name or str(meta.name or folder.name)
     if not NAME_RE.match(name):
         raise UsageError(f"{name!r}: invalid model name for a registry (lower case, digits, '.', '_', '-'); "
                          "pass --name")
@@ -69,12 +79,11 @@ def publish_local(folder: str | Path, to: Path, name: str | None = None) -> dict
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()
-    for f in F.FILES:
+    for f in R.FILES:
         if (folder / f).is_file():
             shutil.copy2(folder / f, staging / f)
-    meta = dict(meta, name=name)
-    F.write_metadata(staging, meta)
-    write_card(staging, meta)
+    meta = meta.replace(name=name)
+    write_record(staging, meta)
     kept = None
     if dest.exists():
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
@@ -82,7 +91,7 @@ def publish_local(folder: str | Path, to: Path, name: str | None = None) -> dict
         kept.parent.mkdir(parents=True, exist_ok=True)
         dest.rename(kept)
     staging.rename(dest)
-    entry = {"folder": name, "dataset": (meta.get("dataset") or {}).get("name"), "resolution": meta["resolution"],
+    entry = {"folder": name, "dataset": meta.dataset_name, "resolution": meta.resolution,
              "description": f"published {_dt.date.today().isoformat()}"}
     reg = add_entry(to / "registry.json", name, entry)
     return {"name": name, "folder": str(dest), "registry": str(reg), "previous": str(kept) if kept else None}

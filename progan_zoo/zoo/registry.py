@@ -10,8 +10,9 @@ A registry is a JSON file::
 
 ``folder`` is relative to the registry file. ``published: false`` names a model whose weights are
 not out yet. ``official`` names a network of the official ProGAN release: the file to download and
-from where; ``progan-zoo import`` turns it into a saved model in the user's zoo folder
-(``zoo_models_dir()``), where ``load(name)`` then finds it. User registries are read from ``$PROGAN_ZOO_REGISTRY`` (files or folders holding a
+from where (optionally its published ``sha256``); ``load(name)`` and ``progan-zoo fetch`` download,
+verify and import it (``download.py``), as ``progan-zoo import`` does by hand, into the user's zoo
+folder (``zoo_models_dir()``), where ``load(name)`` then finds it. User registries are read from ``$PROGAN_ZOO_REGISTRY`` (files or folders holding a
 ``registry.json``, separated by ``os.pathsep``; earlier ones win) or, when that is unset, from
 ``$XDG_CONFIG_HOME/progan_zoo/registry.json`` (``~/.config/...``). User entries override shipped ones.
 """
@@ -48,6 +49,7 @@ class ModelEntry:
     resolution: int | None = None
     official_file: str | None = None   # "official" entries: the release's file name
     download: str | None = None        # "official" entries: where to download it
+    official: dict[str, Any] | None = None  # "official" entries: the whole record (sha256, format, ...)
 
     @property
     def imported(self) -> bool:
@@ -121,8 +123,10 @@ def _entry(name: str, data: Any, file: Path) -> ModelEntry:
         off = data["official"]
         if not (isinstance(off, dict) and isinstance(off.get("file"), str) and isinstance(off.get("url"), str)):
             raise UserError(f"{where}: \"official\" must be {{\"file\": NAME.pkl, \"url\": WHERE}}")
+        if off.get("sha256") is not None and not re.fullmatch(r"[0-9a-f]{64}", str(off["sha256"])):
+            raise UserError(f"{where}: official.sha256 must be 64 lower-case hex digits (or left out)")
         return ModelEntry(name, "official", str(zoo_models_dir() / name), None, official_file=off["file"],
-                          download=off["url"], **common)
+                          download=off["url"], official=dict(off), **common)
     if "folder" in data and "hub" in data:
         raise UserError(f"{where}: give \"folder\" or \"hub\", not both")
     if "folder" in data:

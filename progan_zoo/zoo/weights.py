@@ -170,3 +170,34 @@ def save_tensors(tensors: dict[str, "torch.Tensor"], path: str | Path, metadata:
     save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
     tmp.chmod(0o644)  # safetensors creates files owner-only; a published model is meant to be read
     tmp.replace(p)
+
+
+def check_weights_match(G: "torch.nn.Module", header: dict[str, Any], weights_path: Path, spec_path: Path,
+                        prefix: str = "") -> None:
+    """The file's tensors must be exactly G's state_dict: same names, same shapes."""
+    want = {k: tuple(v.shape) for k, v in G.state_dict().items()}
+    have = tensor_shapes(header, prefix)
+    missing = sorted(set(want) - set(have))
+    extra = sorted(set(have) - set(want))
+    wrong = sorted(k for k in set(want) & set(have) if want[k] != have[k])
+    if not (missing or extra or wrong):
+        return
+    parts = []
+    if wrong:
+        k = next((w for w in wrong if w.endswith(".weight")), wrong[0])  # a weight's shape says more than a bias
+        parts.append(f"{len(wrong)} tensor(s) differ in shape, e.g. {prefix}{k} is {list(have[k])} in the file but "
+                     f"{list(want[k])} in the spec")
+    if missing:
+        parts.append(f"{len(missing)} tensor(s) the spec needs are missing, e.g. {prefix}{missing[0]}")
+    if extra:
+        parts.append(f"{len(extra)} tensor(s) the spec does not have, e.g. {prefix}{extra[0]}")
+    raise WeightsError(f"{weights_path}: does not match {spec_path.name}: {'; '.join(parts)} (the spec and weights "
+                       "come from different models; export the model again from its run)")
+
+
+def load_checked(net: "torch.nn.Module", file: Path, spec_file: Path, header: dict[str, Any] | None = None) -> None:
+    """Read a safetensors file into ``net`` after checking its structure (``header``: already read)
+    and that its names and shapes are exactly ``net``'s."""
+    header = read_header(file) if header is None else header
+    check_weights_match(net, header, file, spec_file)
+    net.load_state_dict(load_tensors(file), strict=True)

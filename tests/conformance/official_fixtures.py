@@ -2,8 +2,8 @@
 official code's level of detail maps to our (stage, alpha), and a writer of synthetic official-format
 pickles (the file layout of ``tfutil.Network`` state version 2) for networks the fixtures do not cover.
 
-Fixtures: ``$PROGAN_ZOO_FIXTURES`` if set, else the first ``shared/fixtures`` found beside the repository
-or above it (CI: a fresh clone with a read-only ``shared/`` beside it, i.e. ``<repo>/../shared/fixtures``).
+Fixtures: ``$PROGAN_ZOO_FIXTURES`` if set, else ``tests/fixtures/official`` inside the repository (copied
+there with their README so a fresh clone runs every conformance test; nothing beside the clone is needed).
 """
 
 from __future__ import annotations
@@ -23,26 +23,21 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-def fixtures_root() -> Path | None:
+FIXTURES = REPO / "tests" / "fixtures" / "official"
+
+
+def fixtures_root() -> Path:
+    """Where the official-format fixtures are: ``$PROGAN_ZOO_FIXTURES`` or the repository's own copy."""
     env = os.environ.get("PROGAN_ZOO_FIXTURES")
-    if env:
-        return Path(env)
-    for parent in [REPO, *REPO.parents]:
-        cand = parent / "shared" / "fixtures"
-        if cand.is_dir():
-            return cand
-    return None
+    return Path(env) if env else FIXTURES
 
 
 def fixture_dir(*parts: str) -> Path:
-    """A fixture folder, or skip the test with the reason (only when the shared fixtures are truly absent)."""
-    root = fixtures_root()
-    if root is None:
-        pytest.skip("official-format fixtures not found: set PROGAN_ZOO_FIXTURES or place shared/fixtures beside "
-                    f"the repository ({REPO.parent / 'shared' / 'fixtures'})")
-    path = root.joinpath(*parts)
+    """A fixture folder; a missing one fails the test (they ship with the repository, so absence is a bug)."""
+    path = fixtures_root().joinpath(*parts)
     if not path.is_dir():
-        pytest.skip(f"fixture {path} is missing from {root}")
+        pytest.fail(f"fixture {path} is missing: tests/fixtures/official ships with the repository "
+                    "(or point PROGAN_ZOO_FIXTURES at a complete copy)")
     return path
 
 

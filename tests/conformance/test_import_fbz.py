@@ -1,6 +1,6 @@
 """pytorch_GAN_zoo PGAN checkpoints: the import reproduces that project's own outputs.
 
-Fixture shared/fixtures/fbz_pgan_tiny: a checkpoint written by its ``ProgressiveGAN.save`` and the
+Fixture tests/fixtures/official/fbz_pgan_tiny: a checkpoint written by its ``ProgressiveGAN.save`` and the
 outputs of its ``GNet`` / ``DNet`` for fixed latents: ``netG(z)``, ``avgG(z)``, ``avgG`` at its alpha
 0.5 and ``netD(netG(z))``. Its alpha counts the other way (0 = newest scale fully in): ours is 1 - alpha.
 """
@@ -44,7 +44,7 @@ def test_fbz_outputs_reproduced(imported):
     from safetensors.torch import load_file
 
     from progan_zoo.zoo import load
-    from progan_zoo.zoo.export import open_saved
+    from progan_zoo.zoo.sources.folder import open_saved
 
     src, out = imported
     ref = load_file(str(src / "reference_outputs.safetensors"))
@@ -69,7 +69,7 @@ def test_fbz_folder_records_provenance_and_parameter_counts(imported):
     assert meta["provenance"]["format"] == "pytorch-gan-zoo-pgan"
     assert meta["provenance"]["static_kwargs"]["config"]["depthOtherScales"] == [32, 16, 16]
     assert meta["weights"]["contents"] == ["G_ema", "G", "D"] and meta["alpha"] == 1.0
-    from progan_zoo.zoo.fbz import _load
+    from progan_zoo.zoo.sources.fbz import _load
 
     c = compile_spec(out / "spec.yaml")
     ckpt = _load(src / "fbz_pgan_tiny.pt")

@@ -34,6 +34,7 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("PROGAN_PICKLE_MARKER", str(tmp_path / "MARKER"))
     monkeypatch.setenv("PROGAN_ZOO_HOME", str(tmp_path / "zoo"))
     monkeypatch.setenv("PROGAN_ZOO_REGISTRY", str(tmp_path / "registry.json"))
+    monkeypatch.setenv("PROGAN_ZOO_CACHE", str(tmp_path / "cache"))
 
 
 SYNTHETIC = {
@@ -57,7 +58,7 @@ SYNTHETIC = {
 def test_synthetic_official_files_import(case, tmp_path):
     from progan_zoo.compiler import compile_spec
     from progan_zoo.zoo import load
-    from progan_zoo.zoo.export import open_saved
+    from progan_zoo.zoo.sources.folder import open_saved
 
     g_kw, d_only, lod = SYNTHETIC[case]
     d_kw = {k: v for k, v in g_kw.items() if k != "latent_size"} | d_only
@@ -189,41 +190,88 @@ def test_missing_file_and_existing_out(tmp_path, capsys):
     assert (tmp_path / "o" / "keep.txt").exists()
 
 
-def test_official_name_before_and_after_import(tmp_path, capsys):
-    """load(name) of an official network: one line saying what to download and the import command;
-    after `progan-zoo import FILE` (default --out: the zoo folder) it loads, `models` says imported, and
-    the paper's reported score is on the card and the leaderboard, apart from measured ones."""
+def _stand_in(tmp_path: Path) -> Path:
+    """A small network under the official file name (the real file is 277 MB and not redistributable)."""
+    f = tmp_path / "karras2018iclr-celebahq-1024x1024.pkl"
+    f.write_bytes(official_pickle(dict(resolution=16, num_channels=3, latent_size=8, fmap_base=32, fmap_max=16,
+                                       fused_scale=False), dict(mbstd_group_size=16)))
+    return f
+
+
+def test_official_name_before_and_after_import(tmp_path, capsys, monkeypatch):
+    """load(name) of an official network, downloads off: one line saying what to download and the import command;
+    after `progan-zoo import FILE` (default --out: the zoo folder) it loads and `models` says imported. The
+    file is not the official network (16x16), so no reported score is attached: the card names the file's
+    sha256 and why, the import says so in one line, and the leaderboard has no "(reported)" row (issue 18)."""
     from progan_zoo.errors import UserError
     from progan_zoo.zoo import load
     from progan_zoo.zoo.leaderboard import gather
 
+    monkeypatch.setenv("PROGAN_ZOO_OFFLINE", "1")  # online, load would download it (tests/zoo/test_download.py)
     with pytest.raises(UserError) as info:
         load("celebahq-1024")
     msg = str(info.value)
     assert "\n" not in msg and "karras2018iclr-celebahq-1024x1024.pkl" in msg and "drive.google.com" in msg
     assert "`progan-zoo import karras2018iclr-celebahq-1024x1024.pkl --name celebahq-1024`" in msg
 
-    # A small stand-in under the official file name (the real file is 277 MB and not redistributable).
-    f = tmp_path / "karras2018iclr-celebahq-1024x1024.pkl"
-    f.write_bytes(official_pickle(dict(resolution=16, num_channels=3, latent_size=8, fmap_base=32, fmap_max=16,
-                                       fused_scale=False), dict(mbstd_group_size=16)))
+    f = _stand_in(tmp_path)
     assert main(["import", str(f), "--samples", "2"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    why = "not the official celebahq-1024 network: its resolution is 16, the official 1024"
+    assert err == [f"progan-zoo import: no reported scores attached: {why}"]
     folder = tmp_path / "zoo" / "models" / "celebahq-1024"
     assert (folder / "metadata.json").is_file()
     G = load("celebahq-1024")
     assert G.resolution == 16 and G.name == "celebahq-1024"
-    capsys.readouterr()
     assert main(["models", "celebahq*", "--json"]) == 0
     (entry,) = json.loads(capsys.readouterr().out)
     assert entry["kind"] == "official" and entry["imported"] is True and entry["where"] == str(folder)
 
     meta = json.loads((folder / "metadata.json").read_text())
     assert meta["evaluation"] == [] and meta["license"] == "cc-by-nc-4.0"
+    assert meta["reported"] == [] and meta["official"]["matched"] is False and meta["official"]["reason"] == why
+    assert meta["official"]["file_sha256"] == meta["provenance"]["sha256"]
+    card = (folder / "README.md").read_text()
+    assert "Reported in the paper" not in card and "Not evaluated yet" in card
+    assert f"file sha256 `{meta['provenance']['sha256']}`, no hash is published for the official file; {why}" in card
+    rows, notes = gather(include_hub=False)
+    assert not [r for r in rows if r.model.startswith("celebahq-1024")]
+    assert f"celebahq-1024: no reported row: {why}" in notes
+
+
+@pytest.mark.parametrize("published", [None, "same", "other"])
+def test_reported_score_only_for_the_official_file(tmp_path, capsys, monkeypatch, published):
+    """With the registry stating exactly this file's architecture (as it states the real file's), the paper's
+    score is attached, on the card and the leaderboard apart from measured ones; a published sha256 must
+    match too, and the card says whether it did."""
+    import hashlib
+
+    from progan_zoo.zoo import official
+    from progan_zoo.zoo.leaderboard import gather
+
+    f = _stand_in(tmp_path)
+    assert main(["import", str(f), "--samples", "2", "--out", str(tmp_path / "probe")]) == 0
+    found = json.loads((tmp_path / "probe" / "metadata.json").read_text())["official"]["found"]
+    sha = hashlib.sha256(f.read_bytes()).hexdigest()
+    expected = dict(found, sha256={None: None, "same": sha, "other": "0" * 64}[published])
+    monkeypatch.setattr(official, "expected_for", lambda name: expected)
+    capsys.readouterr()
+    assert main(["import", str(f), "--samples", "2"]) == 0
+    err = capsys.readouterr().err
+    folder = tmp_path / "zoo" / "models" / "celebahq-1024"
+    meta = json.loads((folder / "metadata.json").read_text())
+    card = (folder / "README.md").read_text()
+    rows, _ = gather(include_hub=False)
+    reported = [r for r in rows if r.model == "celebahq-1024 (reported)"]
+    if published == "other":
+        assert meta["reported"] == [] and meta["official"]["hash_matched"] is False and not reported
+        assert "its sha256" in err and f"does not match the published sha256 `{'0' * 64}`" in card
+        return
+    assert err == "" and meta["official"]["matched"] is True
+    assert meta["official"]["hash_matched"] is (True if published == "same" else None)
     assert meta["reported"][0]["metric"] == "fid" and meta["reported"][0]["value"] == pytest.approx(7.30)
     assert meta["reported"][0]["kind"] == "reported"
-    card = (folder / "README.md").read_text()
-    assert "Reported in the paper (not measured here)" in card and "Not evaluated yet" in card
-    rows, _ = gather(include_hub=False)
-    (row,) = [r for r in rows if r.model.startswith("celebahq-1024")]
-    assert row.model == "celebahq-1024 (reported)" and row.values == {"fid": pytest.approx(7.30)}
-    assert row.settings["fid"]["kind"] == "reported"
+    assert "Reported in the paper (not measured here)" in card and "so the paper's reported scores are attached" in card
+    assert ("matches the published sha256" in card) is (published == "same")
+    (row,) = reported
+    assert row.values == {"fid": pytest.approx(7.30)} and row.settings["fid"]["kind"] == "reported"

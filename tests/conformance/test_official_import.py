@@ -1,6 +1,6 @@
 """The official ProGAN release files, imported without TensorFlow, reproduce the official code's outputs.
 
-Fixtures (shared/fixtures/tk_pgan_tiny/{fused,unfused}) hold official-format pickles and the outputs
+Fixtures (tests/fixtures/official/tk_pgan_tiny/{fused,unfused}) hold official-format pickles and the outputs
 of the official networks.py (G_paper / D_paper run by TensorFlow) for G, Gs and D at several levels
 of detail, mid-fade included. Mirrors: ``tfutil.Network.run`` with the network's ``lod`` variable set;
 D is fed the full-resolution images and average-pools them itself (``downscale2d(images, 2**lod)``),
@@ -38,7 +38,7 @@ def imported(request, tmp_path_factory):
 
 def _networks(out: Path):
     from progan_zoo.zoo import load
-    from progan_zoo.zoo.export import open_saved
+    from progan_zoo.zoo.sources.folder import open_saved
 
     src = open_saved(out, with_training=True)
     return load(out), src.G, src.D

@@ -63,7 +63,7 @@ def test_spec_records_the_conditioning(imported):
 @torch.no_grad()
 def test_generators_reproduce_the_official_outputs(imported):
     from progan_zoo.zoo import load
-    from progan_zoo.zoo.export import open_saved
+    from progan_zoo.zoo.sources.folder import open_saved
 
     _, out, ref = imported
     z, labels = torch.from_numpy(ref["latents"]), torch.from_numpy(ref["labels"])
@@ -85,7 +85,7 @@ def test_generators_reproduce_the_official_outputs(imported):
 @torch.no_grad()
 def test_discriminator_reproduces_the_official_scores_and_label_logits(imported):
     from progan_zoo.nn import split_scores
-    from progan_zoo.zoo.export import open_saved
+    from progan_zoo.zoo.sources.folder import open_saved
 
     _, out, ref = imported
     images = torch.from_numpy(ref["d_images"])

@@ -22,6 +22,16 @@ def test_mnist_is_5000_padded_digits():
     assert x.max() == 255 and 20 < x.mean() < 40
 
 
+def test_uci_digits_in_mnist_layout():
+    pytest.importorskip("sklearn")
+    x = load_builtin("uci-digits")
+    assert x.shape == (1797, 1, 32, 32) and x.dtype == np.uint8
+    # a 20x20 box centred by mass, as MNIST's digits: nearly all ink away from the border
+    assert x[..., 4:28, 4:28].astype(np.int64).sum() > 0.99 * x.astype(np.int64).sum()
+    ys = (x.astype(np.float64).sum(axis=(1, 3)) * np.arange(32)).sum(1) / x.astype(np.float64).sum(axis=(1, 2, 3))
+    assert abs(ys.mean() - 16) < 1
+
+
 def test_lfw100_is_100_faces_at_32():
     x = load_builtin("lfw-100")
     assert x.shape == (100, 1, 32, 32) and x.dtype == np.uint8

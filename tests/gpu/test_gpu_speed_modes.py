@@ -34,7 +34,7 @@ def test_mode_trains_on_cuda(mode: str) -> None:
 
 
 def test_shared_fakes_equal_default_for_same_latents_on_cuda() -> None:
-    from progan_zoo.train.trainer import d_step, g_step
+    from progan_zoo.train.steps import d_step, g_step
     import bench_train as B
 
     torch.backends.cudnn.allow_tf32 = False

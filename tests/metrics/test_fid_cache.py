@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from progan_zoo.metrics import fid as fidmod
+from progan_zoo.metrics import features
 
 
 def _score(digits, weights, real, **kw):
@@ -49,16 +50,42 @@ def test_damaged_cache_entry_is_recomputed(inception_weights, digits, tmp_path) 
 
 
 def test_env_switches_the_cache_off(inception_weights, digits, monkeypatch, tmp_path) -> None:
-    monkeypatch.setenv(fidmod.REALS_CACHE_ENV, "off")
-    assert fidmod.reals_cache_dir() is None
+    monkeypatch.setenv(features.REALS_CACHE_ENV, "off")
+    assert features.reals_cache_dir() is None
     _score(digits, inception_weights, digits[16:32])
     assert _score(digits, inception_weights, digits[16:32])["settings"]["real_features"] == "computed"
-    monkeypatch.setenv(fidmod.REALS_CACHE_ENV, str(tmp_path / "d"))
-    assert fidmod.reals_cache_dir() == Path(tmp_path / "d")
+    monkeypatch.setenv(features.REALS_CACHE_ENV, str(tmp_path / "d"))
+    assert features.reals_cache_dir() == Path(tmp_path / "d")
 
 
 def test_fingerprint_sees_datasets_and_tensors_alike(digits) -> None:
-    a = fidmod.images_fingerprint(fidmod.UInt8Images(digits[:4]))
-    b = fidmod.images_fingerprint(fidmod._DatasetImages(fidmod.UInt8Images(digits[:4]), range(4)))
+    a = features.images_fingerprint(features.UInt8Images(digits[:4]))
+    b = features.images_fingerprint(features._DatasetImages(features.UInt8Images(digits[:4]), range(4)))
     assert a == b
-    assert a != fidmod.images_fingerprint(fidmod.UInt8Images(digits[1:5]))
+    assert a != features.images_fingerprint(features.UInt8Images(digits[1:5]))
+
+
+@pytest.mark.parametrize("flag", ["False", "false", "off", "0", "", False])
+def test_a_flag_spelled_as_text_is_no_folder(flag, tmp_path, monkeypatch) -> None:
+    """A "False" string once became a ``False/`` cache folder (a stray file was committed that way)."""
+    monkeypatch.chdir(tmp_path)
+    assert features.reals_cache_folder(flag) is None
+    monkeypatch.setenv(features.REALS_CACHE_ENV, "False")
+    assert features.reals_cache_folder(None) is None and features.reals_cache_folder("true") is None
+    assert not (tmp_path / "False").exists()
+
+
+def test_cache_folder_arguments(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(features.REALS_CACHE_ENV, str(tmp_path / "env"))
+    assert features.reals_cache_folder(None) == features.reals_cache_folder(True) == tmp_path / "env"
+    assert features.reals_cache_folder("TRUE") == tmp_path / "env"
+    assert features.reals_cache_folder(tmp_path / "c") == tmp_path / "c"
+    assert features.reals_cache_folder(str(tmp_path / "d")) == tmp_path / "d"
+    with pytest.raises(TypeError, match="real_cache"):
+        features.reals_cache_folder(0)
+
+
+def test_no_flag_named_folder_is_committed() -> None:
+    """The repository holds no folder named like a Python flag (the trace the bug left)."""
+    root = Path(__file__).resolve().parents[2]
+    assert not [p for p in ("False", "True", "None") if (root / p).exists()]

@@ -8,6 +8,7 @@ import torch
 
 import swd_reference as ref
 from progan_zoo.metrics import swd as S
+from progan_zoo.metrics import w1 as W
 
 
 def _blur(x: torch.Tensor, passes: int = 1) -> torch.Tensor:
@@ -94,7 +95,7 @@ def test_level_distance_equals_brute_force(ties: bool) -> None:
     try:
         for threads in (1, 2):  # sequential, and one worker thread per core
             torch.set_num_threads(threads)
-            np.testing.assert_allclose(S._level_distance(xa, xb, unit, unit, dirs), expected, rtol=1e-5)
+            np.testing.assert_allclose(W._level_distance(xa, xb, unit, unit, dirs), expected, rtol=1e-5)
     finally:
         torch.set_num_threads(old)
 
@@ -112,7 +113,7 @@ def test_level_distance_with_multiplicities_and_moments() -> None:
         acc.add(x, m)
         moments.append(acc.mean_std())
     dirs = S.random_directions(1, 1)[0]
-    got = S._level_distance(xa, xb, moments[0], moments[1], dirs, mult_a=ma, mult_b=mb)
+    got = W._level_distance(xa, xb, moments[0], moments[1], dirs, mult_a=ma, mult_b=mb)
     norm = [S.finalize_descriptors(x.repeat_interleave(m.long(), 0).view(-1, 3, 7, 7)) for x, m in ((xa, ma), (xb, mb))]
     np.testing.assert_allclose(got, _brute_force_level(norm[0], norm[1], dirs), rtol=1e-5)
 

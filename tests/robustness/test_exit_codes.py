@@ -39,6 +39,8 @@ def w(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("PROGAN_ZOO_REGISTRY", str(tmp_path / "registry.json"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("PROGAN_ZOO_HOME", str(tmp_path / "zoo"))
+    monkeypatch.setenv("PROGAN_ZOO_CACHE", str(tmp_path / "cache"))
     (tmp_path / "garbage.yaml").write_bytes(b"\x00\xff\xfe binary \x89PNG not yaml: [\n")
     (tmp_path / "unknown_key.yaml").write_text(TINY.read_text() + "\nbogus_key: 1\n")
     (tmp_path / "empty").mkdir()
@@ -81,6 +83,13 @@ CASES = [
     ("train", ["--resume", "{w}/empty"], "empty"),
     ("train", ["--resume", "{w}/fake_run"], "state.json"),
     ("train", [str(TINY), "--kimg", "lots"], "--kimg"),
+    # Issue 23: these used to exit 0 leaving a run with no checkpoint, or 1 with a ValueError.
+    ("train", [str(TINY), "--kimg", "-1", "--out", "{w}/r"], "--kimg: '-1': expected a finite number > 0"),
+    ("train", [str(TINY), "--kimg", "0", "--out", "{w}/r"], "--kimg: '0'"),
+    ("train", [str(TINY), "--kimg", "nan", "--out", "{w}/r"], "--kimg: 'nan'"),
+    ("train", [str(TINY), "--tick-kimg", "-2", "--out", "{w}/r"], "--tick-kimg: '-2'"),
+    ("train", [str(TINY), "--seed", "-1", "--out", "{w}/r"], "--seed: '-1'"),
+    ("generate", [str(MODEL), "--n", "inf"], "--n: 'inf'"),
     ("train", [str(TINY), "--amp", "fp8"], "--amp"),
     ("dataset", ["{w}/nowhere", "{w}/c", "--resolution", "16"], "nowhere"),
     ("dataset", ["{w}/notes.txt", "{w}/c", "--resolution", "16"], "notes.txt"),
@@ -126,9 +135,35 @@ CASES = [
     ("train", [str(TINY), "--metrics-ticks", "0", "--out", "{w}/r"], "--metrics-ticks"),
     ("train", [str(TINY), "--tensorboard", "maybe", "--out", "{w}/r"], "--tensorboard"),
     ("specs", ["--bogus-flag"], "--bogus-flag"),
+    ("migrate", ["{w}/missing.yaml"], "missing.yaml"),
+    ("migrate", ["{w}/garbage.yaml"], "garbage.yaml"),
+    ("migrate", ["{w}/unknown_key.yaml"], "bogus_key"),
     ("plot", ["{w}/nowhere"], "nowhere"),
     ("plot", ["{w}/fake_run"], "log.jsonl"),
     ("plot", [str(TINY)], "not a JSON line"),
+    ("fetch", ["no-such-model"], "no-such-model"),
+    ("fetch", ["celebahq-1024"], "downloads are off"),
+    ("fetch", ["mnist-32"], "not an official network"),
+    ("train", [str(TINY), "--init-from", "{w}/nowhere", "--out", "{w}/r"], "nowhere"),
+    ("train", [str(TINY), "--init-from", "{w}/hostile", "--out", "{w}/r"], "model.safetensors"),
+    ("train", [str(TINY), "--init-from", str(MODEL), "--out", "{w}/r"], "networks differ from the model's"),
+    ("train", ["--resume", "{w}/fake_run", "--init-from", str(MODEL)], "--init-from"),
+    ("generate", [str(MODEL), "--truncation", "0", "--out", "{w}/g.png"], "--truncation"),
+    ("interpolate", [str(MODEL), "--truncation", "-1", "--out", "{w}/w.gif"], "--truncation"),
+    ("export-onnx", ["{w}/nowhere", "--out", "{w}/g.onnx"], "nowhere"),
+    ("export-onnx", [str(MODEL), "--resolution", "12", "--out", "{w}/g.onnx"], "12"),
+    ("export-onnx", [str(MODEL), "--format", "tflite"], "--format"),
+    ("video", ["walk", "{w}/nowhere", "--out", "{w}/v.mp4"], "nowhere"),
+    ("video", ["walk", str(MODEL), "--grid", "3by2", "--out", "{w}/v.mp4"], "--grid"),
+    ("video", ["slerp", str(MODEL), "--out", "{w}/v.avi"], "v.avi"),
+    ("video", ["timelapse", "{w}/empty", "--out", "{w}/v.gif"], "samples"),
+    ("video", ["spin", str(MODEL)], "spin"),
+    ("project", [str(MODEL), "{w}/nowhere.png", "--out", "{w}/p"], "nowhere.png"),
+    ("project", [str(MODEL), "{w}/notes.txt", "--out", "{w}/p"], "notes.txt"),
+    ("project", [str(MODEL), "{w}/empty", "--out", "{w}/p"], "no images"),
+    ("project", [str(MODEL), "{w}/bad_pngs", "--out", "{w}/p", "--video", "v.avi"], "v.avi"),
+    ("project", [str(MODEL), "{w}/bad_pngs", "--out", "{w}/p", "--truncation", "0"], "--truncation"),
+    ("project", [str(MODEL), "{w}/bad_pngs", "--out", "{w}/p", "--steps", "-3"], "steps"),
 ]
 
 

@@ -211,6 +211,7 @@ def test_second_ctrl_c_stops_at_once(tmp_path):
 
 
 @pytest.mark.slow  # two training processes at once; the lock itself is also tested above, in-process
+@pytest.mark.ci  # the SIGTERM stop docs/robustness.md promises: .ci/run's second call
 def test_sigterm_while_another_process_is_refused(tmp_path):
     """Two processes, one directory: the second is refused naming the first; SIGTERM (preemption)
     then stops the first with a checkpoint and exit 0."""
@@ -259,6 +260,7 @@ def test_disk_full_while_checkpointing(tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.ci  # a documented guarantee (docs/robustness.md): .ci/run's second call runs it
 @pytest.mark.parametrize("first,second", [(2, 1), (1, 2)])
 def test_resume_with_another_rank_count(tmp_path, first, second):
     """2 -> 1 and 1 -> 2 gloo ranks: the resumed run continues the same global minibatch sequence (the

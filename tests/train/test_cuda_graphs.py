@@ -119,6 +119,7 @@ def test_simulated_capture_and_replay_train_bitwise_like_the_default(tiny_spec, 
 
 def test_simulated_replay_recaptures_after_an_adam_reset(tiny_spec, tmp_path, monkeypatch):
     """Replacing Adam's state (the official reset; here without a phase change) drops the stale graph."""
+    from progan_zoo.compiler import load_spec
     from progan_zoo.train import trainer as trainer_mod
 
     made = []
@@ -126,7 +127,7 @@ def test_simulated_replay_recaptures_after_an_adam_reset(tiny_spec, tmp_path, mo
     _train(tiny_spec, tmp_path / "run", 4, static=True)
     static = made[0]
     n = static.nets
-    phase = trainer_mod.Schedule(trainer_mod.validate(trainer_mod.load(str(tiny_spec)))).at(0.0)
+    phase = trainer_mod.Schedule(load_spec(tiny_spec)).at(0.0)
     g = torch.Generator().manual_seed(1)
     batch = lambda: (torch.rand(8, 1, 4, 4, generator=g) * 2 - 1, torch.randn(8, n.G.z_dim, generator=g),  # noqa: E731
                      torch.rand(8, generator=g))

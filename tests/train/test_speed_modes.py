@@ -18,7 +18,8 @@ from progan_zoo.train import checkpoint as ckpt_io
 from progan_zoo.train.dist import DistInfo
 from progan_zoo.train.losses import make_loss
 from progan_zoo.train.schedule import Phase
-from progan_zoo.train.trainer import Nets, TrainConfig, d_step, g_step, make_optimizer, train
+from progan_zoo.train.steps import Nets, d_step, g_step
+from progan_zoo.train.trainer import TrainConfig, make_optimizer, train
 
 
 def _nets(spec_path, **kw) -> Nets:

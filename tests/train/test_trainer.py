@@ -15,7 +15,8 @@ from progan_zoo.nn import downsample2x, upsample2x
 from progan_zoo.train import checkpoint as ckpt_io
 from progan_zoo.train import trainer as trainer_mod
 from progan_zoo.train.schedule import Phase
-from progan_zoo.train.trainer import TrainConfig, fade_reals, lod_crossed, train
+from progan_zoo.train.steps import fade_reals
+from progan_zoo.train.trainer import TrainConfig, lod_crossed, train
 
 
 def _phase(alpha: float, fading: bool) -> Phase:

@@ -53,19 +53,17 @@ def make_run(run: Path, spec: Path = TINY, nimg: int = 2000, stage: int | None =
 def with_results(src: Path, dest: Path, swd: float, fid: float, num: int = 1000) -> Path:
     """A copy of a model whose metadata and card carry results (for the leaderboard's table logic and
     sort only, not real scores); ``num`` is the FID's image count."""
-    from progan_zoo.zoo import folder as F
-    from progan_zoo.zoo.export import write_card
+    from progan_zoo.zoo import records as F
+    from progan_zoo.zoo.folder import write_record
 
     shutil.copytree(src, dest)
     meta = F.read_metadata(dest)
-    meta["name"] = dest.name
-    meta["evaluation"] = [
+    evaluation = [
         {"metric": "swd", "values": {"swd_avg": swd, "swd_16": swd}, "settings": {"num_images": 1000, "seed": 0,
                                                                                  "real": "lfw-100"}},
         {"metric": "fid", "values": {"fid": fid}, "settings": {"num_images": num, "seed": 0, "real": "lfw-100"}},
     ]
-    F.write_metadata(dest, meta)
-    write_card(dest, meta)
+    write_record(dest, meta.replace(name=dest.name, evaluation=evaluation))
     return dest
 
 
@@ -75,6 +73,7 @@ def isolated(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("PROGAN_ZOO_REGISTRY", str(home / "registry.json"))
     monkeypatch.setenv("PROGAN_ZOO_HOME", str(home / "zoo"))
+    monkeypatch.setenv("PROGAN_ZOO_CACHE", str(home / "cache"))
     monkeypatch.setenv("HF_HOME", str(home / "hf"))
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.delenv("HF_ENDPOINT", raising=False)

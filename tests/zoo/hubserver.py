@@ -23,6 +23,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from fileserver import Threaded
+
 GITATTRIBUTES = "*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
 _REPO = r"(?P<org>[A-Za-z0-9][A-Za-z0-9._-]*)/(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)"
 ROUTES = [
@@ -50,7 +52,7 @@ def git(repo: Path, *args: str, input: bytes | None = None, env: dict | None = N
     return out.stdout.decode().strip()
 
 
-class UploadHub:
+class UploadHub(Threaded):
     """The write half of the Hub API, storing commits in git repositories under ``root``."""
 
     def __init__(self, root: Path, token: str = "test-token") -> None:
@@ -99,19 +101,6 @@ class UploadHub:
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.server.timeout = 10
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> "UploadHub":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
 
     # ------------------------------------------------------------------------------------ repos
     def repo_dir(self, org: str, name: str) -> Path:

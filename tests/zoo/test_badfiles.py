@@ -12,7 +12,7 @@ import torch
 
 from progan_zoo import load
 from progan_zoo.errors import UserError
-from progan_zoo.zoo import folder as F
+from progan_zoo.zoo import records as F
 from progan_zoo.zoo.weights import WeightsError, sha256_file
 
 import zoocli
@@ -93,14 +93,34 @@ def test_spec_not_matching_weights(model_copy):
                  .replace("- {resolution: 16, channels: [8, 16]}", "- {resolution: 16, channels: [12, 16]}"))
     from progan_zoo.compiler.load import load as load_spec
 
+    from progan_zoo.compiler.defaults import resolved_sha256
+    from progan_zoo.compiler.validate import validate
+
     meta = json.loads((model_copy / F.METADATA).read_text())
-    meta["spec"]["sha256"] = load_spec(s).sha256  # as if someone "fixed" the hash too
+    meta["spec"]["sha256"] = load_spec(s).sha256  # as if someone "fixed" both hashes too
+    meta["spec"]["resolved_sha256"] = resolved_sha256(validate(load_spec(s)))
     (model_copy / F.METADATA).write_text(json.dumps(meta))
     with pytest.raises(WeightsError) as e:
         load(model_copy)
     msg = _one_line(e.value)
     assert str(model_copy / F.WEIGHTS) in msg and "does not match spec.yaml" in msg
     assert "b16.block.conv0.weight is [8, 16, 3, 3] in the file but [12, 16, 3, 3]" in msg
+
+
+def test_spec_meaning_another_model_is_refused(model_copy):
+    """The text hash "fixed" after an edit (or a spec read with other defaults): the resolved hash, the model's
+    identity, no longer matches, and load says so in one line (issue 18)."""
+    from progan_zoo.compiler.load import load as load_spec
+
+    s = model_copy / F.SPEC
+    s.write_text(s.read_text().replace("spec_version: 2", "spec_version: 1"))  # same text otherwise: v1's defaults
+    meta = json.loads((model_copy / F.METADATA).read_text())
+    meta["spec"]["sha256"] = load_spec(s).sha256
+    (model_copy / F.METADATA).write_text(json.dumps(meta))
+    with pytest.raises(UserError) as e:
+        load(model_copy)
+    msg = _one_line(e.value)
+    assert str(s) in msg and "resolved sha256" in msg and "differs from metadata.json's spec.resolved_sha256" in msg
 
 
 def test_tensor_missing_from_weights(model_copy):

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from progan_zoo import load
-from progan_zoo.zoo import folder as F
+from progan_zoo.zoo import records as F
 from progan_zoo.zoo import registry as R
 from progan_zoo.zoo.images import latent_walk, slerp
 from progan_zoo.zoo.leaderboard import format_tables, gather
@@ -71,6 +71,11 @@ def test_leaderboard(tmp_path, tiny_model, isolated, capsys):
     body = [line.split()[1] for line in text.splitlines() if line[:1].isdigit()]
     assert body == ["b", "c", "a"]
     assert "c fid was evaluated differently: num_images=50 (reference 1000)" in text
+    # The spec column: each row's resolved spec sha256 (the model's identity), as its card states it.
+    identity = F.read_metadata(tiny_model).spec["resolved_sha256"]
+    assert {r.spec for r in rows} == {identity} and f" {identity[:12]} " in text
+    (mnist,) = [r for r in gather(include_hub=False)[0] if r.model == "mnist-32"]
+    assert mnist.spec == F.read_metadata(R.SHIPPED.parent / "models" / "mnist-32").spec["resolved_sha256"]
     text = format_tables(rows, "fid")
     assert [line.split()[1] for line in text.splitlines() if line[:1].isdigit()] == ["c", "a", "b"]
     html = tmp_path / "html"

@@ -41,7 +41,7 @@ def test_class_agreement_of_the_shipped_model(digits):
     assert G.label_size == 10 and G.class_names == [str(i) for i in range(10)]
     result = class_agreement(G, *digits, per_class=50, seed=1)
     assert result["agreement"] >= 0.85, result   # measured 0.888 (1-NN itself: 0.94 on held-out real digits)
-    assert G.metadata["dataset"]["classes"] == G.class_names
+    assert G.metadata.dataset["classes"] == G.class_names
 
 
 def test_unconditional_models_refuse_classes(tmp_path, capsys):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from progan_zoo.zoo import folder as F
+from progan_zoo.zoo import records as F
 from progan_zoo.zoo import registry as R
 from progan_zoo.zoo.card import parse_card
 from progan_zoo.zoo.evaluate import to_entries
@@ -40,7 +40,7 @@ def test_record_puts_scores_on_the_card(model_copy, tmp_path, isolated, capsys):
                       "--out", str(tmp_path / "r.json")])
     assert rc == 0, capsys.readouterr().err
     meta = F.read_metadata(model_copy)
-    (ev,) = meta["evaluation"]
+    (ev,) = meta.evaluation
     assert ev["metric"] == "swd" and list(ev["values"])[0] == "swd_avg"
     assert ev["settings"]["num_images"] == 64 and ev["settings"]["real"] == "lfw-100"
     front, body = parse_card((model_copy / F.CARD).read_text())

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from progan_zoo import load
-from progan_zoo.zoo import folder as F
+from progan_zoo.zoo import records as F
+from progan_zoo.zoo.folder import write_metadata
 from progan_zoo.zoo.card import parse_card
 
 from hubserver import Olah, UploadHub, git
@@ -28,7 +29,7 @@ HERE = Path(__file__).parent
 TOKEN = "test-token"
 SAMPLE = ("import sys; from progan_zoo import load; "
           "G = load(sys.argv[1]); open(sys.argv[2], 'wb').write(G.sample(8, seed=0).numpy().tobytes()); "
-          "print(G.metadata.get('hub', {}).get('repo'), G.source)")
+          "print(G.metadata.hub_repo, G.source)")
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +97,9 @@ def test_republish_is_a_new_commit(servers, tiny_model, tmp_path):
     first = git(repo, "rev-parse", "main")
     # New scores on the model: re-publishing renders the card again and commits on top.
     meta = F.read_metadata(model)
-    meta["evaluation"] = [{"metric": "swd", "values": {"swd_avg": 1.5, "swd_16": 1.5},
-                           "settings": {"num_images": 64, "real": "lfw-100", "seed": 0}}]
-    F.write_metadata(model, meta)
+    meta.evaluation = [{"metric": "swd", "values": {"swd_avg": 1.5, "swd_16": 1.5},
+                       "settings": {"num_images": 64, "real": "lfw-100", "seed": 0}}]
+    write_metadata(model, meta)
     publish(up, model, "org/history", tmp_path, "--message", "add SWD")
     log = git(repo, "log", "--format=%s", "main").splitlines()
     assert log[0] == "add SWD" and len(log) == 3  # initial commit, first publish, re-publish
@@ -140,3 +141,23 @@ def test_bad_token_is_clear(servers, tiny_model, tmp_path):
     r = client(str(HERE / "zoocli.py"), "publish", str(tiny_model), "--repo", "org/denied",
                endpoint=servers["up"].url, home=tmp_path, extra={"HF_TOKEN": "wrong"}, check=False)
     assert r.returncode == 1 and "publishing failed" in r.stderr and "hf auth login" in r.stderr
+
+
+PUSH = ("import sys; from progan_zoo import load; "
+        "print(load(sys.argv[1]).push_to_hub(sys.argv[2], commit_message='push from a test', token='test-token'))")
+FROM_PRETRAINED = ("import sys; from progan_zoo.zoo.model import ZooGenerator; "
+                   "G = ZooGenerator.from_pretrained(sys.argv[1]); "
+                   "open(sys.argv[2], 'wb').write(G.sample(8, seed=0).numpy().tobytes())")
+
+
+def test_push_to_hub_from_pretrained_round_trip(servers, tiny_model, tmp_path):
+    up, olah = servers["up"], servers["olah"]
+    r = client("-c", PUSH, str(tiny_model), "org/mixin", endpoint=up.url, home=tmp_path)
+    assert "/org/mixin/commit/" in r.stdout
+    repo = up.repo_dir("org", "mixin")
+    assert set(git(repo, "ls-tree", "--name-only", "main").split()) == {".gitattributes", *F.FILES, "config.json"}
+    assert git(repo, "log", "-1", "--format=%s", "main") == "push from a test"
+    assert json.loads(git(repo, "show", "main:config.json"))["library_name"] == "progan-zoo"
+    # from_pretrained with a bare repo id, as huggingface_hub's mixin takes it; the same images.
+    client("-c", FROM_PRETRAINED, "org/mixin", str(tmp_path / "s.bin"), endpoint=olah.url, home=tmp_path)
+    assert (tmp_path / "s.bin").read_bytes() == load(tiny_model).sample(8, seed=0).numpy().tobytes()

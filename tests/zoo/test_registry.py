@@ -12,7 +12,7 @@ import torch
 
 from progan_zoo import list_models, load
 from progan_zoo.errors import UserError
-from progan_zoo.zoo import folder as F
+from progan_zoo.zoo import records as F
 from progan_zoo.zoo import registry as R
 from progan_zoo.zoo.publish import publish
 
@@ -89,7 +89,7 @@ def test_publish_to_local_registry(tmp_path, tiny_run, monkeypatch):
     first = load("tiny").sample(3, seed=0)
     assert torch.equal(first, load(tiny_run).sample(3, seed=0))
     again = publish(tiny_run, to=dest, name="tiny")  # re-publishing keeps the previous version
-    assert again["previous"] and (F.read_metadata(again["previous"])["name"] == "tiny")
+    assert again["previous"] and (F.read_metadata(again["previous"]).name == "tiny")
     assert torch.equal(load("tiny").sample(3, seed=0), first)
 
 
@@ -117,7 +117,7 @@ def test_every_shipped_model_loads_offline(name, monkeypatch):
     assert x.shape == (4, G.image_channels, G.resolution, G.resolution) and x.dtype == torch.uint8
     assert x.float().std() > 0  # not a constant image
     assert torch.equal(x, load(name).sample(4, seed=0))
-    evaluated = {k for ev in meta["evaluation"] for k in ev["values"]}
+    evaluated = {k for ev in meta.evaluation for k in ev["values"]}
     assert {"swd_avg", "fid"} <= evaluated, f"{name}: the card must carry measured SWD and FID"
 
 

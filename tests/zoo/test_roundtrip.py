@@ -10,7 +10,7 @@ import torch
 
 from progan_zoo import load
 from progan_zoo.errors import UsageError
-from progan_zoo.zoo import folder as F
+from progan_zoo.zoo import records as F
 from progan_zoo.zoo.card import parse_card
 from progan_zoo.zoo.export import export_model
 from progan_zoo.data.pixels import to_uint8
@@ -28,7 +28,7 @@ def test_same_seed_same_images(tiny_run, tiny_model):
     # The folder holds the run's EMA generator: identical to sampling the run directly.
     assert torch.equal(a, load(tiny_run).sample(8, seed=3))
     assert (G.resolution, G.z_dim, G.image_channels) == (16, 16, 3)
-    assert G.spec.name == "tiny-16" and G.metadata["images_shown"] == 2000
+    assert G.spec.name == "tiny-16" and G.metadata.images_shown == 2000
 
 
 def test_call_and_float_samples(tiny_model):
@@ -51,7 +51,7 @@ def test_lower_stage(tmp_path, tiny_model):
     assert torch.equal(load(tiny_model, resolution=8).sample(5, seed=2), g8.sample(5, seed=2))
     out = export_model(tiny_model, tmp_path / "tiny-8", resolution=8, with_training=True)
     meta = F.read_metadata(out)
-    assert (meta["resolution"], meta["stage"]) == (8, 1)
+    assert (meta.resolution, meta.stage) == (8, 1)
     header = read_header(out / F.WEIGHTS)
     # Only the blocks up to 8x8 are stored, for G_ema, G and D alike.
     assert {k.split(".")[0] for k in tensor_shapes(header)} == {"b4", "b8"}
@@ -65,7 +65,7 @@ def test_training_copies_are_stored_and_ignored(tiny_model):
     header = read_header(tiny_model / F.WEIGHTS)
     ema, raw, d = tensor_shapes(header), tensor_shapes(header, "G."), tensor_shapes(header, "D.")
     assert ema and ema == raw and d
-    assert F.read_metadata(tiny_model)["weights"]["contents"] == ["G_ema", "G", "D"]
+    assert F.read_metadata(tiny_model).weights["contents"] == ["G_ema", "G", "D"]
 
 
 def test_metadata_and_card(tiny_model):
@@ -98,7 +98,7 @@ def test_export_is_reproducible(tmp_path, tiny_run, tiny_model):
 def test_mid_fade_checkpoint(tmp_path):
     run = make_run(tmp_path / "run", nimg=1500, stage=2, alpha=0.25)
     G = load(export_model(run, tmp_path / "m"))
-    assert G.metadata["alpha"] == 0.25
+    assert G.metadata.alpha == 0.25
     full = load(run)
     z = G.latents(3, seed=0)
     want = full.G(z, alpha=0.25)
@@ -118,8 +118,8 @@ def test_checkpoint_selection(tmp_path):
     with pytest.raises(UsageError, match="no checkpoint '5'.*ckpt-000002000"):
         export_model(run, tmp_path / "m", checkpoint="5")
     out = export_model(run, tmp_path / "m", checkpoint="2000")
-    assert F.read_metadata(out)["training"]["checkpoint"] == "ckpt-000002000"
+    assert F.read_metadata(out).training["checkpoint"] == "ckpt-000002000"
     with pytest.raises(UsageError, match="already exists"):
         export_model(run, out)
     export_model(run, out, force=True, name="renamed")
-    assert F.read_metadata(out)["name"] == "renamed"
+    assert F.read_metadata(out).name == "renamed"

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from progan_zoo.errors import UsageError
 
-from .importer import FBZ_REPO, FORMAT_FBZ, Imported, Provenance
+from ..records import FBZ_REPO, FORMAT_FBZ, Imported, Provenance
 
 if TYPE_CHECKING:
     import torch
@@ -99,7 +99,7 @@ def _spec_text(name: str, source: str, sha: str, c: dict[str, Any]) -> str:
     return f"""# Imported from a pytorch_GAN_zoo PGAN checkpoint: {source} (sha256 {sha}).
 # Written by `progan-zoo import`; compiles to exactly its networks (their layer scaling is folded into
 # the weights; G's first layer has a bias per value; minibatch stddev with the unbiased variance).
-spec_version: 1
+spec_version: 2
 name: {name}
 revision: 1
 source: "pytorch_GAN_zoo PGAN checkpoint ({FBZ_REPO}), file {source}"
@@ -173,17 +173,14 @@ def _convert(path: Path, net: str, module: "torch.nn.Module", src: dict[str, "to
 
 def read_fbz(path: Path, name: str, dataset: str) -> Imported:
     """Read a pytorch_GAN_zoo PGAN checkpoint into a spec and state dicts."""
-    from progan_zoo.compiler.build import build_discriminator, build_generator
-    from progan_zoo.compiler.graph import to_graph
-    from progan_zoo.compiler.load import load_text
-    from progan_zoo.compiler.validate import validate
+    from progan_zoo.compiler import compile_spec
 
     data = path.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     obj = _load(path)
     c = _config(path, obj["config"])
     text = _spec_text(name, path.name, sha, c)
-    graph = to_graph(validate(load_text(text, f"<spec of {path.name}>")))
+    compiled = compile_spec(f"<spec of {path.name}>", text=text, until="graph")
     n = len(c["depthOtherScales"]) + 1
     res = [4 * 2 ** i for i in range(n)]
     g_map = {"b4.block.dense0": "formatLayer", "b4.block.conv0": "groupScale0.0"}
@@ -196,9 +193,9 @@ def read_fbz(path: Path, name: str, dataset: str) -> Imported:
                 g_map[f"b{r}.block.conv{j}"] = f"scaleLayers.{i - 1}.{j}"
                 d_map[f"b{r}.block.conv{j}"] = f"scaleLayers.{i - 1}.{j}"
     eq = bool(c.get("equalizedlR", True))
-    G_ema = _convert(path, "avgG", build_generator(graph), obj["avgG"], g_map, eq)
-    G = _convert(path, "netG", build_generator(graph), obj["netG"], g_map, eq)
-    D = _convert(path, "netD", build_discriminator(graph), obj["netD"], d_map, eq)
+    G_ema = _convert(path, "avgG", compiled.build_generator(), obj["avgG"], g_map, eq)
+    G = _convert(path, "netG", compiled.build_generator(), obj["netG"], g_map, eq)
+    D = _convert(path, "netD", compiled.build_discriminator(), obj["netD"], d_map, eq)
     alpha_theirs = float(c.get("alpha", 0.0) or 0.0)
     plain = {k: v if isinstance(v, (int, float, str, bool, type(None), list)) else repr(v) for k, v in c.items()}
     prov = Provenance(source_file=path.name, sha256=sha, bytes=len(data), format=FORMAT_FBZ,
