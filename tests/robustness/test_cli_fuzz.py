@@ -66,7 +66,8 @@ BASES: dict[str, tuple[list[str], list[str]]] = {
     "video slerp": ([str(MODEL)], ["--steps", "2", "--out", "{o}/slerp.gif"]),
     "video timelapse": (["{w}/run"], ["--out", "{o}/lapse.gif"]),
     "project": ([str(MODEL), "{w}/digit.png"], ["--out", "{o}/projected", "--steps", "2", "--starts", "1"]),
-    "migrate": ([str(TINY)], ["--out", "{o}/migrated.yaml"]),
+    # A copy: without --out (one of the fuzzed cases) migrate rewrites its file in place.
+    "migrate": (["{w}/spec.yaml"], ["--out", "{o}/migrated.yaml"]),
     "fetch": (["mnist-32"], []),
 }
 
@@ -139,6 +140,7 @@ def w(tmp_path_factory) -> Path:
         _isolate(mp, w)
         train(TrainConfig(spec=str(TINY), out=str(w / "run"), kimg=0.064, tick_kimg=0.032, progress=False))
     (w / "notes.txt").write_text("not an image, a spec or a run")
+    (w / "spec.yaml").write_text(TINY.read_text())
     (w / "empty").mkdir()
     (w / "pngs").mkdir()
     for i in range(2):
