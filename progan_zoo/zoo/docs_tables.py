@@ -29,23 +29,35 @@ def _values(meta: dict[str, Any], metric: str) -> tuple[dict[str, float], dict[s
 
 
 def scores_cell(meta: dict[str, Any]) -> str:
-    """SWD (every level and the average), FID and KID as the card carries them, with the image counts."""
-    parts, counts = [], None
+    """SWD (every level and the average), FID and KID as the card carries them, with the image counts
+    (once when every metric used the same counts, else after each metric)."""
+    parts: list[tuple[str, tuple[int, int] | None]] = []
     swd = _values(meta, "swd")
     if swd:
         values, settings = swd
         levels = ", ".join(f"{lvl}px {values[f'swd_{lvl}']:.2f}" for lvl in settings.get("levels", []))
-        parts.append(f"SWD x1e3: {values['swd_avg']:.2f} avg ({levels})")
-        counts = settings
+        parts.append((f"SWD x1e3: {values['swd_avg']:.2f} avg ({levels})", _counts(settings)))
     for metric, key, fmt in (("fid", "fid", "{:.2f}"), ("kid", "kid", "{:.4f}")):
         found = _values(meta, metric)
         if found:
-            parts.append(f"{metric.upper()} {fmt.format(found[0][key])}")
-            counts = counts or found[1]
-    text = "; ".join(parts) or "not evaluated"
+            parts.append((f"{metric.upper()} {fmt.format(found[0][key])}", _counts(found[1])))
+    if not parts:
+        return "not evaluated"
+    counts = {c for _, c in parts if c}
+    if len(counts) > 1:
+        return "; ".join(text + (f" ({c[0]:,} vs {c[1]:,})" if c else "") for text, c in parts)
+    text = "; ".join(text for text, _ in parts)
     if counts:
-        text += f" ({counts['num_fake']:,} generated vs {counts['num_real']:,} real)"
+        fake, real = counts.pop()
+        text += f" ({fake:,} generated vs {real:,} real)"
     return text
+
+
+def _counts(settings: dict[str, Any]) -> tuple[int, int] | None:
+    """(generated, real) images a metric used, where its settings say."""
+    if "num_fake" in settings and "num_real" in settings:
+        return int(settings["num_fake"]), int(settings["num_real"])
+    return None
 
 
 def row(folder: Path) -> str:

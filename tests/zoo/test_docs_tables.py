@@ -31,3 +31,13 @@ def test_a_changed_score_makes_the_docs_stale(tmp_path, monkeypatch) -> None:
     (folder / "metadata.json").write_text(json.dumps(meta))
     monkeypatch.setattr(T, "SHIPPED_DIR", tmp_path)
     assert not T.check_docs()
+
+
+def test_counts_follow_each_metric_when_they_differ():
+    def ev(metric, values, n):
+        return {"metric": metric, "values": values, "settings": {"num_fake": n, "num_real": n, "levels": [32]}}
+
+    same = {"evaluation": [ev("swd", {"swd_avg": 1.0, "swd_32": 1.0}, 5000), ev("fid", {"fid": 2.0}, 5000)]}
+    assert T.scores_cell(same) == "SWD x1e3: 1.00 avg (32px 1.00); FID 2.00 (5,000 generated vs 5,000 real)"
+    mixed = {"evaluation": [ev("swd", {"swd_avg": 1.0, "swd_32": 1.0}, 5000), ev("fid", {"fid": 2.0}, 1000)]}
+    assert T.scores_cell(mixed) == "SWD x1e3: 1.00 avg (32px 1.00) (5,000 vs 5,000); FID 2.00 (1,000 vs 1,000)"
