@@ -1,6 +1,6 @@
 """A conditional official ProGAN pickle (label_size > 0) imports safely and reproduces the official outputs.
 
-Fixture: tests/fixtures/tk_pgan_tiny/cond (a copy of shared/fixtures/tk_pgan_tiny/cond): the official
+Fixture: tests/fixtures/official/tk_pgan_tiny/cond (written by the official code): the official
 code's G, Gs and D outputs for one-hot labels, D's label logits included, at every lod it lists.
 G reads ``concat([latents, labels])``; D's output is the score followed by the label logits.
 """
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as Fn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from official_fixtures import REPO, fixture_dir, import_guarded, lod_to_stage  # noqa: E402
+from official_fixtures import fixture_dir, import_guarded, lod_to_stage  # noqa: E402
 
 from progan_zoo.cli import main  # noqa: E402
 
@@ -25,9 +25,7 @@ TOL = 1e-4
 
 
 def cond_fixture() -> Path:
-    """The repository's copy, else the shared one."""
-    local = REPO / "tests" / "fixtures" / "tk_pgan_tiny" / "cond"
-    return local if (local / "network-tiny.pkl").is_file() else fixture_dir("tk_pgan_tiny", "cond")
+    return fixture_dir("tk_pgan_tiny", "cond")
 
 
 @pytest.fixture(scope="module")
