@@ -1,6 +1,7 @@
-"""JSON-lines files (a run's ``log.jsonl``, a benchmark's ``--json`` output): the one reader.
+"""JSON files and JSON-lines files (a run's ``log.jsonl``, a benchmark's ``--json`` output): the one reader
+of each.
 
-A broken line is a one-line ``UsageError`` naming ``file:line`` and what to do about it.
+A broken file or line is a one-line error naming the file (and line) and what to do about it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from progan_zoo.errors import UsageError
+from progan_zoo.errors import UsageError, UserError
 
 
 def read_records(path: str | Path, hint: str, what: str = "file") -> list[tuple[int, Any]]:
@@ -29,3 +30,13 @@ def read_records(path: str | Path, hint: str, what: str = "file") -> list[tuple[
         except json.JSONDecodeError as exc:
             raise UsageError(f"{path}:{number}: not a JSON line ({exc.msg}) (hint: {hint})") from None
     return out
+
+
+def read_json(path: str | Path, fix: str | None = None) -> Any:
+    """The parsed contents of a JSON file; text that is not JSON is a ``UserError`` naming the file, ending
+    with ``fix`` where given. A missing file raises ``FileNotFoundError`` for the caller to decide."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})" + (f"; {fix}" if fix else "")) from None

@@ -29,6 +29,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from progan_zoo.errors import UserError
+from progan_zoo.jsonl import read_json
 from progan_zoo.fsutil import fsync_path
 
 CKPT_RE = re.compile(r"^ckpt-(\d{9})$")
@@ -195,11 +196,9 @@ def read_json_object(path: Path) -> dict[str, Any]:
     """A run's or a checkpoint's JSON file as a dict: {} when absent or not an object (a hand-made
     checkpoint may lack state.json, a run run.json); bad JSON is an error naming the file."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path)
     except FileNotFoundError:
         return {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: not valid JSON ({exc})") from None
     return data if isinstance(data, dict) else {}
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from progan_zoo.errors import RunFailure, UserError
+from progan_zoo.jsonl import read_json
 
 if TYPE_CHECKING:
     from .registry import ModelEntry
@@ -222,10 +223,7 @@ def read_pins() -> dict[str, dict[str, Any]]:
     f = _pins_file()
     if not f.is_file():
         return {}
-    try:
-        data = json.loads(f.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{f}: not valid JSON ({exc}); fix it, or delete it to trust the next download") from None
+    data = read_json(f, "fix it, or delete it to trust the next download")
     return data if isinstance(data, dict) else {}
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from progan_zoo import __version__
 from progan_zoo.errors import UserError
+from progan_zoo.jsonl import read_json
 
 if TYPE_CHECKING:
     import torch
@@ -230,10 +231,7 @@ def read_metadata(folder: str | Path) -> ModelMetadata:
     if not path.is_file():
         raise UserError(f"{path}: missing; {folder} is not a saved model folder "
                         "(make one with `progan-zoo export RUN_DIR OUT`)")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: not valid JSON ({exc}); export the model again with `progan-zoo export`") from None
+    meta = read_json(path, "export the model again with `progan-zoo export`")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise UserError(f"{path}: not a progan-zoo metadata file (\"format\" must be {FORMAT!r}); "
                         "export the model again with `progan-zoo export`")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from progan_zoo.errors import UsageError, UserError
+from progan_zoo.jsonl import read_json
 
 SHIPPED = Path(__file__).with_name("registry.json")
 REGISTRY_VERSION = 1
@@ -146,10 +147,7 @@ def read_registry(file: str | Path) -> dict[str, ModelEntry]:
     file = Path(file)
     if not file.is_file():
         return {}
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{file}: not valid JSON ({exc}); fix it or delete it") from None
+    data = read_json(file, "fix it or delete it")
     if not isinstance(data, dict) or not isinstance(data.get("models", {}), dict):
         raise UserError(f"{file}: a registry is {{\"format_version\": 1, \"models\": {{NAME: {{...}}}}}}")
     if data.get("format_version", REGISTRY_VERSION) != REGISTRY_VERSION:
