@@ -105,6 +105,12 @@ def barrier(info: DistInfo) -> None:
         tdist.barrier()
 
 
-def shutdown(info: DistInfo) -> None:
+def shutdown(info: DistInfo, finished: bool = False) -> None:
+    """Leave the process group. ``finished``: every rank ended the run normally, so they first meet at a
+    barrier: a gloo rank that tears down while another still finishes its last checkpoint was seen to abort
+    at exit ("terminate called without an active exception") after a complete run. After a failure there is
+    no barrier, which could wait for a rank that is gone."""
     if info.enabled and tdist.is_initialized():
+        if finished:
+            tdist.barrier()
         tdist.destroy_process_group()

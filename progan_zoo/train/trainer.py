@@ -168,11 +168,14 @@ def train(cfg: TrainConfig, parent: "Parent | None" = None) -> Path:
     from). SIGINT/SIGTERM end the run early with a checkpoint (``interrupt.py``). ``parent``: the weights to
     start from (``zoo.finetune.Parent``, opened by the caller for ``cfg.init_from``)."""
     info = init_distributed(cfg.device)
+    finished = False
     try:
         with ExitStack() as held:  # the run directory's lock, released however the run ends
-            return Run(cfg, info, held, parent).train()
+            out = Run(cfg, info, held, parent).train()
+        finished = True
+        return out
     finally:
-        shutdown(info)
+        shutdown(info, finished)
 
 
 class Run:
