@@ -173,6 +173,26 @@ def row_layers(table: dict[str, Any], network: str, index: int, rows: int, fused
     return layers
 
 
+def g_layers(spec: Spec, index: int) -> list[str]:
+    """Layers of generator row ``index`` (a validated spec has them all; else the version's defaults)."""
+    rows = spec.architecture.generator
+    return list(rows[index].layers or row_layers(defaults_table(spec.spec_version), "generator", index, len(rows),
+                                                 spec.architecture.options.fused_scale))
+
+
+def d_layers(spec: Spec, index: int) -> list[str]:
+    """Layers of discriminator row ``index`` (rows run from the top resolution down to 4)."""
+    rows = spec.architecture.discriminator
+    return list(rows[index].layers or row_layers(defaults_table(spec.spec_version), "discriminator", index,
+                                                 len(rows), spec.architecture.options.fused_scale,
+                                                 spec.architecture.options.model_dump()))
+
+
+def label_size(spec: Spec) -> int:
+    """Classes the networks are conditioned on (0: unconditional)."""
+    return spec.conditioning.label_size if spec.conditioning is not None else 0
+
+
 def resolve_data(data: dict[str, Any]) -> dict[str, Any]:
     """A copy of schema-checked spec data with every default of its version written in."""
     table = defaults_table(data["spec_version"])

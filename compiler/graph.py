@@ -14,9 +14,9 @@ import math
 
 import networkx as nx
 
+from .defaults import d_layers, g_layers, label_size
 from .ops import OPS, LayerCtx, to_rgb_params
 from .schema import Spec
-from .validate import d_layers, g_layers, label_size
 
 
 def _ctx(spec: Spec, network: str, res: int, cin: int, cout: int, op_name: str | None = None) -> LayerCtx:

@@ -82,6 +82,13 @@ def format_path(path: PathKey) -> str:
     return out
 
 
+def error_at(raw: RawSpec | None, path: list, message: str, hint: str | None = None, at_value: bool = True) -> SpecError:
+    """A SpecError at ``path`` of ``raw``; without the raw spec (a Spec made in code), at the key path only."""
+    if raw is None:
+        return SpecError(message, key_path=format_path(path), hint=hint)
+    return raw.error(path, message, hint, at_value=at_value)
+
+
 def _plain(node: Any) -> Any:
     if isinstance(node, dict):
         return {str(k): _plain(v) for k, v in node.items()}

@@ -323,7 +323,7 @@ def test_absurd_sizes_are_refused_before_any_allocation(tmp_path, capsys) -> Non
 @pytest.mark.parametrize("path", SPECS + TINY, ids=lambda p: p.stem)
 def test_size_check_counts_every_parameter(path) -> None:
     from progan_zoo.compiler.graph import param_count
-    from progan_zoo.compiler.validate import _layer_sizes
+    from progan_zoo.compiler.limits import _layer_sizes
 
     spec = load_spec(path)
     graph = to_graph(spec)
