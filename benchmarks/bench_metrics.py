@@ -69,7 +69,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    from progan_zoo.metrics import descriptors as Dsc
     from progan_zoo.metrics import swd as S
+    from progan_zoo.metrics import w1 as W
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, cores {os.cpu_count()}, load average {load:.2f}")
@@ -79,17 +81,17 @@ def main() -> None:
     def ours() -> dict[str, float]:
         return S.sliced_wasserstein_distance(real, fake, seed=args.seed, device=args.device, batch_size=args.batch)
 
-    kernel = "C kernel for levels with repeated patches, NumPy sort for the others" if S.KERNEL else (
-        "NumPy sort only (C extension " + ("disabled" if S._KERNEL_MODULE is not None else "not built") + ")")
+    kernel = "C kernel for levels with repeated patches, NumPy sort for the others" if W.KERNEL else (
+        "NumPy sort only (C extension " + ("disabled" if W._KERNEL_MODULE is not None else "not built") + ")")
     print(f"SWD kernel: {kernel}")
     ours_res, w, c = timed(ours)
     print(f"SWD ours      {args.num} + {args.num} images {args.size}x{args.size}: {w:7.2f} s wall ({c:.2f} s CPU), "
           f"{2 * args.num / w:8.1f} images/s")
     print("              " + ", ".join(f"{k} {v:.4f}" for k, v in ours_res.items()))
-    if args.fallback and S.KERNEL:
-        S.KERNEL = False
+    if args.fallback and W.KERNEL:
+        W.KERNEL = False
         fb_res, fw, fc = timed(ours)
-        S.KERNEL = True
+        W.KERNEL = True
         rel = max(abs(a - b) / abs(b) for a, b in zip(ours_res.values(), fb_res.values()))
         print(f"SWD ours without the C kernel: {fw:7.2f} s wall ({fc:.2f} s CPU); kernel speedup {fw / w:.2f}x wall, "
               f"{fc / c:.2f}x CPU; max relative difference {rel:.1e}")
@@ -100,8 +102,8 @@ def main() -> None:
         levels = S.swd_resolutions(args.size)
         hooks = {}
         if not args.reference_rng:
-            rx, ry = S.patch_positions(args.seed, S.STREAM_REAL, 0, args.num, levels)
-            fx, fy = S.patch_positions(args.seed, S.STREAM_FAKE, 0, args.num, levels)
+            rx, ry = Dsc.patch_positions(args.seed, S.STREAM_REAL, 0, args.num, levels)
+            fx, fy = Dsc.patch_positions(args.seed, S.STREAM_FAKE, 0, args.num, levels)
             hooks = dict(positions=(rx.numpy(), ry.numpy(), fx.numpy(), fy.numpy()),
                          directions=S.random_directions(args.seed, len(levels)).numpy())
         ref_res, rw, rc = timed(lambda: ref.reference_swd(real.numpy(), fake.numpy(), seed=args.seed, minibatch=args.batch, **hooks))

@@ -7,6 +7,8 @@ import pytest
 import torch
 
 import swd_reference as ref
+from progan_zoo.metrics import descriptors as Dsc
+from progan_zoo.metrics import pyramid as P
 from progan_zoo.metrics import swd as S
 from progan_zoo.metrics import w1 as W
 
@@ -14,7 +16,7 @@ from progan_zoo.metrics import w1 as W
 def _blur(x: torch.Tensor, passes: int = 1) -> torch.Tensor:
     y = x.float()
     for _ in range(passes):
-        y = S.pyr_up(S.pyr_down(y))
+        y = P.pyr_up(P.pyr_down(y))
     return y.round().clamp(0, 255).to(torch.uint8)
 
 
@@ -29,7 +31,7 @@ def _swd(real: torch.Tensor, fake: torch.Tensor, seed: int = 0, batch: int = 32,
 
 def test_pyramid_matches_reference() -> None:
     x = np.random.RandomState(0).randint(0, 256, (4, 3, 64, 64)).astype(np.uint8)
-    ours = S.laplacian_pyramid(torch.from_numpy(x).float(), 3)
+    ours = P.laplacian_pyramid(torch.from_numpy(x).float(), 3)
     theirs = ref.laplacian(x, 3)
     for a, b in zip(ours, theirs):
         assert a.shape == b.shape
@@ -38,8 +40,8 @@ def test_pyramid_matches_reference() -> None:
 
 def test_descriptors_match_reference() -> None:
     level = np.random.RandomState(1).rand(3, 3, 32, 32).astype(np.float32)
-    xs, ys = S.patch_positions(0, S.STREAM_REAL, 0, 3, [32])
-    ours = S.extract_descriptors(torch.from_numpy(level), xs[:, 0], ys[:, 0])
+    xs, ys = Dsc.patch_positions(0, S.STREAM_REAL, 0, 3, [32])
+    ours = Dsc.extract_descriptors(torch.from_numpy(level), xs[:, 0], ys[:, 0])
     theirs = ref.descriptors(level, None, xs[:, 0].numpy(), ys[:, 0].numpy())
     np.testing.assert_array_equal(ours.numpy(), theirs)
     assert int(xs.min()) >= 3 and int(xs.max()) <= 28
@@ -50,8 +52,8 @@ def test_same_patches_and_directions_as_reference(digits: torch.Tensor) -> None:
     n = 96
     real, fake = digits[:n], _blur(digits[n : 2 * n])
     levels = S.swd_resolutions(32)
-    rx, ry = S.patch_positions(7, S.STREAM_REAL, 0, n, levels)
-    fx, fy = S.patch_positions(7, S.STREAM_FAKE, 0, n, levels)
+    rx, ry = Dsc.patch_positions(7, S.STREAM_REAL, 0, n, levels)
+    fx, fy = Dsc.patch_positions(7, S.STREAM_FAKE, 0, n, levels)
     dirs = S.random_directions(7, len(levels)).numpy()
     theirs = ref.reference_swd(real.numpy(), fake.numpy(), positions=(rx.numpy(), ry.numpy(), fx.numpy(), fy.numpy()), directions=dirs)
     ours = _swd(real, fake, seed=7, batch=40)
@@ -83,8 +85,8 @@ def test_level_distance_equals_brute_force(ties: bool) -> None:
     """Row chunks, worker threads and the shift taken out of the sort give the plain sort-and-mean value."""
     g = torch.Generator().manual_seed(3)
     n = 3000
-    xa = torch.randn(n, S.DESCRIPTOR_DIM, generator=g)
-    xb = torch.randn(n, S.DESCRIPTOR_DIM, generator=g) * 1.2 + 0.3
+    xa = torch.randn(n, Dsc.DESCRIPTOR_DIM, generator=g)
+    xb = torch.randn(n, Dsc.DESCRIPTOR_DIM, generator=g) * 1.2 + 0.3
     if ties:  # many equal values and identical descriptors
         xa, xb = xa.mul(2).round(), xb.mul(2).round()
         xb[:100] = xa[:100]
@@ -103,18 +105,18 @@ def test_level_distance_equals_brute_force(ties: bool) -> None:
 def test_level_distance_with_multiplicities_and_moments() -> None:
     """Distinct descriptors with counts, normalized through the folded moments, equal the expanded sets."""
     g = torch.Generator().manual_seed(4)
-    xa, xb = torch.rand(300, S.DESCRIPTOR_DIM, generator=g) * 50, torch.rand(400, S.DESCRIPTOR_DIM, generator=g) * 40 + 9
+    xa, xb = torch.rand(300, Dsc.DESCRIPTOR_DIM, generator=g) * 50, torch.rand(400, Dsc.DESCRIPTOR_DIM, generator=g) * 40 + 9
     ma = torch.randint(1, 5, (300,), generator=g, dtype=torch.int32)
     mb = torch.ones(400, dtype=torch.int32)
     mb[: int(ma.sum()) - 400] += 1  # equal total weight on both sides
     moments = []
     for x, m in ((xa, ma), (xb, mb)):
-        acc = S._ChannelMoments(x.device)
+        acc = Dsc._ChannelMoments(x.device)
         acc.add(x, m)
         moments.append(acc.mean_std())
     dirs = S.random_directions(1, 1)[0]
     got = W._level_distance(xa, xb, moments[0], moments[1], dirs, mult_a=ma, mult_b=mb)
-    norm = [S.finalize_descriptors(x.repeat_interleave(m.long(), 0).view(-1, 3, 7, 7)) for x, m in ((xa, ma), (xb, mb))]
+    norm = [Dsc.finalize_descriptors(x.repeat_interleave(m.long(), 0).view(-1, 3, 7, 7)) for x, m in ((xa, ma), (xb, mb))]
     np.testing.assert_allclose(got, _brute_force_level(norm[0], norm[1], dirs), rtol=1e-5)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from progan_zoo.metrics import descriptors as Dsc
 from progan_zoo.metrics import swd as S
 from progan_zoo.metrics import w1 as W
 
@@ -114,8 +115,8 @@ def test_level_distance_with_and_without_kernel(request: pytest.FixtureRequest, 
         request.getfixturevalue("ext")
     monkeypatch.setattr(W, "KERNEL", use_kernel)
     g = torch.Generator().manual_seed(5)
-    xa = torch.randn(400, S.DESCRIPTOR_DIM, generator=g).mul(2).round()
-    xb = torch.randn(500, S.DESCRIPTOR_DIM, generator=g) * 1.1 + 0.2
+    xa = torch.randn(400, Dsc.DESCRIPTOR_DIM, generator=g).mul(2).round()
+    xb = torch.randn(500, Dsc.DESCRIPTOR_DIM, generator=g) * 1.1 + 0.2
     ma = torch.randint(1, 4, (400,), generator=g, dtype=torch.int32)
     mb = torch.ones(500, dtype=torch.int32)
     mb[: int(ma.sum()) - 500] += 1
