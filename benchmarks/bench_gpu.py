@@ -46,9 +46,9 @@ from progan_zoo.compiler.cost_report import duration
 from progan_zoo.train.dist import DistInfo
 from progan_zoo.train.graphs import StaticSteps
 from progan_zoo.train.losses import make_loss
+from progan_zoo.train.optim import make_optimizer
 from progan_zoo.train.schedule import Phase
 from progan_zoo.train.steps import Nets, d_step, draw, ema_update, g_step
-from progan_zoo.train.trainer import make_optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))

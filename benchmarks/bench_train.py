@@ -42,9 +42,9 @@ from progan_zoo.nn.flops import count_flops
 from progan_zoo.train.dist import DistInfo, pick_device
 from progan_zoo.train.graphs import StaticSteps
 from progan_zoo.train.losses import make_loss
+from progan_zoo.train.optim import make_optimizer
 from progan_zoo.train.schedule import Phase
 from progan_zoo.train.steps import Nets, d_step, draw, ema_update, g_step, real_batch
-from progan_zoo.train.trainer import make_optimizer
 
 # 4x4 -> 32x32 RGB, 128 feature maps at every resolution, minibatch 32: the small setting public
 # PyTorch ProGAN benchmarks report. The layers and options are the paper's.

@@ -57,7 +57,8 @@ def score(run: Path, num: int, pairs: int, seed: int) -> dict:
 
 def run_study(args: argparse.Namespace) -> list[dict]:
     """Train and score every (row, seed) not yet in results.jsonl, within the budget."""
-    from progan_zoo.train.trainer import TrainConfig, train
+    from progan_zoo.train.config import TrainConfig
+    from progan_zoo.train.trainer import train
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -91,3 +91,8 @@ def draw_labels(gen: torch.Generator, labels: torch.Tensor, minibatch: int, rank
     generator (its state is in every checkpoint); drawn for the global minibatch, this rank's share."""
     idx = torch.randint(len(labels), (minibatch,), generator=gen)
     return labels[idx][rank::world]
+
+
+def conditional_loss(loss: object, spec) -> object:
+    """The spec's loss, with the official AC-GAN label terms when the spec is conditional."""
+    return ACGAN(loss, spec.conditioning.cond_weight) if spec.conditioning is not None else loss

@@ -1,17 +1,19 @@
 """Checks of a training run's settings, made before anything is built or written: the minibatches
-against the world size and minibatch-stddev groups, the opt-in precision flags, and CUDA graphs."""
+against the world size and minibatch-stddev groups, the opt-in precision flags, and CUDA graphs; and,
+once the data is open, a conditional spec's classes against the data's labels."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from progan_zoo.errors import UsageError, UserError
 
 if TYPE_CHECKING:
     from .schedule import Schedule
-    from .trainer import TrainConfig
+    from .config import TrainConfig
 
 
 def check_minibatches(spec, sched: "Schedule", world: int) -> None:
@@ -59,3 +61,23 @@ def check_graphs(cfg: "TrainConfig", device: torch.device, world: int) -> None:
     if cfg.shared_fakes:
         raise UsageError("--cuda-graphs cannot be combined with --shared-fakes: the shared G forward's graph would "
                          "span two captured steps (hint: drop one of the two flags)")
+
+
+def check_labels(spec, images, source, cfg: "TrainConfig") -> torch.Tensor | None:
+    """The data set's class indices [N] for a conditional spec (None for an unconditional one)."""
+    cond = spec.conditioning
+    if cond is None:
+        return None
+    if cfg.cuda_graphs or cfg.static_steps:
+        raise UsageError("--cuda-graphs does not support conditional specs yet (hint: train without it)")
+    if images.labels is None:
+        raise UsageError(f"{source}: has no class labels, but the spec is conditional (hint: make a cache with "
+                         "`progan-zoo dataset SRC OUT --labels folders|builtin|FILE`, or train from class folders)")
+    got = images.labels
+    if got.label_size != cond.label_size:
+        raise UsageError(f"{source}: has {got.label_size} classes, the spec's conditioning.label_size is "
+                         f"{cond.label_size} (hint: make them equal)")
+    if cond.class_names is not None and list(cond.class_names) != got.class_names:
+        raise UsageError(f"{source}: its classes are {', '.join(got.class_names)}, the spec's class_names "
+                         f"{', '.join(cond.class_names)} (hint: list the data's classes in its order)")
+    return torch.from_numpy(np.array(got.indices))

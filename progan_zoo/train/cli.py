@@ -58,7 +58,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from progan_zoo.specs import resolve_spec
-    from progan_zoo.train.trainer import TrainConfig, train
+    from progan_zoo.train.config import TrainConfig
+    from progan_zoo.train.trainer import train
 
     cfg = TrainConfig(
         spec=resolve_spec(args.spec) if args.spec else None, data=args.data, out=args.out, kimg=args.kimg, resume=args.resume,

@@ -64,7 +64,7 @@ class StaticSteps:
         self.device = nets.dist.device
         if capture and self.device.type != "cuda":
             raise ValueError("CUDA graph capture needs a CUDA device")
-        self.foreach = self.device.type == "cuda"   # The default Adam's choice (trainer.make_optimizer).
+        self.foreach = self.device.type == "cuda"   # The default Adam's choice (optim.make_optimizer).
         self.key: tuple | None = None
         self.kinds: dict[tuple, _Kind] = {}
         self.captures = 0                            # Graphs captured so far (tests, logs).

@@ -18,10 +18,11 @@ import torch.nn.functional as F
 
 from progan_zoo.compiler import compile_spec, load_spec
 from progan_zoo.train import trainer as trainer_mod
+from progan_zoo.train.config import TrainConfig
 from progan_zoo.train.dist import DistInfo
 from progan_zoo.train.losses import WGANGP, gradient_penalty, make_loss
 from progan_zoo.train.schedule import Schedule
-from progan_zoo.train.trainer import Run, TrainConfig
+from progan_zoo.train.trainer import Run
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "specs"
 TINY = FIXTURES / "tiny_mnist_16.yaml"

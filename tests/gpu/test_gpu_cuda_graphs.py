@@ -19,8 +19,10 @@ import torch
 from safetensors.torch import load_file
 
 from progan_zoo.train import checkpoint as ckpt_io
+from progan_zoo.train.config import TrainConfig
 from progan_zoo.train.dist import init_distributed, shutdown
-from progan_zoo.train.trainer import Run, TrainConfig, reset_optimizers
+from progan_zoo.train.optim import reset_optimizers
+from progan_zoo.train.trainer import Run
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 

@@ -133,7 +133,8 @@ def _takes_path(action: argparse.Action) -> bool:
 @pytest.fixture(scope="module")
 def w(tmp_path_factory) -> Path:
     """A workspace: a short real run of the tiny spec, two PNGs, an official-format pickle, bad inputs."""
-    from progan_zoo.train.trainer import TrainConfig, train
+    from progan_zoo.train.config import TrainConfig
+    from progan_zoo.train.trainer import train
 
     w = tmp_path_factory.mktemp("fuzz")
     with pytest.MonkeyPatch.context() as mp:

@@ -26,7 +26,8 @@ from progan_zoo.cli import main
 from progan_zoo.errors import UserError
 from progan_zoo.train import checkpoint as ckpt_io
 from progan_zoo.train import rundir
-from progan_zoo.train.trainer import TrainConfig, train
+from progan_zoo.train.config import TrainConfig
+from progan_zoo.train.trainer import train
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "fixtures" / "specs" / "tiny_mnist_16.yaml"

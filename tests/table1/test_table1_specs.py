@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from progan_zoo.compiler import SpecError, compile_spec, load, validate
-from progan_zoo.train.trainer import TrainConfig, train
+from progan_zoo.train.config import TrainConfig
+from progan_zoo.train.trainer import train
 
 REPO = Path(__file__).resolve().parents[2]
 TABLE1 = REPO / "specs" / "table1"

@@ -18,8 +18,9 @@ from progan_zoo.compiler.schema import Loss
 from progan_zoo.errors import UsageError
 from progan_zoo.train import checkpoint as ckpt_io
 from progan_zoo.train.acgan import ACGAN, draw_labels
+from progan_zoo.train.config import TrainConfig
 from progan_zoo.train.losses import WGANGP
-from progan_zoo.train.trainer import TrainConfig, train
+from progan_zoo.train.trainer import train
 
 COND = "conditioning:\n  label_size: 10\n  cond_weight: 0.7\n"
 

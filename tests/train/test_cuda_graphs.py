@@ -20,9 +20,11 @@ from safetensors.torch import load_file
 from progan_zoo.cli import main
 from progan_zoo.errors import UsageError
 from progan_zoo.train import checkpoint as ckpt_io
+from progan_zoo.train.checks import check_graphs
+from progan_zoo.train.config import TrainConfig
 from progan_zoo.train.dist import DistInfo
 from progan_zoo.train.graphs import StaticSteps
-from progan_zoo.train.trainer import TrainConfig, check_graphs, train
+from progan_zoo.train.trainer import train
 
 # A variant that exercises more of the step: no Adam reset on growth (so parameters of one network carry
 # different Adam step counts), a learning-rate ramp-up over the whole run, and two D steps per G step.
@@ -106,10 +108,10 @@ def test_simulated_capture_and_replay_train_bitwise_like_the_default(tiny_spec, 
     """The replay path (not just the eager one) trains bitwise like the default loop, and re-captures as
     documented: 60 minibatches with --lazy-penalty 2 are 28 at 4x4, 24 fading in 8x8 and 8 at 8x8 (groups
     of 4); each phase captures D with the penalty, D without it and G: 9 graphs."""
-    from progan_zoo.train import trainer as trainer_mod
+    from progan_zoo.train import runstate
 
     made = []
-    monkeypatch.setattr(trainer_mod, "StaticSteps", lambda nets, capture: made.append(_Simulated(nets)) or made[-1])
+    monkeypatch.setattr(runstate, "StaticSteps", lambda nets, capture: made.append(_Simulated(nets)) or made[-1])
     ref = _train(tiny_spec, tmp_path / "default", 60, static=False, lazy_penalty=2)
     got = _train(tiny_spec, tmp_path / "static", 60, static=True, lazy_penalty=2)
     assert made[0].captures == 9
@@ -120,20 +122,22 @@ def test_simulated_capture_and_replay_train_bitwise_like_the_default(tiny_spec, 
 def test_simulated_replay_recaptures_after_an_adam_reset(tiny_spec, tmp_path, monkeypatch):
     """Replacing Adam's state (the official reset; here without a phase change) drops the stale graph."""
     from progan_zoo.compiler import load_spec
-    from progan_zoo.train import trainer as trainer_mod
+    from progan_zoo.train import runstate
+    from progan_zoo.train.optim import reset_optimizers
+    from progan_zoo.train.schedule import Schedule
 
     made = []
-    monkeypatch.setattr(trainer_mod, "StaticSteps", lambda nets, capture: made.append(_Simulated(nets)) or made[-1])
+    monkeypatch.setattr(runstate, "StaticSteps", lambda nets, capture: made.append(_Simulated(nets)) or made[-1])
     _train(tiny_spec, tmp_path / "run", 4, static=True)
     static = made[0]
     n = static.nets
-    phase = trainer_mod.Schedule(load_spec(tiny_spec)).at(0.0)
+    phase = Schedule(load_spec(tiny_spec)).at(0.0)
     g = torch.Generator().manual_seed(1)
     batch = lambda: (torch.rand(8, 1, 4, 4, generator=g) * 2 - 1, torch.randn(8, n.G.z_dim, generator=g),  # noqa: E731
                      torch.rand(8, generator=g))
     assert static.captures == 2
     static.d_step(*batch(), phase)
-    trainer_mod.reset_optimizers(n.opt_D)
+    reset_optimizers(n.opt_D)
     for _ in range(3):
         static.d_step(*batch(), phase)
     assert static.captures == 3

@@ -11,7 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 from progan_zoo.train import checkpoint as ckpt_io
-from progan_zoo.train.trainer import TrainConfig, train
+from progan_zoo.train.config import TrainConfig
+from progan_zoo.train.trainer import train
 
 STEPS = 40  # 25 steps at 4x4, then 15 into the 8x8 fade-in: crosses a growth step.
 

@@ -10,7 +10,8 @@ import sys
 from safetensors.torch import load_file
 
 from progan_zoo.train import checkpoint as ckpt_io
-from progan_zoo.train.trainer import TrainConfig, train
+from progan_zoo.train.config import TrainConfig
+from progan_zoo.train.trainer import train
 
 
 def test_kill_during_checkpoint_write_then_resume(tiny_spec, tmp_path):

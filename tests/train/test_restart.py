@@ -18,7 +18,8 @@ from safetensors.torch import load_file
 from progan_zoo.cli import main
 from progan_zoo.train import checkpoint as ckpt_io
 from progan_zoo.train import rundir
-from progan_zoo.train.trainer import TrainConfig, train
+from progan_zoo.train.config import TrainConfig
+from progan_zoo.train.trainer import train
 
 # 0.6 kimg, a tick every 0.1 kimg, one checkpoint: at the end (snapshot-ticks beyond the run's ticks).
 FLAGS = ["--kimg", "0.6", "--tick-kimg", "0.1", "--snapshot-ticks", "100", "--seed", "3", "--no-progress"]

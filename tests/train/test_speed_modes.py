@@ -15,11 +15,13 @@ import torch
 from progan_zoo.compiler import compile_spec
 from progan_zoo.errors import UsageError
 from progan_zoo.train import checkpoint as ckpt_io
+from progan_zoo.train.config import TrainConfig
 from progan_zoo.train.dist import DistInfo
 from progan_zoo.train.losses import make_loss
+from progan_zoo.train.optim import make_optimizer
 from progan_zoo.train.schedule import Phase
 from progan_zoo.train.steps import Nets, d_step, g_step
-from progan_zoo.train.trainer import TrainConfig, make_optimizer, train
+from progan_zoo.train.trainer import train
 
 
 def _nets(spec_path, **kw) -> Nets:

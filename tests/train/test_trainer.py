@@ -13,10 +13,12 @@ from progan_zoo.cli import main
 from progan_zoo.errors import RunFailure, UserError
 from progan_zoo.nn import downsample2x, upsample2x
 from progan_zoo.train import checkpoint as ckpt_io
-from progan_zoo.train import trainer as trainer_mod
+from progan_zoo.train import runstate
+from progan_zoo.train.config import TrainConfig
+from progan_zoo.train.optim import lod_crossed
 from progan_zoo.train.schedule import Phase
 from progan_zoo.train.steps import fade_reals
-from progan_zoo.train.trainer import TrainConfig, lod_crossed, train
+from progan_zoo.train.trainer import train
 
 
 def _phase(alpha: float, fading: bool) -> Phase:
@@ -122,8 +124,8 @@ class _NaNAfter:
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_spec, tmp_path, monkeypatch):
-    real_make = trainer_mod.make_loss
-    monkeypatch.setattr(trainer_mod, "make_loss", lambda cfg: _NaNAfter(real_make(cfg), after=30))
+    real_make = runstate.make_loss
+    monkeypatch.setattr(runstate, "make_loss", lambda cfg: _NaNAfter(real_make(cfg), after=30))
     out = tmp_path / "run"
     # The 30th D step is in the 8th group of 4; losses are checked after each group, before its tick.
     with pytest.raises(RunFailure, match=r"non-finite loss at kimg 0\.256 .*ckpt-000000128") as err:
@@ -133,6 +135,6 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_spec, tmp
     assert last.name == "ckpt-000000128"
     G = load_file(str(last / "G.safetensors"))
     assert all(torch.isfinite(t).all() for t in G.values())
-    monkeypatch.setattr(trainer_mod, "make_loss", real_make)
+    monkeypatch.setattr(runstate, "make_loss", real_make)
     train(TrainConfig(resume=str(out), max_steps=5, progress=False))
     assert ckpt_io.latest_checkpoint(out).name == "ckpt-000000192"  # 5 steps end with their group: 8 x 8 images

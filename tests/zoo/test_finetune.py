@@ -9,9 +9,10 @@ import torch
 
 from progan_zoo.cli import main
 from progan_zoo.errors import UsageError, UserError
+from progan_zoo.train.config import TrainConfig
 from progan_zoo.train.dist import DistInfo
 from progan_zoo.train.schedule import Schedule
-from progan_zoo.train.trainer import Run, TrainConfig
+from progan_zoo.train.trainer import Run
 from progan_zoo.zoo import records as F
 from progan_zoo.zoo.finetune import open_parent
 from progan_zoo.zoo.weights import load_tensors

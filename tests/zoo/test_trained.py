@@ -21,9 +21,10 @@ def test_train_export_load(tmp_path):
 
     from progan_zoo.compiler import compile_spec
     from progan_zoo.train.checkpoint import latest_checkpoint
+    from progan_zoo.train.config import TrainConfig
 
-    run = train.train(train.TrainConfig(spec=str(TINY_MNIST), out=str(tmp_path / "run"), kimg=0.1, device="cpu",
-                                        tick_kimg=0.1, grid=4, progress=False))
+    run = train.train(TrainConfig(spec=str(TINY_MNIST), out=str(tmp_path / "run"), kimg=0.1, device="cpu",
+                                  tick_kimg=0.1, grid=4, progress=False))
     ck = latest_checkpoint(run)
     out = export_model(run, tmp_path / "model")
     meta = F.read_metadata(out)
