@@ -76,9 +76,10 @@ def run_study(args: argparse.Namespace) -> list[dict]:
                 return _read(results_path)
             run = out / f"{row}-s{seed}"
             t0 = time.time()
-            train(TrainConfig(spec=str(_spec(row, args.schedule_scale, out)), out=str(run), kimg=args.kimg, seed=seed,
-                              device="cpu", progress=False, tensorboard="off", grid=16,
-                              resume=str(run) if (run / "checkpoints").is_dir() else None))
+            resume = (run / "checkpoints").is_dir()   # a run cut short goes on with its own spec.yaml
+            train(TrainConfig(spec=None if resume else str(_spec(row, args.schedule_scale, out)), out=str(run),
+                              kimg=args.kimg, seed=seed, device="cpu", progress=False, tensorboard="off", grid=16,
+                              resume=str(run) if resume else None))
             train_s = time.time() - t0
             record = {"row": row, "label": LABEL[row], "seed": seed, "kimg": args.kimg,
                       "schedule_scale": args.schedule_scale, "num": args.num,

@@ -208,6 +208,14 @@ class Spec(_Strict):
     evaluation: Evaluation = Field(default_factory=Evaluation, description="Metrics the trained model is scored with.")
     conditioning: Conditioning | None = Field(None, description="Class conditioning of G and D; absent: unconditional networks.")
 
+    def class_names(self) -> list[str]:
+        """The class names in label order (the conditioning's names, else the indices as text); [] when
+        unconditional."""
+        cond = self.conditioning
+        if cond is None:
+            return []
+        return list(cond.class_names) if cond.class_names else [str(i) for i in range(cond.label_size)]
+
 
 def json_schema() -> dict:
     """The JSON Schema of spec files, generated from the pydantic models."""

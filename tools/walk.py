@@ -19,6 +19,7 @@ import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
+from unittest import mock
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "progan_zoo"
@@ -116,13 +117,9 @@ def report(title: str, places: list[tuple], runs: Counter, verbose: bool) -> Non
             print(f"    {f}: {q}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("-v", "--verbose", action="store_true", help="also list the places in walk order")
-    p.add_argument("--below", action="append", default=[], metavar="NAME",
-                   help="also treat progan_zoo/NAME as a floor below the walk (e.g. zoo/weights.py)")
-    args = p.parse_args(argv)
-    LOWER.extend(args.below)
+def walks() -> list[tuple[str, list[tuple], Counter]]:
+    """Make a tiny run, then trace publish (the run -> a local registry) and evaluate_target (the run;
+    its exported folder with --record): [(title, places, visits per file)]."""
     sys.path.insert(0, str(REPO / "tests"))
     import torch
 
@@ -133,10 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     from progan_zoo.cli import main as cli
 
     torch.set_num_threads(1)
-    with tempfile.TemporaryDirectory() as tmp:
+    out = []
+    env = {"HF_HUB_OFFLINE": "1"}
+    with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(os.environ, env):
         root = Path(tmp)
-        os.environ.update({"PROGAN_ZOO_REGISTRY": str(root / "reg.json"), "PROGAN_ZOO_HOME": str(root / "home"),
-                           "HF_HUB_OFFLINE": "1"})
+        os.environ.update({"PROGAN_ZOO_REGISTRY": str(root / "reg.json"), "PROGAN_ZOO_HOME": str(root / "home")})
         run = make_run(root / "run", TINY)
         images = _make_images(root / "reals", 32, 16)
         cli(["export", str(run), str(root / "model"), "--samples", "4"])  # warm imports, and a folder to score
@@ -145,14 +143,26 @@ def main(argv: list[str] | None = None) -> int:
         cli([ev[0], str(run), *ev[1:]])
         from progan_zoo.zoo.publish import publish
 
-        report("publish(run, to=DIR)", *trace(lambda: publish(run, to=root / "registry")), args.verbose)
+        out.append(("publish(run, to=DIR)", *trace(lambda: publish(run, to=root / "registry"))))
         from progan_zoo.cli import build_parser
         from progan_zoo.zoo.evaluate import evaluate_target
 
         for title, argv in (("evaluate_target(run)", [ev[0], str(run), *ev[1:]]),
                             ("evaluate_target(folder, --record)", [ev[0], str(root / "model"), *ev[1:], "--record"])):
             parsed = build_parser().parse_args(argv)
-            report(title, *trace(lambda: evaluate_target(parsed)), args.verbose)
+            out.append((title, *trace(lambda: evaluate_target(parsed))))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("-v", "--verbose", action="store_true", help="also list the places in walk order")
+    p.add_argument("--below", action="append", default=[], metavar="NAME",
+                   help="also treat progan_zoo/NAME as a floor below the walk (e.g. zoo/weights.py)")
+    args = p.parse_args(argv)
+    LOWER.extend(args.below)
+    for title, places, runs in walks():
+        report(title, places, runs, args.verbose)
     return 0
 
 

@@ -85,6 +85,19 @@ class Generator(_Growable):
         self.label_size = label_size
         self.tanh_output = tanh_output
 
+    def at_stage(self, stage: int) -> "Generator":
+        """The generator of stages 0..stage (e.g. the 256x256 network inside a 1024x1024 one), sharing
+        this one's weights; ``self`` at the last stage."""
+        if not 0 <= stage < self.num_stages:
+            raise ValueError(f"stage {stage} is out of range: this network has stages 0..{self.num_stages - 1}")
+        if stage == self.num_stages - 1:
+            return self
+        stages = self.stages()[: stage + 1]
+        return Generator([s.block for s in stages], [s.torgb for s in stages], z_dim=self.z_dim,
+                         image_channels=self.image_channels, normalize_latent=self.normalize_latent,
+                         pixel_norm_eps=self.pixel_norm_eps, label_size=self.label_size,
+                         tanh_output=self.tanh_output)
+
     def forward(self, z: torch.Tensor, stage: int | None = None, alpha: float | torch.Tensor = 1.0,
                 labels: torch.Tensor | None = None) -> torch.Tensor:
         """``labels`` (conditional G only): class indices [N] or one-hot / soft labels [N, label_size]."""

@@ -4,7 +4,7 @@ What is optimised and why:
 - z itself (ProGAN has no w). G pixel-normalizes z (paper section 4.2), so only its direction matters;
   after every step z is put back on the sphere of radius sqrt(z_dim), where Gaussian latents live, which
   keeps the step sizes and the noise meaningful. With ``truncation=psi`` every component is then clipped to
-  [-psi, psi], the support of truncated latents (``zoo/truncation.py``).
+  [-psi, psi], the support of truncated latents (``progan_zoo/data/latents.py``).
 - The start is the best of ``starts`` random latents (drawn with the same truncation) under the loss.
 - Loss, on images in [-1, 1] at the model's resolution: pixel MSE, plus a multi-scale structure term
   (1 - SSIM averaged over the full, half and quarter resolution; SSIM as ``metrics.msssim.ssim``), plus,
@@ -126,7 +126,7 @@ def project(G: "ZooGenerator", images: torch.Tensor, settings: ProjectionSetting
     from tqdm.auto import tqdm
 
     from progan_zoo.data.pixels import to_uint8
-    from progan_zoo.zoo.truncation import truncate_latents
+    from progan_zoo.data.latents import truncate_latents
 
     s = (settings or ProjectionSettings()).check()
     if images.ndim != 4 or tuple(images.shape[1:]) != (G.image_channels, G.resolution, G.resolution):

@@ -27,7 +27,7 @@ class ProjectionSettings:
     seed: int = 0
 
     def check(self) -> "ProjectionSettings":
-        from progan_zoo.zoo.truncation import check_psi
+        from progan_zoo.data.latents import check_psi
 
         if self.steps < 0 or self.starts < 1:
             raise UsageError(f"projection: steps must be >= 0 and starts >= 1, got {self.steps} and {self.starts}")

@@ -79,7 +79,7 @@ def slerp_walk_latents(seeds: Sequence[int], z_dim: int, frames_per_key: int,
                        truncation: float | None = None) -> torch.Tensor:
     """[len(seeds) * frames_per_key, z_dim]: a closed slerp loop through one latent per seed."""
     from progan_zoo.zoo.images import latent_walk
-    from progan_zoo.zoo.model import seed_latents
+    from progan_zoo.data.latents import seed_latents
 
     if len(seeds) < 2:
         raise UsageError("a seed walk needs at least two seeds, e.g. --seeds 0,1,2")
@@ -90,7 +90,7 @@ def slerp_walk_latents(seeds: Sequence[int], z_dim: int, frames_per_key: int,
 def render_frames(G: "ZooGenerator", z: torch.Tensor, grid_cols: int | None = None, batch_size: int = 64,
                   truncation: float | None = None, seed: int = 0) -> Iterator[np.ndarray]:
     """uint8 [H, W, C] frames for latents [T, Z] or [T, cells, Z] (one grid per frame), generated in batches."""
-    from progan_zoo.zoo.truncation import truncate_latents
+    from progan_zoo.data.latents import truncate_latents
 
     if z.ndim == 2:
         z = z[:, None]

@@ -206,30 +206,25 @@ def read_json_object(path: Path) -> dict[str, Any]:
 class StateFacts:
     """The few facts a reader outside training (export) takes from a checkpoint's state.json.
 
-    ``TrainState`` is the format this trainer writes; a state.json written by hand or by an older
-    version may lack most of its fields, so this reads only what export needs and accepts the other
-    spellings of "images shown" (``images_shown``, ``images``, ``cur_nimg``, or ``kimg`` x 1000)."""
+    ``TrainState`` is the format this trainer writes; a state.json written by hand may lack most of its
+    fields, so this reads only what export needs, each under the one name the trainer writes (``nimg``
+    for the images shown), and takes what is missing or of the wrong type as not recorded."""
 
-    images_shown: int | None
+    images_shown: int | None               # None: not recorded.
     stage: int | None                      # None: not recorded (export then takes the last stage).
     alpha: float
     spec_sha256: Any                       # None when not recorded; compared as text.
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> "StateFacts":
-        shown = None
-        for key in ("images_shown", "images", "cur_nimg", "nimg"):
-            if isinstance(state.get(key), (int, float)):
-                shown = int(state[key])
-                break
-        if shown is None and isinstance(state.get("kimg"), (int, float)):
-            shown = int(round(state["kimg"] * 1000))
-        stage, alpha, spec = state.get("stage"), state.get("alpha"), state.get("spec")
+        nimg = state.get("nimg")
+        shown = int(nimg) if isinstance(nimg, (int, float)) and not isinstance(nimg, bool) else None
+        stage, alpha = state.get("stage"), state.get("alpha")
         return cls(
             images_shown=shown,
             stage=int(stage) if isinstance(stage, (int, float)) else None,
             alpha=float(alpha) if isinstance(alpha, (int, float)) else 1.0,
-            spec_sha256=state.get("spec_sha256") or (spec.get("sha256") if isinstance(spec, dict) else None),
+            spec_sha256=state.get("spec_sha256") or None,
         )
 
 

@@ -1,4 +1,4 @@
-"""Class-conditional models in the zoo: the data set's classes in metadata and on the card, and the
+"""Class-conditional models in the zoo: the classes on the card, and the
 per-class sample grid (one row per class, the same latents in every row)."""
 
 from __future__ import annotations
@@ -8,20 +8,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
-
-def class_names(spec: Any) -> list[str]:
-    """A spec's class names in label order (its conditioning's names, else the indices as text)."""
-    cond = getattr(spec, "conditioning", None)
-    if cond is None:
-        return []
-    return list(cond.class_names) if cond.class_names else [str(i) for i in range(cond.label_size)]
-
-
-def dataset_classes(spec: Any) -> dict[str, Any]:
-    """The ``classes`` entry of metadata.json's ``dataset`` for a conditional spec ({} otherwise)."""
-    names = class_names(spec)
-    return {"classes": names} if names else {}
 
 
 @torch.no_grad()

@@ -145,7 +145,7 @@ def add_interpolate_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_interpolate(args: argparse.Namespace) -> int:
     from .images import grid, image_format, latent_walk, save_gif
-    from .model import seed_latents
+    from progan_zoo.data.latents import seed_latents
 
     if len(args.seeds) < 2:
         raise UsageError("--seeds needs at least two seeds, e.g. 0,1")

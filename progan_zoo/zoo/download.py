@@ -256,7 +256,7 @@ def fetch_official(entry: "ModelEntry", *, force: bool = False, progress: bool =
     cache by an earlier fetch is verified again and used instead of downloading.
     """
     from . import records as R
-    from .folder import fresh_tmp, put_in_place, write_record
+    from .folder import whole_folder, write_record
     from .importer import import_model
 
     if entry.kind != "official" or not entry.download or not entry.official_file:
@@ -291,10 +291,8 @@ def fetch_official(entry: "ModelEntry", *, force: bool = False, progress: bool =
             raw.unlink()
             raise _html_refusal(entry.download, entry.official_file)
 
-    tmp = fresh_tmp(out, ".fetch-tmp")
-    shutil.rmtree(tmp)
-    try:
-        import_model(raw, tmp, name=entry.name)
+    with whole_folder(out, ".fetch-tmp") as tmp:
+        import_model(raw, tmp, name=entry.name, force=True)   # tmp: an empty folder, which force may replace
         meta = R.read_metadata(tmp)
         record = {"url": entry.download, "file": entry.official_file, "sha256": sha,
                   "verified": expected.kind if expected.value or not known else "first-download-match",
@@ -305,10 +303,6 @@ def fetch_official(entry: "ModelEntry", *, force: bool = False, progress: bool =
         if entry.dataset and dataset.get("name") == "unknown":  # the file does not say; the registry does
             dataset.update(name=entry.dataset, display_name=entry.dataset, source=entry.dataset)
         write_record(tmp, meta.replace(dataset=dataset, extra={**meta.extra, "download": record}))
-        put_in_place(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     if expected.kind == "first-download" and not known:
         _write_pin(entry.name, {"url": entry.download, "file": entry.official_file, "sha256": sha})
     return out

@@ -7,12 +7,15 @@ and its card); this module decides what the new record says.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from progan_zoo.errors import UsageError
 
 from . import records as R
 from .folder import check_out, write_folder
+
+if TYPE_CHECKING:
+    from .model import ZooGenerator
 
 
 def pick_stage(G: Any, trained_stage: int, resolution: int | None, stage: int | None) -> int:
@@ -35,9 +38,20 @@ def pick_stage(G: Any, trained_stage: int, resolution: int | None, stage: int | 
     return stage
 
 
-def export_model(
+def export_model(source: str | Path, out: str | Path, *, force: bool = False, **options: Any) -> Path:
+    """Write a saved model folder from a run, a checkpoint or another saved model (a lower stage of it);
+    returns ``out``. ``out`` must not exist, unless ``force`` (which replaces a saved model folder or an
+    empty folder, never anything else). ``options``: those of ``write_export`` (checkpoint, resolution,
+    stage, name, dataset, license, with_training, samples, seed)."""
+    out = Path(out)
+    check_out(out, force, "OUT")
+    write_export(source, out, **options)
+    return out
+
+
+def write_export(
     source: str | Path,
-    out: str | Path,
+    out: Path,
     *,
     checkpoint: str | None = None,
     resolution: int | None = None,
@@ -48,21 +62,23 @@ def export_model(
     with_training: bool = False,
     samples: int = 64,
     seed: int = 0,
-    force: bool = False,
-) -> Path:
-    """Write a saved model folder from a run, a checkpoint or another saved model (a lower stage of it)."""
-    from .model import ZooGenerator, truncate_generator
+) -> "ZooGenerator":
+    """Write the saved model folder ``out`` from ``source`` and return the model in it, carrying the record
+    as written. ``out`` is not checked (``export_model`` checks it; publish writes into a folder of its own).
+
+    ``checkpoint``: which checkpoint of a run (default the latest); ``resolution`` or ``stage``: export a
+    lower stage; ``name``, ``dataset``, ``license``: override the record's; ``with_training``: also the
+    raw G and D (for fine-tuning); ``samples``, ``seed``: the sample grid."""
+    from .model import ZooGenerator
     from .sources import open_source
 
-    out = Path(out)
-    check_out(out, force, "OUT")
     src = open_source(source, checkpoint, with_training)
     spec = src.compiled.spec
     G_full = src.G_ema
     st = pick_stage(G_full, src.stage, resolution, stage)
     res = G_full.resolutions[st]
     alpha = src.alpha if st == src.stage else 1.0
-    G = truncate_generator(G_full, st)
+    G = G_full.at_stage(st)
 
     old = src.meta
     run_info = {k: src.run[k] for k in ("seed", "world_size", "device", "total_kimg", "command", "data", "init_from")
@@ -89,7 +105,8 @@ def export_model(
         # Scores of a different resolution do not describe this export; keep them only at the same one.
         evaluation=list(old.evaluation or []) if old and st == int(old.stage) else [],
     )
-    write_folder(out, ZooGenerator(G, spec, src.spec_text, meta, alpha=alpha), ".export-tmp", samples=samples,
-                 seed=seed, G=src.G.state_dict() if with_training and src.G is not None else None,
+    model = ZooGenerator(G, spec, src.spec_text, meta, alpha=alpha, source=str(out))
+    write_folder(out, model, ".export-tmp", samples=samples, seed=seed,
+                 G=src.G.state_dict() if with_training and src.G is not None else None,
                  D=src.D.state_dict() if with_training and src.D is not None else None)
-    return out
+    return model

@@ -1,7 +1,7 @@
 """Writing a saved model folder (layout: ``records``): weights, the exact spec, metadata, card, samples.
 
 Every writer (export, import, publish) fills a fresh folder beside the target and renames it into
-place when whole (``write_folder``), so a folder is written whole or not at all.
+place when whole (``whole_folder``), so a folder is written whole or not at all.
 The card is always rendered from the record being written, never from a file read back.
 """
 
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,28 +53,37 @@ def folder_tensors(G_ema: Any, res: int, **training: dict[str, Any] | None) -> t
     return tensors, contents
 
 
-def fresh_tmp(out: Path, suffix: str) -> Path:
-    """An empty folder beside ``out`` to write the model into; ``write_folder`` renames it to ``out``."""
+@contextmanager
+def whole_folder(out: Path, suffix: str) -> Iterator[Path]:
+    """An empty folder beside ``out`` (named ``out`` + ``suffix``) to fill in the ``with`` block: when the
+    block ends normally it takes the place of ``out``; after an error it is removed and ``out`` is left as
+    it was. So a folder is written whole or not at all."""
     tmp = out.with_name(out.name + suffix)
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    return tmp
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp.rename(out)
 
 
 def write_folder(out: Path, model: "ZooGenerator", suffix: str, *, samples: int, seed: int,
                  batch_size: int | None = None, **training: dict[str, Any] | None) -> None:
     """Write the saved model folder of ``model`` (a ZooGenerator carrying its record, whose ``weights``
     entry is filled in here): the exact spec, the weights (``training``: the raw ``G=`` and ``D=``
-    states, None to leave out), the sample grid, metadata.json and the card. It is written into a
-    fresh folder named ``out`` + ``suffix`` that then takes the place of ``out``: whole or not at all."""
+    states, None to leave out), the sample grid, metadata.json and the card, in a ``whole_folder``."""
     from .card import render_card
     from .images import save_grid
     from .weights import save_tensors, sha256_file
 
     tensors, contents = folder_tensors(model.G, model.resolution, **training)
-    tmp = fresh_tmp(out, suffix)
-    try:
+    with whole_folder(out, suffix) as tmp:
         (tmp / SPEC).write_bytes(model.spec_text.encode("utf-8"))
         # Only {"format": "pt"} in the header: safetensors writes its metadata map in no fixed order, and
         # the same network must export to the same bytes (the same sha256). metadata.json has the rest.
@@ -92,18 +103,6 @@ def write_folder(out: Path, model: "ZooGenerator", suffix: str, *, samples: int,
         # Written here rather than by write_record: a fresh folder needs no atomic replace of each file.
         (tmp / METADATA).write_text(meta.to_json(), encoding="utf-8")
         (tmp / CARD).write_text(render_card(meta, hub_repo=meta.hub_repo), encoding="utf-8")
-        put_in_place(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def put_in_place(tmp: Path, out: Path) -> None:
-    """``tmp``, a whole folder, takes the place of ``out`` (a folder is written whole or not at all)."""
-    if out.exists():
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp.rename(out)
 
 
 def write_record(folder: str | Path, meta: ModelMetadata, hub_repo: str | None = None) -> Path:

@@ -94,9 +94,8 @@ def import_model(source: str | Path, out: str | Path, *, name: str | None = None
     """
     from progan_zoo.compiler import compile_spec
 
-    from .classes import dataset_classes
     from .folder import check_out, write_folder
-    from .model import ZooGenerator, truncate_generator
+    from .model import ZooGenerator
 
     source, out = Path(source), Path(out)
     check_out(out, force, "--out")
@@ -106,7 +105,7 @@ def import_model(source: str | Path, out: str | Path, *, name: str | None = None
     spec, G_full = compiled.spec, compiled.G
     res = G_full.resolutions[imp.stage]
     keep = lambda state: {k: v for k, v in state.items() if int(k.split(".")[0][1:]) <= res}  # noqa: E731
-    G = truncate_generator(G_full, imp.stage)
+    G = G_full.at_stage(imp.stage)
     G.load_state_dict(keep(imp.G_ema), strict=True)
     check = official_record(name, compiled, imp.provenance)
     if check and not check["matched"]:
@@ -123,7 +122,7 @@ def import_model(source: str | Path, out: str | Path, *, name: str | None = None
         z_dim=G.z_dim,
         images_shown=None,
         dataset={"name": ds, "display_name": _DATASET_NAMES.get(ds, ds), "source": ds,
-                 "resolution": spec.data.resolution, "channels": spec.data.channels, **dataset_classes(spec)},
+                 "resolution": spec.data.resolution, "channels": spec.data.channels, **R.dataset_classes(spec)},
         license=imp.provenance.license,
         training={"imported_from": imp.provenance.source_file},
         provenance=imp.provenance.to_json(),

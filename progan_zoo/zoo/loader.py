@@ -87,13 +87,13 @@ def from_checkpoint(path: str | Path, *, checkpoint: str | None = None, resoluti
     import torch
 
     from .export import pick_stage
-    from .model import ZooGenerator, truncate_generator
+    from .model import ZooGenerator
     from .sources.checkpoint import open_checkpoint
 
     src = open_checkpoint(path, checkpoint)
     spec = src.compiled.spec
     st = pick_stage(src.G_ema, src.stage, resolution, None)
-    G = truncate_generator(src.G_ema, st)
+    G = src.G_ema.at_stage(st)
     meta = R.ModelMetadata(
         name=src.run_dir.name if src.run_dir else src.checkpoint.name,
         spec={k: v for k, v in R.spec_record(spec, src.compiled.sha256).items() if k != "file"},

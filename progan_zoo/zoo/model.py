@@ -8,49 +8,15 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from progan_zoo.data.latents import latents
+from progan_zoo.data.pixels import to_uint8
 from progan_zoo.errors import UserError
 from progan_zoo.nn import Generator
 
-from progan_zoo.data.pixels import to_uint8
-
-from .classes import class_names
 from .hubmixin import HubMixin
-from .truncation import truncate_latents
 
 if TYPE_CHECKING:
     from .records import ModelMetadata
-
-
-
-def latents(n: int, z_dim: int, seed: int | None = 0, truncation: float | None = None) -> torch.Tensor:
-    """[n, z_dim] standard-normal latents from a CPU generator seeded with ``seed``.
-
-    Drawn on the CPU so a seed gives the same latents on every device; ``seed=None`` draws fresh ones.
-    ``truncation`` (psi in (0, inf], default off) applies the truncation trick of ``zoo/truncation.py``.
-    """
-    gen = torch.Generator(device="cpu")
-    if seed is None:
-        gen.seed()
-    else:
-        gen.manual_seed(int(seed))
-    return truncate_latents(torch.randn(n, z_dim, generator=gen), truncation, seed)
-
-
-def seed_latents(seeds: list[int], z_dim: int, truncation: float | None = None) -> torch.Tensor:
-    """One latent per seed (row i is ``latents(1, z_dim, seeds[i], truncation)``): fixed key frames for walks."""
-    return torch.cat([latents(1, z_dim, s, truncation) for s in seeds], 0)
-
-
-def truncate_generator(G: Generator, stage: int) -> Generator:
-    """The generator of stages 0..stage (e.g. the 256x256 network inside a 1024x1024 one), sharing weights."""
-    if not 0 <= stage < G.num_stages:
-        raise ValueError(f"stage {stage} is out of range: this network has stages 0..{G.num_stages - 1}")
-    if stage == G.num_stages - 1:
-        return G
-    stages = G.stages()[: stage + 1]
-    return Generator([s.block for s in stages], [s.torgb for s in stages], z_dim=G.z_dim,
-                     image_channels=G.image_channels, normalize_latent=G.normalize_latent,
-                     pixel_norm_eps=G.pixel_norm_eps, label_size=G.label_size)
 
 
 def random_labels(z: torch.Tensor, label_size: int) -> torch.Tensor:
@@ -139,7 +105,7 @@ class ZooGenerator(HubMixin, nn.Module):
     @property
     def class_names(self) -> list[str]:
         """Class names in label order (the spec's, else the indices as text); [] when unconditional."""
-        return class_names(self.spec)
+        return self.spec.class_names()
 
     def labels(self, labels: Any, n: int) -> torch.Tensor | None:
         """Labels for ``n`` images as class indices [n] (or one-hot rows [n, L] passed through).
@@ -215,7 +181,7 @@ class ZooGenerator(HubMixin, nn.Module):
                truncation: float | None = None, labels: Any = None) -> torch.Tensor:
         """``n`` images from ``seed``: uint8 [N, C, R, R] in [0, 255] by default, or float [0, 1].
 
-        ``truncation``: psi of the truncation trick (``zoo/truncation.py``); None (default) samples all of z.
+        ``truncation``: psi of the truncation trick (``progan_zoo/data/latents.py``); None (default) samples all of z.
         A conditional model takes ``labels`` (a class index or name, or one per image; see ``labels``).
         """
         return self.generate(self.latents(n, seed, truncation), batch_size=batch_size, dtype=dtype, labels=labels)
@@ -230,4 +196,4 @@ class ZooGenerator(HubMixin, nn.Module):
                             f"{', '.join(str(r) for r in self.G.resolutions)}")
         stage = self.G.stage_of(resolution)
         meta = self.metadata.replace(resolution=resolution, stage=stage, alpha=1.0)
-        return ZooGenerator(truncate_generator(self.G, stage), self.spec, self.spec_text, meta, 1.0, self.source)
+        return ZooGenerator(self.G.at_stage(stage), self.spec, self.spec_text, meta, 1.0, self.source)

@@ -33,21 +33,22 @@ def publish(source: str | Path, *, repo: str | None = None, to: str | Path | Non
     source = Path(source)
     tmp = None
     try:
-        exported_unnamed = False
         if R.is_model_folder(source):
             folder = source
+            model = open_folder(folder)  # verified before it is published; the record travels with it
         else:
-            from .export import export_model
+            from .export import write_export
 
+            # A folder written here from a verified source is not read back: write_export returns the
+            # model it wrote, with the record as written.
             tmp = Path(tempfile.mkdtemp(prefix="progan-zoo-export-"))
             default = name or (repo.split("/")[-1] if repo else None)
-            folder = export_model(source, tmp / (default or "model"), checkpoint=checkpoint, name=default)
-            exported_unnamed = default is None
-        model = open_folder(folder)  # verified before it is published; the record travels with it
-        if exported_unnamed:
-            # Name it after the spec, as the run's own name may be anything (the record that travels
-            # is renamed; the published folder's metadata.json and card are written from it).
-            model.metadata = model.metadata.replace(name=model.metadata.spec["name"])
+            folder = tmp / (default or "model")
+            model = write_export(source, folder, checkpoint=checkpoint, name=default)
+            if default is None:
+                # Named after the spec, as the run's own name may be anything (the record that travels
+                # is renamed; the published folder's metadata.json and card are written from it).
+                model.metadata = model.metadata.replace(name=model.metadata.spec["name"])
         if repo is not None:
             from .hub import publish_to_hub
 

@@ -214,10 +214,14 @@ def dataset_info(spec: Any, override: str | None = None) -> dict[str, Any]:
     src = spec.data.source
     name = override or (src if "/" not in src and "\\" not in src else Path(src.rstrip("/\\")).stem)
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-").lower() or "unknown"
-    from .classes import dataset_classes
-
     return {"name": name, "display_name": DATASET_NAMES.get(name, name), "source": src,
             "resolution": spec.data.resolution, "channels": spec.data.channels, **dataset_classes(spec)}
+
+
+def dataset_classes(spec: Any) -> dict[str, Any]:
+    """The ``classes`` entry of metadata.json's ``dataset`` for a conditional spec ({} otherwise)."""
+    names = spec.class_names()
+    return {"classes": names} if names else {}
 
 
 def is_model_folder(path: str | Path) -> bool:

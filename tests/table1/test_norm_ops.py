@@ -164,3 +164,14 @@ def test_graph_parameter_counts_match_the_modules(name: str) -> None:
     c = compile_spec(CPU / f"{name}.yaml")
     assert param_count(c.graph, "G") == sum(p.numel() for p in c.G.parameters())
     assert param_count(c.graph, "D") == sum(p.numel() for p in c.D.parameters())
+
+
+def test_a_lower_stage_keeps_the_tanh_output() -> None:
+    """``G.at_stage`` (export and load of a lower resolution) keeps every option of G, tanh included: the
+    cut network gives what the full one gives at that stage."""
+    torch.manual_seed(6)
+    G = compile_spec(CPU / "b_progressive.yaml").G.eval()
+    low = G.at_stage(1)
+    assert low.tanh_output and low.resolution == 8
+    z = torch.randn(4, G.z_dim)
+    assert torch.equal(low(z), G(z, stage=1, alpha=1.0))

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from progan_zoo.errors import UsageError
-from progan_zoo.zoo.model import latents
-from progan_zoo.zoo.truncation import check_psi, truncate_latents
+from progan_zoo.data.latents import check_psi, latents, truncate_latents
 
 
 def test_inside_components_kept_and_outside_redrawn_within_psi():

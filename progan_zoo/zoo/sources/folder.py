@@ -56,8 +56,6 @@ def compile_folder_spec(folder: str | Path, meta: ModelMetadata, until: str = "g
 def read_folder(folder: str | Path) -> tuple[ModelMetadata, "CompiledSpec", Any]:
     """(record, compiled spec, generator cut to the recorded stage with its weights), verified (see the
     module docstring for the checks, made in that order)."""
-    from ..model import truncate_generator
-
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder")
@@ -72,7 +70,7 @@ def read_folder(folder: str | Path) -> tuple[ModelMetadata, "CompiledSpec", Any]
     if not 0 <= stage < full.num_stages or full.resolutions[stage] != int(meta.resolution):
         raise UserError(f"{folder / METADATA}: stage {stage} / resolution {meta.resolution} do not exist in "
                         f"{SPEC} (its resolutions are {full.resolutions}); export the model again")
-    G = truncate_generator(full, stage)
+    G = full.at_stage(stage)
     load_checked(G, wfile, folder / SPEC, header=header)
     return meta, compiled, G
 
@@ -97,7 +95,6 @@ def open_folder(folder: str | Path, *, resolution: int | None = None, device: st
 def open_saved(path: str | Path, with_training: bool = False) -> Source:
     """A saved model folder as an export source (for exporting a lower stage of it); ``with_training``
     also reads the raw G and D the folder holds."""
-    from ..model import truncate_generator
     from ..weights import load_tensors
 
     meta, compiled, G_ema = read_folder(path)
@@ -108,7 +105,7 @@ def open_saved(path: str | Path, with_training: bool = False) -> Source:
     if with_training:
         wfile = Path(path) / meta.weights_file
         if "G" in meta.weights_contents:
-            G = truncate_generator(compiled.build_generator(), src.stage)
+            G = compiled.build_generator().at_stage(src.stage)
             G.load_state_dict(load_tensors(wfile, "G."), strict=True)
             src.G = G
         if "D" in meta.weights_contents:

@@ -1,4 +1,9 @@
-"""The truncation trick for a z-only generator: trade variety for quality by keeping latents near the mode.
+"""What a generator is fed besides labels: seeded latents, and the truncation trick on them.
+
+Latents are drawn on the CPU from a generator seeded with the given seed, so a seed gives the same
+latents (and images) on every device.
+
+The truncation trick for a z-only generator trades variety for quality by keeping latents near the mode.
 
 ProGAN has no mapping network (no w to pull toward a mean), so truncation acts on z as BigGAN defines
 it (Brock et al. 2019, section 3.1): every component with ``|z_i| > psi`` is redrawn from the standard
@@ -54,3 +59,22 @@ def truncate_latents(z: torch.Tensor, psi: float | None, seed: int | None = 0) -
     inside = torch.special.ndtri(lo + u * (1 - 2 * lo))                 # Phi^-1(U(Phi(-psi), Phi(psi)))
     inside = inside.clamp_(-psi, psi).to(z.dtype).to(z.device)          # guard the last ulp of ndtri
     return torch.where(z.abs() > psi, inside, z)
+
+
+def latents(n: int, z_dim: int, seed: int | None = 0, truncation: float | None = None) -> torch.Tensor:
+    """[n, z_dim] standard-normal latents from a CPU generator seeded with ``seed``.
+
+    Drawn on the CPU so a seed gives the same latents on every device; ``seed=None`` draws fresh ones.
+    ``truncation`` (psi in (0, inf], default off) applies the truncation trick (``truncate_latents``).
+    """
+    gen = torch.Generator(device="cpu")
+    if seed is None:
+        gen.seed()
+    else:
+        gen.manual_seed(int(seed))
+    return truncate_latents(torch.randn(n, z_dim, generator=gen), truncation, seed)
+
+
+def seed_latents(seeds: list[int], z_dim: int, truncation: float | None = None) -> torch.Tensor:
+    """One latent per seed (row i is ``latents(1, z_dim, seeds[i], truncation)``): fixed key frames for walks."""
+    return torch.cat([latents(1, z_dim, s, truncation) for s in seeds], 0)
