@@ -188,11 +188,6 @@ def d_layers(spec: Spec, index: int) -> list[str]:
                                                  spec.architecture.options.model_dump()))
 
 
-def label_size(spec: Spec) -> int:
-    """Classes the networks are conditioned on (0: unconditional)."""
-    return spec.conditioning.label_size if spec.conditioning is not None else 0
-
-
 def resolve_data(data: dict[str, Any]) -> dict[str, Any]:
     """A copy of schema-checked spec data with every default of its version written in."""
     table = defaults_table(data["spec_version"])

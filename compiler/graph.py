@@ -14,7 +14,7 @@ import math
 
 import networkx as nx
 
-from .defaults import d_layers, g_layers, label_size
+from .defaults import d_layers, g_layers
 from .ops import OPS, LayerCtx, to_rgb_params
 from .schema import Spec
 
@@ -56,12 +56,12 @@ def to_graph(spec: Spec) -> nx.DiGraph:
     """Expand a validated spec into its layer graph (pure: the spec is not changed)."""
     arch = spec.architecture
     img_c = arch.image_channels
-    g = nx.DiGraph(name=spec.name, spec=spec, latent_size=arch.latent_size, label_size=label_size(spec),
+    g = nx.DiGraph(name=spec.name, spec=spec, latent_size=arch.latent_size, label_size=spec.label_size(),
                    image_channels=img_c,
                    resolutions=[r.resolution for r in arch.generator])
 
     # ---- Generator.
-    labels = label_size(spec)
+    labels = spec.label_size()
     norm = "pixnorm" if arch.options.normalize_latent else "-"
     g.add_node("G/latent", network="G", kind="input", op="latent", resolution=None, stage=-1, order=0,
                in_channels=arch.latent_size, out_channels=arch.latent_size, out_shape=(arch.latent_size,),

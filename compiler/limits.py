@@ -8,7 +8,7 @@ graph stage does and bounds each layer's parameters and activations and the tota
 
 from __future__ import annotations
 
-from .defaults import d_layers, g_layers, label_size
+from .defaults import d_layers, g_layers
 from .load import RawSpec, error_at
 from .ops import OPS, LayerCtx
 from .schema import Spec
@@ -125,7 +125,7 @@ def _layer_sizes(spec: Spec) -> list[tuple[list, str, int, int]]:
     arch = spec.architecture
     img_c = arch.image_channels
     out = []
-    channels, size = arch.latent_size + label_size(spec), 1
+    channels, size = arch.latent_size + spec.label_size(), 1
     for i, row in enumerate(arch.generator):
         path = ["architecture", "generator", i, "channels"]
         for op_name in g_layers(spec, i):
@@ -156,7 +156,7 @@ def _layer_sizes(spec: Spec) -> list[tuple[list, str, int, int]]:
                 out.append((path + [1 if j == weighted[-1] else 0], f"{res}x{res} discriminator {op_name}",
                             op.params(ctx), channels * size * size))
     out.append((["architecture", "discriminator", len(rows) - 1, "channels", 1], "discriminator output",
-                (channels + 1) * (1 + label_size(spec)), 1 + label_size(spec)))
+                (channels + 1) * (1 + spec.label_size()), 1 + spec.label_size()))
     return out
 
 

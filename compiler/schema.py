@@ -208,6 +208,10 @@ class Spec(_Strict):
     evaluation: Evaluation = Field(default_factory=Evaluation, description="Metrics the trained model is scored with.")
     conditioning: Conditioning | None = Field(None, description="Class conditioning of G and D; absent: unconditional networks.")
 
+    def label_size(self) -> int:
+        """Classes the networks are conditioned on (0: unconditional)."""
+        return self.conditioning.label_size if self.conditioning is not None else 0
+
     def class_names(self) -> list[str]:
         """The class names in label order (the conditioning's names, else the indices as text); [] when
         unconditional."""
