@@ -189,26 +189,37 @@ def test_ctrl_c_checkpoints_and_resume_is_bitwise_equal(tmp_path):
 
 
 def test_second_ctrl_c_stops_at_once(tmp_path):
-    out = tmp_path / "run"
-    proc = _start(out, "--kimg", "5", "--tick-kimg", "0.032", "--snapshot-ticks", "1")
-    _wait_for(out / "log.jsonl", proc)
-    proc.send_signal(signal.SIGINT)
-    # Wait until the first signal has been handled: two signals that arrive while the main thread is inside
-    # one C call are delivered to Python as one, and the run would then stop gracefully (exit 0).
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if "got SIGINT" in line:
-            break
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    err = "".join(seen) + err
-    assert proc.returncode == 130, err[-2000:]
-    assert "interrupted" in err.splitlines()[-1] and "Traceback" not in err
-    # Whatever was on disk is complete: every checkpoint loads, no lock is left behind.
-    for ck in ckpt_io.list_checkpoints(out):
-        ckpt_io.load_checkpoint(ck).tensors("G")
-    assert not (out / rundir.LOCK).exists()
+    # The second signal must land while the run is still finishing its group after the first; on a busy
+    # machine this test may read the first signal's line too late, when the run has already stopped the
+    # graceful way (a checkpoint written: the first signal's documented outcome). Such a try says
+    # nothing about the second signal, so it is checked for what it is and the scenario is tried again.
+    for attempt in range(3):
+        out = tmp_path / f"run{attempt}"
+        proc = _start(out, "--kimg", "5", "--tick-kimg", "0.032", "--snapshot-ticks", "1")
+        _wait_for(out / "log.jsonl", proc)
+        proc.send_signal(signal.SIGINT)
+        # Wait until the first signal has been handled: two signals that arrive while the main thread is
+        # inside one C call are delivered to Python as one, and the run would then stop gracefully (exit 0).
+        seen = []
+        for line in proc.stderr:
+            seen.append(line)
+            if "got SIGINT" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        err = "".join(seen) + err
+        # Whatever was on disk is complete: every checkpoint loads, no lock is left behind.
+        for ck in ckpt_io.list_checkpoints(out):
+            ckpt_io.load_checkpoint(ck).tensors("G")
+        assert not (out / rundir.LOCK).exists()
+        if proc.returncode == 130:
+            assert "interrupted" in err.splitlines()[-1] and "Traceback" not in err
+            return
+        # Else the run had stopped the graceful way before the second signal came: exit 0, or -SIGINT when
+        # that signal met the exiting interpreter (whose handlers were already restored).
+        assert proc.returncode in (0, -signal.SIGINT) and "stopped by SIGINT" in err, err[-2000:]
+        assert "Traceback" not in err and ckpt_io.latest_checkpoint(out) is not None, err[-2000:]
+    pytest.fail("in 3 tries the run always stopped before the second SIGINT arrived")
 
 
 @pytest.mark.slow  # two training processes at once; the lock itself is also tested above, in-process
