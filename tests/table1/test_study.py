@@ -42,3 +42,18 @@ def test_tiny_study_writes_table_json_and_plot(tmp_path: Path) -> None:
 def test_unknown_row_is_refused(capsys) -> None:
     assert _study().main(["--rows", "z_nothing"]) == 2
     assert "unknown row(s) ['z_nothing']" in capsys.readouterr().err
+
+
+def test_orderings_say_whether_the_seeds_separate() -> None:
+    study = _study()
+
+    def row(label: str, values: list[float]) -> dict:
+        return {"label": label, "values": {"swd_avg": values}}
+
+    lines = study.orderings([row("(a)", [10.0, 12.0]), row("(b)", [5.0, 6.0]), row("(c)", [4.0, 11.0])])
+    assert lines[0] == "- (b) < (a) (progressive growing improves on the baseline): held, seeds separated (5.50 vs 11.00)"
+    assert lines[1] == ("- (c) > (b) (a small minibatch alone hurts): held in the means only (the seeds' ranges "
+                        "overlap) (7.50 vs 5.50)")
+    assert lines[2] == ("- (d) < (c) (revised training parameters recover): not measured")
+    lines = study.orderings([row("(a)", [1.0, 2.0]), row("(b)", [3.0, 4.0])])
+    assert lines[0].startswith("- (b) < (a) (progressive growing improves on the baseline): reversed, seeds separated")
