@@ -209,6 +209,31 @@ def plot(summary: list[dict], path: Path) -> None:
     os.replace(tmp, path)
 
 
+def sample_sheet(summary: list[dict], out: Path, path: Path) -> None:
+    """Each row's last sample grid (``G_ema``, the first seed it has), side by side: what the numbers mean."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    shown = [(s["label"], out / f"{s['row']}-s{s['seeds'][0]}" / "samples" / "latest.png")
+             for s in summary if s.get("seeds")]
+    shown = [(label, grid) for label, grid in shown if grid.is_file()]
+    if not shown:
+        return
+    fig, axes = plt.subplots(1, len(shown), figsize=(1.6 * len(shown), 1.9), squeeze=False)
+    for ax, (label, grid) in zip(axes[0], shown):
+        ax.imshow(Image.open(grid), cmap="gray", vmin=0, vmax=255)
+        ax.set_title(label, fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", default=",".join(ROWS), help="comma-separated rows (file stems in specs/table1/cpu)")
@@ -219,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--num", type=int, default=2048, help="generated and real images for SWD (default 2048)")
     ap.add_argument("--pairs", type=int, default=1000, help="MS-SSIM pairs of generated images (default 1000)")
     ap.add_argument("--out", default="runs/table1-study", help="run directories and results.jsonl")
-    ap.add_argument("--docs", default=None, help="write DOCS.md, DOCS.json and DOCS.png (e.g. docs/table1_study)")
+    ap.add_argument("--docs", default=None,
+                    help="write DOCS.md, DOCS.json, DOCS.png and DOCS_samples.png (e.g. docs/table1_study)")
     ap.add_argument("--budget-hours", type=float, default=None, help="start no new run after this wall time")
     ap.add_argument("--summarize-only", action="store_true", help="train nothing: write the outputs from OUT/results.jsonl")
     args = ap.parse_args(argv)
@@ -247,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             tmp.write_text(body)
             os.replace(tmp, base.with_suffix(suffix))
         plot(summary, base.with_suffix(".png"))
+        sample_sheet(summary, Path(args.out), base.with_name(base.name + "_samples.png"))
     return 0
 
 

@@ -31,6 +31,7 @@ def test_tiny_study_writes_table_json_and_plot(tmp_path: Path) -> None:
     table = (tmp_path / "docs" / "t1.md").read_text()
     assert "| (e) |" in table and "(e) < (d) (minibatch stddev helps): not measured" in table
     assert (tmp_path / "docs" / "t1.png").stat().st_size > 1000
+    assert (tmp_path / "docs" / "t1_samples.png").stat().st_size > 1000   # each row's last sample grid
     # The runs are done: a second call trains nothing and scores nothing (its wall time is only the summary).
     before = (tmp_path / "out" / "results.jsonl").read_text()
     assert study.main(args) == 0
