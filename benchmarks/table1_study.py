@@ -118,7 +118,7 @@ def summarize(results: list[dict], rows: list[str]) -> list[dict]:
     """Per row: mean and spread (min, max) over seeds of each SWD level, the average and MS-SSIM."""
     out = []
     for row in rows:
-        rs = [r for r in results if r["row"] == row]
+        rs = sorted((r for r in results if r["row"] == row), key=lambda r: r["seed"])
         if not rs:
             out.append({"row": row, "label": LABEL[row], "seeds": []})
             continue
